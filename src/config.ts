@@ -1,0 +1,118 @@
+/**
+ * The node's configuration: one typed object from environment variables, validated at start and printed
+ * without secrets. Every option is documented in README.md (Configuration).
+ */
+import path from 'node:path';
+
+export interface TrustedIssuer {
+  issuer: string;
+  /** `https://…` (fetched and cached by jose) or `file:///…` (a JWKS file on disk). */
+  jwksUri: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** FHIR base URL as clients see it; also the required `aud` of access tokens. No trailing slash. */
+  baseUrl: string;
+  /** Origin of the server (scheme://host:port), derived from baseUrl. */
+  origin: string;
+  trustedIssuers: TrustedIssuer[];
+  /** When set, blocks go to this Kubo RPC API instead of the embedded Helia node. */
+  ipfsApiUrl: string | undefined;
+  /** Passphrase of the master key file; undefined in development (then generated and stored in the data dir). */
+  masterKeyPassphrase: string | undefined;
+  /** Largest request body accepted, in bytes. */
+  bodyLimit: number;
+  /** Deepest JSON nesting accepted in a request body. */
+  maxJsonDepth: number;
+  /** Whether the node's own development token issuer is trusted (default on). */
+  devIssuer: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function intOption(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function urlOption(name: string, raw: string, protocols: string[]): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${url.protocol}`);
+  }
+  return url;
+}
+
+function trustedIssuers(raw: string | undefined): TrustedIssuer[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('TRUSTED_ISSUERS must be a JSON array of {"issuer": "...", "jwksUri": "..."}');
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('TRUSTED_ISSUERS must be a JSON array');
+  return parsed.map((item: unknown, i: number) => {
+    const entry = item as Partial<TrustedIssuer> | null;
+    if (typeof entry?.issuer !== 'string' || typeof entry.jwksUri !== 'string') {
+      throw new ConfigError(`TRUSTED_ISSUERS[${i}] needs string "issuer" and "jwksUri"`);
+    }
+    urlOption(`TRUSTED_ISSUERS[${i}].issuer`, entry.issuer, ['https:', 'http:']);
+    urlOption(`TRUSTED_ISSUERS[${i}].jwksUri`, entry.jwksUri, ['https:', 'file:']);
+    return { issuer: entry.issuer, jwksUri: entry.jwksUri };
+  });
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = intOption(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const hostForUrl = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const baseUrlRaw = (env.BASE_URL || `http://${hostForUrl}:${port}/fhir`).replace(/\/+$/, '');
+  const base = urlOption('BASE_URL', baseUrlRaw, ['http:', 'https:']);
+  if (!base.pathname.endsWith('/fhir')) throw new ConfigError(`BASE_URL must end with /fhir, got ${baseUrlRaw}`);
+  const ipfsApiUrl = env.IPFS_API_URL ? urlOption('IPFS_API_URL', env.IPFS_API_URL, ['http:', 'https:']).toString() : undefined;
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  return {
+    port,
+    host,
+    dataDir,
+    baseUrl: baseUrlRaw,
+    origin: base.origin,
+    trustedIssuers: trustedIssuers(env.TRUSTED_ISSUERS),
+    ipfsApiUrl,
+    masterKeyPassphrase: env.MASTER_KEY_PASSPHRASE || undefined,
+    bodyLimit: intOption(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxJsonDepth: intOption(env, 'MAX_JSON_DEPTH', 64, 8, 1024),
+    devIssuer: env.DEV_ISSUER !== 'off',
+    logLevel,
+  };
+}
+
+/** The configuration as it may be printed or logged: secrets replaced by whether they are set. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    masterKeyPassphrase: config.masterKeyPassphrase ? '(set)' : '(not set: development key file)',
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The one LevelDB database of a node. Index, ledger and (with the embedded Helia node) the IPFS blockstore live
+ * in sublevels of it, so that one synced batch makes a block, its index entries and its ledger entry durable
+ * together (docs/storage.md). Sublevel names are part of the on-disk format: never rename one.
+ */
+import { Level } from 'level';
+import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level';
+
+export type Database = Level<string, Uint8Array>;
+/** A sublevel with string keys; the value type is fixed by its encoding (`view` for bytes, `json` for records). */
+export type Sublevel<V> = AbstractSublevel<Database, string | Uint8Array | Buffer, string, V>;
+/** An operation of the node's atomic commit batch (may target any sublevel through `sublevel`). */
+export type BatchOp = AbstractBatchOperation<Database, string, any>;
+
+/** Every sublevel of the database, by name. The layouts are documented in docs/storage.md. */
+export const SUBLEVELS = {
+  /** IPFS blocks of the embedded Helia node: base32 multihash → block bytes. */
+  blocks: 'blocks',
+  /** Current version of each resource: `Type/id` → VersionRecord (JSON). */
+  head: 'head',
+  /** Every version of each resource: `Type/id/vvvvvvvvvv` → VersionRecord (JSON). */
+  version: 'version',
+  /** Type-level history: `Type/tttttttttttttttt` → `id/version`. */
+  typeHistory: 'type-history',
+  /** System-level history: `tttttttttttttttt` → `Type/id/version`. */
+  systemHistory: 'system-history',
+  /** Key-encryption keys wrapped by the master key: `patient/<id>` | `node` → wrapped key (bytes). */
+  kek: 'kek',
+  /** Ledger entries: `seq` (16 digits) → canonical entry bytes. */
+  ledgerEntry: 'ledger-entry',
+  /** Stored Merkle node hashes (Go sumdb/tlog stored-hash index, 16 digits) → 32-byte hash. */
+  ledgerHash: 'ledger-hash',
+  /** Ledger bookkeeping (tree size, last checkpoint). */
+  ledgerMeta: 'ledger-meta',
+  /** Search index (issue 3) lives in its own sublevels beside these. */
+} as const;
+
+export async function openDatabase(location: string): Promise<Database> {
+  const db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  await db.open();
+  return db;
+}
+
+export function bytesSublevel(db: Database, name: string): Sublevel<Uint8Array> {
+  return db.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Sublevel<Uint8Array>;
+}
+
+export function jsonSublevel<V>(db: Database, name: string): Sublevel<V> {
+  return db.sublevel<string, V>(name, { keyEncoding: 'utf8', valueEncoding: 'json' }) as unknown as Sublevel<V>;
+}
+
+export function stringSublevel(db: Database, name: string): Sublevel<string> {
+  return db.sublevel<string, string>(name, { keyEncoding: 'utf8', valueEncoding: 'utf8' }) as unknown as Sublevel<string>;
+}
+
+/** Zero-padded decimal, so that lexicographic key order is numeric order (16 digits covers 2^53). */
+export function pad(n: number, width = 16): string {
+  return n.toString().padStart(width, '0');
+}

@@ -1,0 +1,54 @@
+/**
+ * Contracts of the storage floor: IPFS block stores (Helia embedded, Kubo remote) and the sealed store that
+ * turns a resource version into an encrypted block plus the key material the index keeps.
+ */
+import type { CID } from 'multiformats/cid';
+import type { BatchOp } from './db.ts';
+
+/**
+ * An IPFS block store. Blocks are raw (codec 0x55) with SHA-256 multihashes, CIDv1.
+ * `stage` makes a block durable before, or together with, the commit batch that points at it:
+ * the embedded Helia store returns batch ops (the block lands in the same synced LevelDB write as the index);
+ * a remote Kubo node stores (and pins) it right away and returns no ops.
+ */
+export interface BlockStore {
+  readonly kind: 'helia' | 'kubo';
+  /** CID of bytes as this store addresses them (raw codec, sha2-256). Pure. */
+  cidOf(bytes: Uint8Array): Promise<CID>;
+  stage(bytes: Uint8Array): Promise<{ cid: CID; ops: BatchOp[] }>;
+  /** Fetches a block and verifies it against its CID (multihash recomputed); throws ERR_BLOCK_CORRUPT on mismatch, ERR_BLOCK_NOT_FOUND if absent. */
+  get(cid: CID): Promise<Uint8Array>;
+  has(cid: CID): Promise<boolean>;
+  /** Unpins and removes the local copy (erasure). */
+  remove(cid: CID): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the index keeps per resource version so that it can be opened again. */
+export interface SealedVersion {
+  /** CIDv1 (base32) of the encrypted block. */
+  cid: string;
+  /** Which key-encryption key wrapped the data key: `patient/<id>` or `node`. */
+  kek: string;
+  /** The data key wrapped by that KEK (base64url). Lives in the index only: never in IPFS, never in the ledger. */
+  wrappedKey: string;
+  /** base64url HMAC-SHA-256 of the canonical plaintext under the node content-hash key (for the ledger). */
+  hmac: string;
+}
+
+export interface SealInput {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  /** Canonical JSON bytes of the resource version (what gets encrypted). */
+  plaintext: Uint8Array;
+  /** `patient/<id>` for resources in a patient compartment, else `node`. */
+  kek: string;
+}
+
+export interface SealedStore {
+  /** Encrypts a version under a fresh data key and stages its block. Ops go into the commit batch. */
+  seal(input: SealInput): Promise<{ sealed: SealedVersion; ops: BatchOp[] }>;
+  /** Fetches, verifies against the CID, unwraps and decrypts. Throws ERR_KEY_DESTROYED if the KEK was erased. */
+  open(address: { resourceType: string; id: string; versionId: string } & SealedVersion): Promise<Uint8Array>;
+}
