@@ -16,6 +16,8 @@ export type BatchOp = AbstractBatchOperation<Database, string, any>;
 export const SUBLEVELS = {
   /** IPFS blocks of the embedded Helia node: base32 multihash → block bytes. */
   blocks: 'blocks',
+  /** Helia's own datastore records (version marker, keychain) of the embedded node. */
+  ipfsDatastore: 'ipfs-datastore',
   /** Current version of each resource: `Type/id` → VersionRecord (JSON). */
   head: 'head',
   /** Every version of each resource: `Type/id/vvvvvvvvvv` → VersionRecord (JSON). */

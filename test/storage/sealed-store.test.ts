@@ -1,0 +1,143 @@
+import t, { type Test } from 'tap';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CID } from 'multiformats/cid';
+import { bytesSublevel, openDatabase, SUBLEVELS, type BatchOp, type Database } from '../../src/storage/db.ts';
+import { createHeliaBlockStore, type HeliaBlockStore } from '../../src/storage/helia-blocks.ts';
+import { openKeyFile, openKeyring, type Keyring } from '../../src/storage/keyring.ts';
+import { createSealedStore } from '../../src/storage/sealed-store.ts';
+import type { SealedStore, SealInput, SealedVersion } from '../../src/storage/types.ts';
+
+interface Node {
+  dir: string;
+  db: Database;
+  blocks: HeliaBlockStore;
+  keyring: Keyring;
+  sealed: SealedStore;
+  close(): Promise<void>;
+}
+
+async function startNode(dir: string): Promise<Node> {
+  const db = await openDatabase(path.join(dir, 'db'));
+  const keyStore = await openKeyFile({ dataDir: dir, passphrase: 'test passphrase', warn: () => {}, scrypt: { N: 1024, r: 8, p: 1 } });
+  const keyring = await openKeyring({ db, keyStore });
+  const blocks = await createHeliaBlockStore({ db });
+  return {
+    dir,
+    db,
+    blocks,
+    keyring,
+    sealed: createSealedStore({ blocks, keyring }),
+    async close() {
+      await blocks.close();
+      await db.close();
+    },
+  };
+}
+
+async function tempNode(t: Test): Promise<Node> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-sealed-'));
+  const node = await startNode(dir);
+  let closed = false;
+  t.teardown(async () => {
+    if (!closed) await node.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  return { ...node, close: async () => ((closed = true), node.close()) };
+}
+
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const patient = (family: string) => encode({ resourceType: 'Patient', id: 'p1', name: [{ family, given: ['Ada'] }] });
+
+async function sealAndCommit(node: Node, input: SealInput): Promise<SealedVersion> {
+  const { sealed, ops } = await node.sealed.seal(input);
+  await node.db.batch(ops as BatchOp[], { sync: true });
+  return sealed;
+}
+
+t.test('seal, commit, open: the plaintext comes back, the index keeps only CID, KEK name, wrapped key and HMAC', async (t) => {
+  const node = await tempNode(t);
+  const input: SealInput = { resourceType: 'Patient', id: 'p1', versionId: '1', plaintext: patient('Zyxwvutsrq'), kek: 'patient/p1' };
+  const { sealed, ops } = await node.sealed.seal(input);
+  t.equal(ops.length, 2, 'the new patient KEK and the block go into the commit');
+  t.equal(CID.parse(sealed.cid).version, 1);
+  t.equal(sealed.kek, 'patient/p1');
+  t.match(sealed.wrappedKey, /^[A-Za-z0-9_-]{82}$/, '61 bytes, base64url');
+  t.equal(sealed.hmac, node.keyring.contentHash(input.plaintext));
+  await node.db.batch(ops, { sync: true });
+  t.same(await node.sealed.open({ ...input, ...sealed }), input.plaintext);
+
+  const second = await node.sealed.seal({ ...input, versionId: '2' });
+  t.equal(second.ops.length, 1, 'the KEK exists now: only the block');
+  t.not(second.sealed.wrappedKey, sealed.wrappedKey, 'a fresh data key per version');
+  t.not(second.sealed.cid, sealed.cid, 'same plaintext, different ciphertext');
+  t.equal(second.sealed.hmac, sealed.hmac, 'same plaintext, same keyed hash');
+
+  const node2 = await sealAndCommit(node, { resourceType: 'Organization', id: 'o1', versionId: '1', plaintext: encode({ resourceType: 'Organization' }), kek: 'node' });
+  t.same(await node.sealed.open({ resourceType: 'Organization', id: 'o1', versionId: '1', ...node2 }), encode({ resourceType: 'Organization' }));
+});
+
+t.test('a version cannot be opened as another one, nor with another key record', async (t) => {
+  const node = await tempNode(t);
+  const v1 = await sealAndCommit(node, { resourceType: 'Patient', id: 'p1', versionId: '1', plaintext: patient('A'), kek: 'patient/p1' });
+  const v2 = await sealAndCommit(node, { resourceType: 'Patient', id: 'p1', versionId: '2', plaintext: patient('B'), kek: 'patient/p1' });
+  const other = await sealAndCommit(node, { resourceType: 'Patient', id: 'p2', versionId: '1', plaintext: patient('C'), kek: 'patient/p2' });
+  const swaps: Array<[string, Parameters<SealedStore['open']>[0]]> = [
+    ["v1's block and key read as v2", { resourceType: 'Patient', id: 'p1', versionId: '2', ...v1 }],
+    ["v2's block under v1's wrapped key", { resourceType: 'Patient', id: 'p1', versionId: '1', ...v1, cid: v2.cid }],
+    ["p2's record read as p1", { resourceType: 'Patient', id: 'p1', versionId: '1', ...other }],
+    ["p1's record unwrapped with p2's KEK", { resourceType: 'Patient', id: 'p1', versionId: '1', ...v1, kek: 'patient/p2' }],
+    ['read as another type', { resourceType: 'Person', id: 'p1', versionId: '1', ...v1 }],
+  ];
+  for (const [name, address] of swaps) await t.rejects(node.sealed.open(address), { code: 'ERR_DECRYPT', status: 500 }, name);
+  await t.rejects(node.sealed.open({ resourceType: 'Patient', id: 'p1', versionId: '1', ...v1, cid: 'not-a-cid' }), { code: 'ERR_BLOCK_CORRUPT' });
+});
+
+t.test('erasure: destroying the patient KEK makes every version unreadable (410), others stay readable', async (t) => {
+  const node = await tempNode(t);
+  const address = { resourceType: 'Observation', id: 'o1', versionId: '1' };
+  const obs = await sealAndCommit(node, { ...address, plaintext: encode({ resourceType: 'Observation' }), kek: 'patient/p1' });
+  const kept = await sealAndCommit(node, { ...address, id: 'o2', plaintext: encode({ resourceType: 'Observation' }), kek: 'patient/p2' });
+  await node.sealed.open({ ...address, ...obs });
+  await node.keyring.destroyPatientKey('p1');
+  await t.rejects(node.sealed.open({ ...address, ...obs }), { code: 'ERR_KEY_DESTROYED', status: 410 });
+  t.ok(await node.blocks.has(CID.parse(obs.cid)), 'the ciphertext may linger: without the key it is noise');
+  t.same(await node.sealed.open({ ...address, id: 'o2', ...kept }), encode({ resourceType: 'Observation' }));
+});
+
+t.test('a corrupted block is detected before decryption', async (t) => {
+  const node = await tempNode(t);
+  const address = { resourceType: 'Patient', id: 'p1', versionId: '1' };
+  const sealed = await sealAndCommit(node, { ...address, plaintext: patient('A'), kek: 'patient/p1' });
+  const blocks = bytesSublevel(node.db, SUBLEVELS.blocks);
+  const [[key, value]] = await blocks.iterator().all();
+  const flipped = Uint8Array.from(value!);
+  flipped[10]! ^= 1;
+  await blocks.put(key!, flipped);
+  await t.rejects(node.sealed.open({ ...address, ...sealed }), { code: 'ERR_BLOCK_CORRUPT' });
+});
+
+t.test('no plaintext PHI anywhere on disk, after a restart still readable', async (t) => {
+  const node = await tempNode(t);
+  const family = 'Zyxwvutsrq';
+  const addresses = [];
+  for (let i = 1; i <= 20; i++) {
+    const address = { resourceType: 'Patient', id: `p${i}`, versionId: '1' };
+    addresses.push({ ...address, ...(await sealAndCommit(node, { ...address, plaintext: patient(family), kek: `patient/p${i}` })) });
+  }
+  await node.close();
+  const files: string[] = [];
+  for (const entry of await fs.readdir(node.dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) files.push(path.join(entry.parentPath, entry.name));
+  }
+  t.ok(files.some((f) => f.endsWith('.log') || f.endsWith('.ldb')), 'the LevelDB files were scanned');
+  const needles = [family, Buffer.from(family, 'utf16le').toString('latin1'), Buffer.from(family).toString('base64').slice(0, 12)];
+  for (const file of files) {
+    const bytes = (await fs.readFile(file)).toString('latin1');
+    for (const needle of needles) t.equal(bytes.indexOf(needle), -1, `${path.relative(node.dir, file)} has no ${JSON.stringify(needle)}`);
+  }
+  const again = await startNode(node.dir);
+  t.teardown(() => again.close());
+  for (const address of addresses) t.same(await again.sealed.open(address), patient(family));
+});
