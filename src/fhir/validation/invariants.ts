@@ -1,0 +1,112 @@
+/**
+ * FHIRPath invariants (ElementDefinition.constraint) compiled once with the fhirpath package and its R4
+ * model, and evaluated against the element they are defined on.
+ *
+ * fhirpath.js takes 10–70 µs per evaluation, which would cap writes at ~2,000/s. Most invariants only
+ * look at a few named child elements, so when none of those is present their result is the same as on
+ * an empty element: that result is computed once at compile time and reused (see `names`).
+ */
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4';
+import type { Constraint } from './definitions.ts';
+
+/** %resource and %rootResource (http://hl7.org/fhir/R4/fhirpath.html#variables). */
+export interface InvariantVars {
+  resource: unknown;
+  rootResource: unknown;
+}
+
+export interface Invariant {
+  key: string;
+  human: string;
+  expression: string;
+  /**
+   * false when the element breaks the invariant; an Error when the expression could not be evaluated.
+   * `present` tells which child elements (FHIRPath names) the element has; without it the expression
+   * is always evaluated.
+   */
+  holds(node: unknown, vars: InvariantVars, present?: (name: string) => boolean): boolean | Error;
+}
+
+/**
+ * Base R4 invariants that are not evaluated, and why. Keep each reason exact: they are the documented
+ * limits of this validator. (ele-1, ext-1, ref-1 and dom-3 are not here: the walker checks them natively.)
+ */
+export const SKIPPED_INVARIANTS: Readonly<Record<string, string>> = {
+  'txt-1': 'htmlChecks() (the XHTML rules of Narrative.div) is not implemented by the fhirpath package',
+  'txt-2': 'htmlChecks() (the XHTML rules of Narrative.div) is not implemented by the fhirpath package',
+  'ctm-1': 'member.resolve() needs other resources (CareTeam.participant.onBehalfOf only with a Practitioner member)',
+  'eld-19':
+    "its regular expression escapes a quote (\\') which JavaScript's unicode-mode RegExp rejects (ElementDefinition.path syntax)",
+};
+
+/** Expressions that look beyond their element's named children: the shortcut would be unsound for them. */
+const REFLECTIVE = /\$this|children\(|descendants\(|%resource|%rootResource|%context|repeat\(|resolve\(|trace\(/;
+
+type Evaluate = (node: unknown, vars: InvariantVars) => unknown[];
+
+const noTrace = () => {};
+const compiled = new Map<string, Evaluate>();
+
+function compileExpression(base: string, expression: string): Evaluate {
+  const cacheKey = `${base}|${expression}`;
+  let fn = compiled.get(cacheKey);
+  if (!fn) {
+    // resolveInternalTypes: false skips converting results back to plain JSON: only a boolean is looked at.
+    const compiledFn = fhirpath.compile({ base, expression }, r4, { traceFn: noTrace, resolveInternalTypes: false });
+    fn = (node, vars) => compiledFn(node, { resource: vars.resource, rootResource: vars.rootResource }) as unknown[];
+    compiled.set(cacheKey, fn);
+  }
+  return fn;
+}
+
+function evaluate(fn: Evaluate, node: unknown, vars: InvariantVars): boolean | Error {
+  try {
+    const result = fn(node, vars);
+    // An empty result means the invariant did not apply (e.g. its element is absent): only an explicit false fails.
+    return !(result.length === 1 && result[0] === false);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+/**
+ * Compiles the invariants that apply at `base` (a type name or a backbone path). Constraints that are
+ * skipped, or whose expression the fhirpath package cannot parse, are reported through `onSkip`.
+ */
+export function compileInvariants(
+  base: string,
+  constraints: readonly Constraint[],
+  onSkip: (key: string, reason: string) => void,
+): Invariant[] {
+  const out: Invariant[] = [];
+  for (const c of constraints) {
+    const reason = SKIPPED_INVARIANTS[c.key];
+    if (reason) {
+      onSkip(c.key, reason);
+      continue;
+    }
+    const expression = c.expression!;
+    let fn: Evaluate;
+    try {
+      fn = compileExpression(base, expression);
+    } catch (err) {
+      onSkip(c.key, `the fhirpath package cannot compile it: ${(err as Error).message}`);
+      continue;
+    }
+    // Every identifier in the text (a superset of the child elements it reads) and its result on `{}`.
+    const names = REFLECTIVE.test(expression) ? undefined : [...new Set(expression.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [])];
+    const onEmpty = names ? evaluate(fn, {}, { resource: {}, rootResource: {} }) : undefined;
+    const shortcut = typeof onEmpty === 'boolean' ? onEmpty : undefined;
+    out.push({
+      key: c.key,
+      human: c.human,
+      expression,
+      holds(node, vars, present) {
+        if (shortcut !== undefined && present && !names!.some(present)) return shortcut;
+        return evaluate(fn, node, vars);
+      },
+    });
+  }
+  return out;
+}

