@@ -1,0 +1,124 @@
+/**
+ * The composition root: builds the stores, the ledger, the repository and the routes from one Config, and
+ * knows how to close them in order. Nothing else in the server creates a store or reads configuration.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.ts';
+import { loadDevIssuer } from './consent/dev-issuer.ts';
+import { DEV_ISSUER_JWKS_PATH } from './consent/dev-issuer.ts';
+import { createTokenVerifier } from './consent/token.ts';
+import { buildCapabilities } from './fhir/capability.ts';
+import { PatientCompartment } from './fhir/compartment.ts';
+import { fhirRoutes } from './fhir/http/routes.ts';
+import { KeyedLocks } from './fhir/locks.ts';
+import { Repository } from './fhir/repository.ts';
+import type { InteractionContext } from './fhir/request.ts';
+import { createValidator } from './fhir/validate.ts';
+import { WorkUnit } from './fhir/work.ts';
+import { Ledger } from './ledger/log.ts';
+import { openDatabase, type Database } from './storage/db.ts';
+import { createHeliaBlockStore } from './storage/helia-blocks.ts';
+import { openKeyFile, openKeyring } from './storage/keyring.ts';
+import { createKuboBlockStore } from './storage/kubo-blocks.ts';
+import { createSealedStore } from './storage/sealed-store.ts';
+import type { BlockStore } from './storage/types.ts';
+
+export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
+
+export interface App {
+  config: Config;
+  http: FastifyInstance;
+  db: Database;
+  ledger: Ledger;
+  blocks: BlockStore;
+  repo: Repository;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** One log line per request, with the path but never the query string: queries can carry PHI. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) request.log.error({ ...line, err: error }, 'request failed');
+    else request.log.info(line, 'request');
+  }
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const http = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimit,
+    logController: new OneLinePerRequest(),
+    return503OnClosing: true,
+  });
+  const warn = (message: string) => http.log.warn(message);
+
+  const db = await openDatabase(path.join(config.dataDir, 'db'));
+  const opened: Array<() => Promise<void>> = [() => db.close()];
+  const closeAll = async () => {
+    for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
+  };
+  try {
+    const keyStore = await openKeyFile({ dataDir: config.dataDir, passphrase: config.masterKeyPassphrase, warn });
+    const keyring = await openKeyring({ db, keyStore });
+    const blocks: BlockStore = config.ipfsApiUrl ? await createKuboBlockStore({ url: config.ipfsApiUrl }) : await createHeliaBlockStore({ db });
+    opened.push(() => blocks.close());
+    const ledger = await Ledger.open(db);
+    opened.push(() => ledger.close());
+    const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles') });
+    const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment() });
+    const locks = new KeyedLocks();
+    const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
+    const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });
+    const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString());
+
+    http.get('/healthz', async () => ({ status: 'ok' }));
+    http.get('/readyz', async (_req, reply) => {
+      const ready = db.status === 'open';
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ledgerSize: ledger.size() });
+    });
+    http.get('/openapi.yaml', async (_req, reply) => reply.type('application/yaml').send(await fs.readFile(path.join(PROJECT_ROOT, 'openapi.yaml'))));
+    if (devIssuer) http.get(DEV_ISSUER_JWKS_PATH, async () => devIssuer.jwks);
+
+    await http.register(fhirRoutes, {
+      baseUrl: config.baseUrl,
+      maxJsonDepth: config.maxJsonDepth,
+      authenticate: (authorization) => verifier.verify(authorization),
+      context: (principal, agent): InteractionContext => ({
+        baseUrl: config.baseUrl,
+        principal,
+        agent,
+        repo,
+        validator,
+        capabilities,
+        work: new WorkUnit(ledger, locks, false),
+        newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
+      }),
+    });
+    await http.ready();
+    return {
+      config,
+      http,
+      db,
+      ledger,
+      blocks,
+      repo,
+      async close() {
+        await http.close();
+        await closeAll();
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Request bodies: JSON only (application/fhir+json, application/json, application/json-patch+json), parsed with
+ * a nesting limit checked BEFORE parsing, so a hostile body cannot exhaust the stack. Everything else is 415.
+ */
+import { errors } from '../../errors.ts';
+
+export const JSON_CONTENT_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json'];
+
+/** Deepest nesting of arrays/objects in a JSON text, stopping as soon as `limit` is exceeded. */
+export function exceedsDepth(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > limit) return true;
+    } else if (c === 125 || c === 93) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+export function parseJsonBody(text: string, maxDepth: number): unknown {
+  if (text.trim() === '') return undefined;
+  if (exceedsDepth(text, maxDepth)) {
+    throw errors.badRequest(`The JSON body is nested deeper than ${maxDepth} levels`, undefined, 'ERR_JSON_TOO_DEEP');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof SyntaxError ? err.message.slice(0, 200) : 'unreadable';
+    throw errors.badRequest(`The body is not valid JSON: ${detail}`, undefined, 'ERR_JSON_SYNTAX');
+  }
+}

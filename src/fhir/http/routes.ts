@@ -1,0 +1,149 @@
+/**
+ * The thin HTTP adapter of the FHIR core: fastify request → FhirRequest → router → FhirResponse → fastify reply.
+ * Here live only HTTP concerns: bodies, content negotiation, authentication, headers, Prefer, _pretty, and
+ * turning errors into OperationOutcomes. Everything FHIR is decided in the core.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Resource } from '@medplum/fhirtypes';
+import { errors, FhirError } from '../../errors.ts';
+import type { Agent } from '../../ledger/types.ts';
+import type { Principal } from '../../consent/principal.ts';
+import { informational, outcomeOf, toFhirError } from '../outcome.ts';
+import { isRaw, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
+import type { RouteMatch } from '../route.ts';
+import { dispatch, recordFailure, route } from '../router.ts';
+import { JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
+import { isPretty, negotiate, type ResponseType } from './negotiate.ts';
+
+export interface FhirRoutesOptions {
+  baseUrl: string;
+  maxJsonDepth: number;
+  /** Verifies the Authorization header; throws a 401 FhirError. */
+  authenticate(authorization: string | undefined): Promise<Principal>;
+  /** Builds the interaction context for an authenticated request. */
+  context(principal: Principal | undefined, agent: Agent): InteractionContext;
+}
+
+const PUBLIC_INTERACTIONS = new Set(['capabilities']);
+
+export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOptions): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string, options.maxJsonDepth));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addContentTypeParser('*', (req, _payload, done) => {
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const hint = type.includes('xml') ? 'XML is not supported: send application/fhir+json' : 'send application/fhir+json';
+    done(errors.unsupportedMediaType(`Content-Type '${type.slice(0, 80)}' is not supported: ${hint}`), undefined);
+  });
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, httpError(err)));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, errors.notFound(`No endpoint at ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, 'ERR_NO_ROUTE')));
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const fhirRequest = toFhirRequest(req);
+    const responseType = negotiate(fhirRequest.query._format?.[0], req.headers.accept);
+    const match = route(fhirRequest);
+    const agent: Agent = { address: req.ip };
+    let principal: Principal | undefined;
+    if (!PUBLIC_INTERACTIONS.has(match.interaction)) {
+      try {
+        principal = await options.authenticate(req.headers.authorization);
+      } catch (err) {
+        const error = toFhirError(err);
+        await recordFailure(options.context(undefined, agent), match, error);
+        throw error;
+      }
+      Object.assign(agent, agentOf(principal));
+    }
+    const response = await dispatch(fhirRequest, match, options.context(principal, agent));
+    return send(req, reply, response, fhirRequest, match, responseType);
+  };
+  for (const url of ['/fhir', '/fhir/*']) {
+    app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url, handler, exposeHeadRoute: false });
+  }
+}
+
+function toFhirRequest(req: FastifyRequest): FhirRequest {
+  const [rawPath = '', search = ''] = req.url.split('?', 2);
+  const query: Record<string, string[]> = {};
+  for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const headers: FhirRequest['headers'] = {};
+  const set = (key: keyof FhirRequest['headers'], name: string) => {
+    const value = header(name);
+    if (value !== undefined) headers[key] = value;
+  };
+  set('ifMatch', 'if-match');
+  set('ifNoneMatch', 'if-none-match');
+  set('ifModifiedSince', 'if-modified-since');
+  set('ifNoneExist', 'if-none-exist');
+  set('prefer', 'prefer');
+  set('contentType', 'content-type');
+  const request: FhirRequest = {
+    method: req.method === 'HEAD' ? 'GET' : req.method,
+    path: rawPath.replace(/^\/fhir\/?/, ''),
+    query,
+    headers,
+  };
+  if (req.body !== undefined) request.body = req.body;
+  return request;
+}
+
+function agentOf(principal: Principal): Agent {
+  const agent: Agent = { sub: principal.sub, issuer: principal.issuer };
+  if (principal.fhirUser) agent.fhirUser = principal.fhirUser;
+  if (principal.clientId) agent.clientId = principal.clientId;
+  return agent;
+}
+
+function send(req: FastifyRequest, reply: FastifyReply, response: FhirResponse, fhirRequest: FhirRequest, match: RouteMatch, type: ResponseType) {
+  const { headers = {} } = response;
+  if (headers.etag) reply.header('etag', headers.etag);
+  if (headers.lastModified) reply.header('last-modified', headers.lastModified);
+  if (headers.location) reply.header('location', headers.location);
+  if (headers.contentLocation) reply.header('content-location', headers.contentLocation);
+  reply.code(response.status);
+  if (response.status === 304 || response.body === undefined) return reply.send();
+
+  let body: FhirResponse['body'] = response.body;
+  const preference = /return\s*=\s*(minimal|representation|OperationOutcome)/i.exec(fhirRequest.headers.prefer ?? '')?.[1];
+  if (response.written && preference) {
+    reply.header('preference-applied', `return=${preference}`);
+    if (preference === 'minimal') return reply.send();
+    if (preference.toLowerCase() === 'operationoutcome') body = informational(`${match.interaction} succeeded (HTTP ${response.status})`);
+  }
+  reply.type(`${type}; charset=utf-8`);
+  if (req.method === 'HEAD') return reply.send();
+  const pretty = isPretty(fhirRequest.query._pretty?.[0]);
+  if (isRaw(body)) {
+    return reply.send(pretty ? JSON.stringify(JSON.parse(Buffer.from(body.raw).toString('utf8')), null, 2) : Buffer.from(body.raw));
+  }
+  return reply.send(JSON.stringify(body as Resource, null, pretty ? 2 : undefined));
+}
+
+/** Errors fastify raises before our handler runs (bad bodies, limits) are the caller's mistakes: map them to 4xx. */
+function httpError(err: unknown): FhirError {
+  if (err instanceof FhirError) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.statusCode === 413) return errors.tooLarge(`The request body is larger than this server accepts`);
+    if (e.statusCode === 415) return errors.unsupportedMediaType('Unsupported Content-Type: send application/fhir+json');
+    return new FhirError(e.message ?? 'Bad request', { status: e.statusCode, code: e.code ?? 'ERR_BAD_REQUEST', issueType: 'invalid' });
+  }
+  return toFhirError(err);
+}
+
+function sendError(req: FastifyRequest, reply: FastifyReply, error: FhirError) {
+  if (error.status >= 500) req.log.error({ err: error.cause ?? error, code: error.code }, 'request failed');
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  reply.code(error.status).type('application/fhir+json; charset=utf-8');
+  return reply.send(JSON.stringify(outcomeOf(error.issues)));
+}

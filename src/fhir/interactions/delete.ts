@@ -1,0 +1,30 @@
+/**
+ * delete (http://hl7.org/fhir/R4/http.html#delete): stores a deletion as a new version; later reads answer
+ * 410 Gone and history keeps every earlier version. Deleting a deleted resource changes nothing (idempotent).
+ */
+import { errors } from '../../errors.ts';
+import { auditEntry, entityOfRecord, etagOf } from '../audit.ts';
+import { informational } from '../outcome.ts';
+import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
+import type { RouteMatch } from '../route.ts';
+import { checkIfMatch } from './write-common.ts';
+
+export async function remove(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const { resourceType, id } = match as Required<Pick<RouteMatch, 'resourceType' | 'id'>>;
+  const key = `${resourceType}/${id}`;
+  await ctx.work.lock([key]);
+  const current = await ctx.work.head(key, () => ctx.repo.head(resourceType, id));
+  if (!current) throw errors.notFound(`${key} is not known`);
+  if (current.deleted && req.headers.ifMatch === undefined) {
+    await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(current)] }));
+    return { status: 200, body: informational(`${key} was already deleted`), headers: { etag: etagOf(current) } };
+  }
+  checkIfMatch(req, current, key);
+  const prepared = await ctx.repo.prepare({ resourceType, id, resource: undefined, method: 'DELETE', previous: current });
+  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [prepared.entity] }), [prepared]);
+  return {
+    status: 200,
+    body: informational(`Deleted ${key} (version ${prepared.record.versionId})`),
+    headers: { etag: etagOf(prepared.record) },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * $validate (http://hl7.org/fhir/R4/resource-operation-validate.html) on a type or an instance: answers with an
+ * OperationOutcome listing every issue, stores nothing. The resource comes as the body or as the `resource`
+ * parameter of a Parameters body; `mode` is create, update or delete.
+ */
+import type { Parameters, Resource } from '@medplum/fhirtypes';
+import { errors, FhirError, type Issue } from '../../errors.ts';
+import { auditEntry } from '../audit.ts';
+import { outcomeOf } from '../outcome.ts';
+import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
+import type { RouteMatch } from '../route.ts';
+import { resourceBody } from './write-common.ts';
+
+const MODES = new Set(['create', 'update', 'delete']);
+
+export async function validateOperation(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const resourceType = match.resourceType!;
+  const body = resourceBody(req);
+  let candidate: Resource | undefined = body;
+  let mode = req.query.mode?.[0];
+  if (body.resourceType === 'Parameters' && resourceType !== 'Parameters') {
+    const parameters = (body as Parameters).parameter ?? [];
+    candidate = parameters.find((p) => p.name === 'resource')?.resource;
+    const modeParameter = parameters.find((p) => p.name === 'mode')?.valueCode;
+    if (mode === undefined && modeParameter !== undefined) mode = modeParameter;
+  }
+  if (mode !== undefined && !MODES.has(mode)) throw errors.badRequest(`mode must be create, update or delete, got '${mode.slice(0, 40)}'`, undefined, 'ERR_BAD_PARAMETER');
+
+  let issues: Issue[];
+  if (mode === 'delete') {
+    if (!match.id) throw errors.badRequest('mode=delete needs an instance: POST [type]/[id]/$validate', undefined, 'ERR_BAD_PARAMETER');
+    const head = await ctx.repo.head(resourceType, match.id);
+    issues = head && !head.deleted ? [] : [{ severity: 'error', code: 'not-found', diagnostics: `${resourceType}/${match.id} is not known` }];
+  } else {
+    if (!candidate) throw errors.badRequest('No resource to validate: send it as the body or as the "resource" parameter', undefined, 'ERR_NO_BODY');
+    issues = validationIssues(ctx, candidate, resourceType, mode === 'update' ? match.id : undefined);
+  }
+  const failed = issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
+  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: match.id ? `${resourceType}/${match.id}` : resourceType }] }));
+  const outcome = outcomeOf(issues.length ? issues : [{ severity: 'information', code: 'informational', diagnostics: 'Validation successful: no issues found' }]);
+  return { status: failed ? 422 : 200, body: outcome };
+}
+
+function validationIssues(ctx: InteractionContext, resource: Resource, expectedType: string, expectedId: string | undefined): Issue[] {
+  try {
+    const options: { expectedType: string; expectedId?: string } = { expectedType };
+    if (expectedId !== undefined) options.expectedId = expectedId;
+    return ctx.validator.validate(resource, options);
+  } catch (err) {
+    // Structural problems (not a resource, wrong type) are thrown as 400s by the validator: report them as issues.
+    if (err instanceof FhirError && err.status < 500) return err.issues;
+    throw err;
+  }
+}

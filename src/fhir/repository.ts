@@ -1,0 +1,198 @@
+/**
+ * Versions of resources over sealed storage: the version head and history in the index (LevelDB), each version's
+ * ciphertext as an IPFS block, and the atomic commit through the ledger (which writes the index changes and the
+ * audit entry in one synced batch). Knows nothing of HTTP or of who is asking; callers hold the resource locks.
+ * Key layouts: docs/storage.md.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Resource } from '@medplum/fhirtypes';
+import { canonicalBytes } from '../ledger/canonical.ts';
+import type { Appended, EntityRef } from '../ledger/types.ts';
+import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
+import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
+import type { SealedStore, SealedVersion } from '../storage/types.ts';
+import type { PatientCompartment } from './compartment.ts';
+import type { Validator } from './validate.ts';
+
+export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** What the index keeps of one version. Head and version sublevels hold the same record. */
+export interface VersionRecord extends Partial<SealedVersion> {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  method: WriteMethod;
+  /** Ledger index of the entry that recorded this version: orders type and system history. */
+  t: number;
+  deleted?: true;
+  /** Patient compartment owner (`id`), also the owner of the key that wraps the data key. */
+  patient?: string;
+}
+
+/** A version prepared for commit: its record, the plaintext it seals and the batch ops that store it. */
+export interface PreparedVersion {
+  record: VersionRecord;
+  /** Canonical JSON of the resource version (absent for deletes). */
+  plaintext?: Uint8Array;
+  resource?: Resource;
+  entity: EntityRef;
+  /** Builds the index ops once the ledger has given the entry its index. */
+  ops: (appended: Appended) => BatchOp[];
+}
+
+interface HistoryPointer {
+  resourceType: string;
+  id: string;
+  versionId: number;
+}
+
+export interface HistoryPage {
+  records: VersionRecord[];
+  /** Cursor for the next (older) page, if there is one. */
+  next?: number;
+}
+
+export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
+
+export class Repository {
+  private readonly heads: Sublevel<VersionRecord>;
+  private readonly versions: Sublevel<VersionRecord>;
+  private readonly typeHistory: Sublevel<HistoryPointer>;
+  private readonly systemHistory: Sublevel<HistoryPointer>;
+
+  private readonly deps: { sealed: SealedStore; validator: Validator; compartment: PatientCompartment };
+
+  constructor(db: Database, deps: { sealed: SealedStore; validator: Validator; compartment: PatientCompartment }) {
+    this.deps = deps;
+    this.heads = jsonSublevel(db, SUBLEVELS.head);
+    this.versions = jsonSublevel(db, SUBLEVELS.version);
+    this.typeHistory = jsonSublevel(db, SUBLEVELS.typeHistory);
+    this.systemHistory = jsonSublevel(db, SUBLEVELS.systemHistory);
+  }
+
+  get validator(): Validator {
+    return this.deps.validator;
+  }
+
+  async head(resourceType: string, id: string): Promise<VersionRecord | undefined> {
+    return this.heads.get(`${resourceType}/${id}`);
+  }
+
+  async version(resourceType: string, id: string, versionId: number): Promise<VersionRecord | undefined> {
+    return this.versions.get(versionKey(resourceType, id, versionId));
+  }
+
+  /** Decrypts a stored version (block fetched from IPFS and verified against its CID first). */
+  async open(record: VersionRecord): Promise<Uint8Array> {
+    if (record.deleted || !record.cid || !record.kek || !record.wrappedKey || !record.hmac) {
+      throw new Error(`version ${record.resourceType}/${record.id}/${record.versionId} has no content`);
+    }
+    return this.deps.sealed.open({
+      resourceType: record.resourceType,
+      id: record.id,
+      versionId: String(record.versionId),
+      cid: record.cid,
+      kek: record.kek,
+      wrappedKey: record.wrappedKey,
+      hmac: record.hmac,
+    });
+  }
+
+  newId(): string {
+    return randomUUID();
+  }
+
+  /**
+   * Validates, stamps meta, seals and stages a new version (or a deletion marker when `resource` is undefined).
+   * `previous` is the current head, read by the caller under the resource lock.
+   */
+  async prepare(args: {
+    resourceType: string;
+    id: string;
+    resource: Resource | undefined;
+    method: WriteMethod;
+    previous: VersionRecord | undefined;
+    allowConditionalReferences?: boolean;
+  }): Promise<PreparedVersion> {
+    const { resourceType, id, method, previous } = args;
+    const versionId = (previous?.versionId ?? 0) + 1;
+    const lastUpdated = new Date().toISOString();
+    const reference = `${resourceType}/${id}`;
+    if (args.resource === undefined) {
+      const record: VersionRecord = { resourceType, id, versionId, lastUpdated, method, t: -1, deleted: true };
+      if (previous?.patient) record.patient = previous.patient;
+      const entity: EntityRef = { reference, version: String(versionId) };
+      if (record.patient) entity.patient = `Patient/${record.patient}`;
+      return { record, entity, ops: (appended) => this.indexOps(record, appended) };
+    }
+
+    const resource = { ...args.resource, id } as Resource;
+    resource.meta = { ...(resource.meta ?? {}), versionId: String(versionId), lastUpdated };
+    this.deps.validator.assertValid(resource, {
+      expectedType: resourceType,
+      expectedId: id,
+      allowConditionalReferences: args.allowConditionalReferences ?? false,
+    });
+    const patient = this.deps.compartment.patientsOf(resource)[0];
+    const plaintext = canonicalBytes(resource);
+    const { sealed, ops: blockOps } = await this.deps.sealed.seal({
+      resourceType,
+      id,
+      versionId: String(versionId),
+      plaintext,
+      kek: patient ? `patient/${patient}` : 'node',
+    });
+    const record: VersionRecord = { resourceType, id, versionId, lastUpdated, method, t: -1, ...sealed };
+    if (patient) record.patient = patient;
+    const entity: EntityRef = { reference, version: String(versionId), cid: sealed.cid, hmac: sealed.hmac };
+    if (patient) entity.patient = `Patient/${patient}`;
+    return { record, plaintext, resource, entity, ops: (appended) => [...blockOps, ...this.indexOps(record, appended)] };
+  }
+
+  private indexOps(record: VersionRecord, appended: Appended): BatchOp[] {
+    record.t = appended.seq;
+    const pointer: HistoryPointer = { resourceType: record.resourceType, id: record.id, versionId: record.versionId };
+    return [
+      { type: 'put', sublevel: this.heads, key: `${record.resourceType}/${record.id}`, value: record },
+      { type: 'put', sublevel: this.versions, key: versionKey(record.resourceType, record.id, record.versionId), value: record },
+      { type: 'put', sublevel: this.typeHistory, key: `${record.resourceType}/${pad(appended.seq)}`, value: pointer },
+      { type: 'put', sublevel: this.systemHistory, key: pad(appended.seq), value: pointer },
+    ] as BatchOp[];
+  }
+
+  /** Versions of one resource, newest first. `before` is the version number to continue below. */
+  async historyInstance(resourceType: string, id: string, page: { count: number; before?: number; since?: string }): Promise<HistoryPage> {
+    const prefix = `${resourceType}/${id}/`;
+    const upper = page.before === undefined ? `${prefix}\xff` : versionKey(resourceType, id, page.before);
+    const records: VersionRecord[] = [];
+    for await (const record of this.versions.values({ gte: prefix, lt: upper, reverse: true, limit: page.count + 1 })) {
+      if (page.since && record.lastUpdated < page.since) break;
+      records.push(record);
+    }
+    return pageOf(records, page.count, (r) => r.versionId);
+  }
+
+  /** Versions of all resources of a type (or of all types), newest first. `before` is a ledger index cursor. */
+  async history(resourceType: string | undefined, page: { count: number; before?: number; since?: string }): Promise<HistoryPage> {
+    const store = resourceType ? this.typeHistory : this.systemHistory;
+    const prefix = resourceType ? `${resourceType}/` : '';
+    const upper = page.before === undefined ? `${prefix}\xff` : `${prefix}${pad(page.before)}`;
+    const pointers: HistoryPointer[] = [];
+    for await (const pointer of store.values({ gte: prefix, lt: upper, reverse: true, limit: page.count + 1 })) pointers.push(pointer);
+    const found = await this.versions.getMany(pointers.map((p) => versionKey(p.resourceType, p.id, p.versionId)));
+    const records: VersionRecord[] = [];
+    for (const record of found) {
+      if (!record) continue;
+      if (page.since && record.lastUpdated < page.since) break;
+      records.push(record);
+    }
+    return pageOf(records, page.count, (r) => r.t);
+  }
+}
+
+function pageOf(records: VersionRecord[], count: number, cursorOf: (r: VersionRecord) => number): HistoryPage {
+  if (records.length <= count) return { records };
+  const shown = records.slice(0, count);
+  return { records: shown, next: cursorOf(shown[shown.length - 1]!) };
+}

@@ -1,0 +1,63 @@
+/**
+ * The FHIR core's own request and response: plain data, no fastify types. The HTTP adapter builds a FhirRequest;
+ * batch and transaction entries build them too and go back through the same router.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Agent } from '../ledger/types.ts';
+import type { Principal } from '../consent/principal.ts';
+import type { Repository } from './repository.ts';
+import type { WorkUnit } from './work.ts';
+import type { Validator } from './validate.ts';
+import type { Capabilities } from './capability.ts';
+
+export interface FhirRequest {
+  method: string;
+  /** Path below the FHIR base, without leading slash or query, e.g. `Patient/123/_history/2`. */
+  path: string;
+  query: Record<string, string[]>;
+  headers: {
+    ifMatch?: string;
+    ifNoneMatch?: string;
+    ifModifiedSince?: string;
+    ifNoneExist?: string;
+    prefer?: string;
+    contentType?: string;
+  };
+  body?: unknown;
+  /** Set by a transaction for its creates: the id it assigned up front so references could be rewritten. */
+  assignedId?: string;
+}
+
+/** Decrypted resource bytes served as they are stored (no re-serialization on the hot read path). */
+export interface RawResource {
+  raw: Uint8Array;
+}
+
+export interface FhirResponse {
+  status: number;
+  body?: Resource | RawResource;
+  headers?: { etag?: string; lastModified?: string; location?: string; contentLocation?: string };
+  /** True for create/update/patch responses, whose body `Prefer: return=` may replace. */
+  written?: boolean;
+}
+
+/** Everything an interaction needs besides the request. */
+export interface InteractionContext {
+  baseUrl: string;
+  principal: Principal | undefined;
+  agent: Agent;
+  repo: Repository;
+  validator: Validator;
+  capabilities: Capabilities;
+  work: WorkUnit;
+  /** A fresh unit of work: immediate for each batch entry, deferred for a whole transaction. */
+  newWork(deferred: boolean): WorkUnit;
+}
+
+export function isRaw(body: FhirResponse['body']): body is RawResource {
+  return body !== undefined && 'raw' in body;
+}
+
+export function firstQuery(query: Record<string, string[]>, name: string): string | undefined {
+  return query[name]?.[0];
+}

@@ -1,0 +1,95 @@
+/**
+ * Which FHIR interaction a method and path ask for (http://hl7.org/fhir/R4/http.html). Pure: no I/O.
+ */
+import { errors } from '../errors.ts';
+import { RESOURCE_TYPES } from './validate.ts';
+
+export interface RouteMatch {
+  /** FHIR restful interaction code, or `operation` for $operations. */
+  interaction: string;
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  operation?: string;
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const resourceTypes = new Set<string>(RESOURCE_TYPES);
+
+function checkType(type: string): string {
+  if (!resourceTypes.has(type)) throw errors.notFound(`Unknown resource type '${type}'`, 'ERR_UNKNOWN_TYPE');
+  return type;
+}
+
+function checkId(id: string, what = 'id'): string {
+  if (!ID.test(id)) throw errors.badRequest(`Invalid ${what} '${id.slice(0, 80)}': must match [A-Za-z0-9\\-.]{1,64}`, undefined, 'ERR_INVALID_ID');
+  return id;
+}
+
+function methodNotAllowed(method: string, path: string): never {
+  throw errors.methodNotAllowed(`${method} is not supported on ${path ? `'${path}'` : 'the base URL'}`);
+}
+
+export function matchRoute(method: string, path: string): RouteMatch {
+  const segments = path.split('/').filter((s) => s !== '').map(decodeSegment);
+  const [first, second, third, fourth] = segments;
+  if (segments.length > 4) throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
+  if (first === undefined) {
+    if (method === 'POST') return { interaction: 'batch' }; // batch or transaction: decided by Bundle.type
+    return methodNotAllowed(method, path);
+  }
+  if (segments.length === 1) {
+    if (first === 'metadata') return method === 'GET' ? { interaction: 'capabilities' } : methodNotAllowed(method, path);
+    if (first === '_history') return method === 'GET' ? { interaction: 'history-system' } : methodNotAllowed(method, path);
+    if (first.startsWith('$')) throw errors.notFound(`Unknown operation '${first}'`, 'ERR_UNKNOWN_OPERATION');
+    const resourceType = checkType(first);
+    if (method === 'POST') return { interaction: 'create', resourceType };
+    return methodNotAllowed(method, path);
+  }
+  const resourceType = checkType(first);
+  if (segments.length === 2) {
+    if (second === '_history') return method === 'GET' ? { interaction: 'history-type', resourceType } : methodNotAllowed(method, path);
+    if (second!.startsWith('$')) return operation(method, path, { resourceType, operation: second! });
+    const id = checkId(second!);
+    switch (method) {
+      case 'GET':
+      case 'HEAD':
+        return { interaction: 'read', resourceType, id };
+      case 'PUT':
+        return { interaction: 'update', resourceType, id };
+      case 'PATCH':
+        return { interaction: 'patch', resourceType, id };
+      case 'DELETE':
+        return { interaction: 'delete', resourceType, id };
+      default:
+        return methodNotAllowed(method, path);
+    }
+  }
+  const id = checkId(second!);
+  if (segments.length === 3) {
+    if (third === '_history') return method === 'GET' ? { interaction: 'history-instance', resourceType, id } : methodNotAllowed(method, path);
+    if (third!.startsWith('$')) return operation(method, path, { resourceType, id, operation: third! });
+    throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
+  }
+  if (third === '_history') {
+    const versionId = checkId(fourth!, 'version id');
+    return method === 'GET' || method === 'HEAD' ? { interaction: 'vread', resourceType, id, versionId } : methodNotAllowed(method, path);
+  }
+  throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
+}
+
+const OPERATIONS = new Set(['$validate']);
+
+function operation(method: string, path: string, match: { resourceType: string; id?: string; operation: string }): RouteMatch {
+  if (!OPERATIONS.has(match.operation)) throw errors.notFound(`Unknown operation '${match.operation.slice(0, 64)}'`, 'ERR_UNKNOWN_OPERATION');
+  if (method !== 'POST') return methodNotAllowed(method, path);
+  return { interaction: 'operation', ...match };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw errors.badRequest(`Malformed percent-encoding in path segment '${segment.slice(0, 80)}'`, undefined, 'ERR_BAD_PATH');
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The FHIR core's entry point: a FhirRequest in, a FhirResponse out, no HTTP in sight (Medplum's split).
+ * Every interaction but capabilities is audited: interactions record their own success entries (with the
+ * versions they write, in the same batch); this router records failures and denials, so none can be missed.
+ */
+import { FhirError } from '../errors.ts';
+import { failureEntry, entityOfMatch } from './audit.ts';
+import { processBundle } from './bundle.ts';
+import { create } from './interactions/create.ts';
+import { remove } from './interactions/delete.ts';
+import { history } from './interactions/history.ts';
+import { patch } from './interactions/patch.ts';
+import { read, vread } from './interactions/read.ts';
+import { update } from './interactions/update.ts';
+import { validateOperation } from './interactions/validate-operation.ts';
+import { toFhirError } from './outcome.ts';
+import type { FhirRequest, FhirResponse, InteractionContext } from './request.ts';
+import { matchRoute, type RouteMatch } from './route.ts';
+
+export type Handler = (req: FhirRequest, match: RouteMatch, ctx: InteractionContext) => Promise<FhirResponse>;
+
+const HANDLERS: Record<string, Handler> = {
+  read,
+  vread,
+  create,
+  update,
+  patch,
+  delete: remove,
+  'history-instance': history,
+  'history-type': history,
+  'history-system': history,
+  operation: validateOperation,
+  batch: processBundle,
+  capabilities: async (_req, _match, ctx) => ({ status: 200, body: ctx.capabilities.statement }),
+};
+
+/** Resolves the route (throws 404/405 for unknown ones, unaudited: no interaction happened). */
+export function route(req: FhirRequest): RouteMatch {
+  return matchRoute(req.method, req.path);
+}
+
+/**
+ * Runs one interaction. In an immediate work unit its locks are released at the end; in a transaction's deferred
+ * unit the transaction decides when to commit and release.
+ */
+export async function dispatch(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const handler = HANDLERS[match.interaction];
+  if (!handler) throw new FhirError(`Interaction ${match.interaction} is not implemented`, { status: 501, code: 'ERR_NOT_IMPLEMENTED', issueType: 'not-supported' });
+  try {
+    return await handler(req, match, ctx);
+  } catch (err) {
+    const error = toFhirError(err);
+    // Failures inside a transaction are recorded once, by the transaction, which then stores nothing else.
+    if (!ctx.work.deferred && match.interaction !== 'capabilities') await recordFailure(ctx, match, error);
+    throw error;
+  } finally {
+    if (!ctx.work.deferred) ctx.work.release();
+  }
+}
+
+/** Appends the entry of a failed or denied request. If even that fails, the client learns the ledger is down. */
+export async function recordFailure(ctx: InteractionContext, match: RouteMatch | { interaction: string }, error: FhirError): Promise<void> {
+  ctx.work.discard();
+  try {
+    await ctx.work.record(failureEntry(ctx, match, error, 'resourceType' in match ? entityOfMatch(match) : []));
+  } catch (ledgerError) {
+    throw new FhirError('The audit ledger is unavailable; the request was not carried out', {
+      status: 503,
+      code: 'ERR_LEDGER_UNAVAILABLE',
+      issueType: 'transient',
+      headers: { 'retry-after': '1' },
+      cause: ledgerError,
+    });
+  }
+}

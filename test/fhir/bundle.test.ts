@@ -1,0 +1,136 @@
+/**
+ * Integration: batch and transaction Bundles (http://hl7.org/fhir/R4/http.html#transaction) on a real node.
+ */
+import t from 'tap';
+import { startServer } from '../helpers/server.ts';
+
+const patientEntry = (fullUrl: string, family: string) => ({
+  fullUrl,
+  resource: { resourceType: 'Patient', name: [{ family }] },
+  request: { method: 'POST', url: 'Patient' },
+});
+
+const observationEntry = (subject: string) => ({
+  resource: {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { text: 'heart rate' },
+    subject: { reference: subject },
+  },
+  request: { method: 'POST', url: 'Observation' },
+});
+
+t.test('transaction and batch', async (t) => {
+  const server = await startServer(t);
+
+  t.test('a transaction rewrites urn:uuid references and commits all entries at once', async (t) => {
+    const before = server.app.ledger.size();
+    const res = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          observationEntry('urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a'),
+          patientEntry('urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a', 'Transactor'),
+          { resource: { resourceType: 'Patient', id: 'tx-put', name: [{ family: 'Put' }] }, request: { method: 'PUT', url: 'Patient/tx-put' } },
+        ],
+      },
+    });
+    t.equal(res.status, 200);
+    t.equal(res.body.type, 'transaction-response');
+    t.same(res.body.entry.map((e: any) => e.response.status), ['201 Created', '201 Created', '201 Created']);
+    const patientUrl = res.body.entry[1].response.location as string;
+    const observationUrl = res.body.entry[0].response.location as string;
+    t.equal(server.app.ledger.size(), before + 4, 'one entry per resource plus one for the transaction');
+    const patientId = patientUrl.split('/')[patientUrl.split('/').indexOf('Patient') + 1];
+    const observation = await server.fhir(observationUrl.slice(server.baseUrl.length + 1).replace(/\/_history\/\d+$/, ''));
+    t.equal(observation.body.subject.reference, `Patient/${patientId}`);
+  });
+
+  t.test('a failing transaction stores nothing and names the entry', async (t) => {
+    const history = (await server.fhir('_history?_count=1000')).body.entry.length;
+    const before = server.app.ledger.size();
+    const res = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [patientEntry('urn:uuid:0d0f3c4e-8b47-4d2a-9c57-0c1f0c1a3a11', 'Never'), { resource: { resourceType: 'Patient', birthDate: '2001-13-01' }, request: { method: 'POST', url: 'Patient' } }],
+      },
+    });
+    t.equal(res.status, 422);
+    t.match(JSON.stringify(res.body), /Bundle\.entry\[1\]/);
+    t.equal(server.app.ledger.size(), before + 1, 'only the failed transaction is recorded');
+    t.equal((await server.fhir('_history?_count=1000')).body.entry.length, history, 'nothing stored');
+  });
+
+  t.test('transaction conflicts: the same resource twice, If-Match on a stale version', async (t) => {
+    const twice = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { resourceType: 'Patient', id: 'dup' }, request: { method: 'PUT', url: 'Patient/dup' } },
+          { resource: { resourceType: 'Patient', id: 'dup' }, request: { method: 'PUT', url: 'Patient/dup' } },
+        ],
+      },
+    });
+    t.equal(twice.status, 400);
+    const stale = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: { resourceType: 'Patient', id: 'tx-put' }, request: { method: 'PUT', url: 'Patient/tx-put', ifMatch: 'W/"7"' } }],
+      },
+    });
+    t.equal(stale.status, 412);
+  });
+
+  t.test('a transaction runs DELETE, POST, PUT, GET in that order', async (t) => {
+    const res = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { request: { method: 'GET', url: 'Patient/tx-put' } },
+          { resource: { resourceType: 'Patient', id: 'tx-put', gender: 'male' }, request: { method: 'PUT', url: 'Patient/tx-put' } },
+        ],
+      },
+    });
+    t.equal(res.status, 200);
+    t.equal(res.body.entry[0].resource.gender, 'male', 'the GET sees the PUT of the same transaction');
+    t.equal(res.body.entry[1].response.status, '200 OK');
+  });
+
+  t.test('a batch runs entries independently', async (t) => {
+    const res = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          patientEntry('urn:uuid:aa8c5a7e-5f62-4ad4-bf6e-d2f5a07c3d01', 'Batcher'),
+          { request: { method: 'GET', url: 'Patient/does-not-exist' } },
+          { resource: { resourceType: 'Patient', gender: 'nope' }, request: { method: 'POST', url: 'Patient' } },
+          { request: { method: 'GET', url: 'Patient/tx-put' } },
+        ],
+      },
+    });
+    t.equal(res.status, 200);
+    t.equal(res.body.type, 'batch-response');
+    t.same(res.body.entry.map((e: any) => e.response.status.slice(0, 3)), ['201', '404', '422', '200']);
+    t.equal(res.body.entry[1].response.outcome.resourceType, 'OperationOutcome');
+  });
+
+  t.test('malformed bundles are 400s', async (t) => {
+    t.equal((await server.fhir('', { method: 'POST', body: { resourceType: 'Patient' } })).status, 400);
+    t.equal((await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'collection' } })).status, 400);
+    t.equal((await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET' } }] } })).status, 200);
+    t.equal((await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'FROB', url: 'Patient' } }] } })).status, 400);
+    t.equal((await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'GET', url: 'http://elsewhere.example/Patient/1' } }] } })).status, 400);
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * Integration: the REST interactions of http://hl7.org/fhir/R4/http.html against a real node (HTTP, tokens,
+ * LevelDB, Helia, ledger), including conditional headers, Prefer, content negotiation and the ledger entries.
+ */
+import t from 'tap';
+import { startServer } from '../helpers/server.ts';
+
+const patient = {
+  resourceType: 'Patient',
+  identifier: [{ system: 'http://hospital.example/mrn', value: 'MRN-42' }],
+  name: [{ family: 'Quixotebaum', given: ['Ada'] }],
+  birthDate: '1970-01-31',
+  gender: 'female',
+};
+
+t.test('REST interactions', async (t) => {
+  const server = await startServer(t);
+  const ledgerSize = () => server.app.ledger.size();
+
+  t.test('metadata is public and lists every R4 resource type', async (t) => {
+    const res = await server.fhir('metadata', { token: false });
+    t.equal(res.status, 200);
+    t.equal(res.body.resourceType, 'CapabilityStatement');
+    t.equal(res.body.fhirVersion, '4.0.1');
+    t.equal(res.body.rest[0].resource.length, 146);
+    t.match(res.headers.get('content-type'), /application\/fhir\+json/);
+  });
+
+  t.test('no token or a bad token: 401 with WWW-Authenticate, and the attempt is in the ledger', async (t) => {
+    const before = ledgerSize();
+    const res = await server.fhir('Patient/abc', { token: false });
+    t.equal(res.status, 401);
+    t.match(res.headers.get('www-authenticate'), /^Bearer realm=/);
+    t.equal(res.body.resourceType, 'OperationOutcome');
+    const bad = await server.fhir('Patient/abc', { token: 'not.a.jwt' });
+    t.equal(bad.status, 401);
+    t.match(bad.headers.get('www-authenticate'), /error="invalid_token"/);
+    t.equal(ledgerSize(), before + 2);
+    const [entry] = await server.app.ledger.getEntries(before, before + 1);
+    const parsed = JSON.parse(new TextDecoder().decode(entry!.bytes));
+    t.equal(parsed.interaction, 'read');
+    t.equal(parsed.status, 401);
+    t.equal(parsed.error, 'ERR_TOKEN_MISSING');
+  });
+
+  let id = '';
+  t.test('create assigns an id and answers 201 with Location, ETag and Last-Modified', async (t) => {
+    const before = ledgerSize();
+    const res = await server.fhir('Patient', { method: 'POST', body: { ...patient, id: 'client-chosen' } });
+    t.equal(res.status, 201);
+    id = res.body.id;
+    t.not(id, 'client-chosen', 'create ignores a client id');
+    t.equal(res.headers.get('etag'), 'W/"1"');
+    t.equal(res.headers.get('location'), `${server.baseUrl}/Patient/${id}/_history/1`);
+    t.ok(res.headers.get('last-modified'));
+    t.equal(res.body.meta.versionId, '1');
+    t.equal(ledgerSize(), before + 1, 'one ledger entry for the create');
+  });
+
+  t.test('read, vread and conditional reads', async (t) => {
+    const res = await server.fhir(`Patient/${id}`);
+    t.equal(res.status, 200);
+    t.same(res.body.name, patient.name);
+    t.equal(res.headers.get('etag'), 'W/"1"');
+    const v = await server.fhir(`Patient/${id}/_history/1`);
+    t.equal(v.status, 200);
+    t.same(v.body, res.body);
+    t.equal((await server.fhir(`Patient/${id}`, { headers: { 'if-none-match': 'W/"1"' } })).status, 304);
+    t.equal((await server.fhir(`Patient/${id}`, { headers: { 'if-none-match': 'W/"9"' } })).status, 200);
+    const lastModified = res.headers.get('last-modified')!;
+    t.equal((await server.fhir(`Patient/${id}`, { headers: { 'if-modified-since': lastModified } })).status, 304);
+    t.equal((await server.fhir(`Patient/${id}/_history/7`)).status, 404);
+    t.equal((await server.fhir('Patient/does-not-exist')).status, 404);
+    t.equal((await server.fhir('Patient/bad$id')).status, 400);
+    t.equal((await server.fhir('NotAType/1')).status, 404);
+  });
+
+  t.test('update, If-Match and update-as-create', async (t) => {
+    const current = (await server.fhir(`Patient/${id}`)).body;
+    const res = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...current, gender: 'other' }, headers: { 'if-match': 'W/"1"' } });
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('etag'), 'W/"2"');
+    const stale = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...current, gender: 'male' }, headers: { 'if-match': 'W/"1"' } });
+    t.equal(stale.status, 412);
+    t.equal((await server.fhir(`Patient/${id}`)).body.gender, 'other', 'a rejected update changes nothing');
+    const created = await server.fhir('Patient/mrn-0042', { method: 'PUT', body: { ...patient, id: 'mrn-0042' } });
+    t.equal(created.status, 201);
+    t.equal(created.headers.get('etag'), 'W/"1"');
+    const mismatch = await server.fhir('Patient/mrn-0042', { method: 'PUT', body: { ...patient, id: 'other' } });
+    t.equal(mismatch.status, 400);
+    const noId = await server.fhir('Patient/mrn-0042', { method: 'PUT', body: patient });
+    t.equal(noId.status, 400);
+    const wrongType = await server.fhir('Patient/mrn-0042', { method: 'PUT', body: { resourceType: 'Observation', id: 'mrn-0042' } });
+    t.equal(wrongType.status, 400);
+  });
+
+  t.test('JSON Patch and FHIRPath Patch', async (t) => {
+    const json = await server.fhir(`Patient/${id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json', 'if-match': 'W/"2"' },
+      body: [{ op: 'replace', path: '/birthDate', value: '1971-02-28' }],
+    });
+    t.equal(json.status, 200);
+    t.equal(json.body.birthDate, '1971-02-28');
+    t.equal(json.headers.get('etag'), 'W/"3"');
+    const fhirpath = await server.fhir(`Patient/${id}`, {
+      method: 'PATCH',
+      body: {
+        resourceType: 'Parameters',
+        parameter: [{ name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.gender' }, { name: 'value', valueCode: 'female' }] }],
+      },
+    });
+    t.equal(fhirpath.status, 200);
+    t.equal(fhirpath.body.gender, 'female');
+    const invalid = await server.fhir(`Patient/${id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: [{ op: 'replace', path: '/birthDate', value: '1971-02-30' }],
+    });
+    t.equal(invalid.status, 422, 'a patch that produces an invalid resource is rejected');
+    t.equal((await server.fhir(`Patient/${id}`)).body.birthDate, '1971-02-28');
+  });
+
+  t.test('Prefer return=minimal | representation | OperationOutcome', async (t) => {
+    const minimal = await server.fhir('Patient', { method: 'POST', body: patient, headers: { prefer: 'return=minimal' } });
+    t.equal(minimal.status, 201);
+    t.equal(minimal.text, '');
+    t.ok(minimal.headers.get('location'));
+    const outcome = await server.fhir('Patient', { method: 'POST', body: patient, headers: { prefer: 'return=OperationOutcome' } });
+    t.equal(outcome.body.resourceType, 'OperationOutcome');
+    const full = await server.fhir('Patient', { method: 'POST', body: patient, headers: { prefer: 'return=representation' } });
+    t.equal(full.body.resourceType, 'Patient');
+  });
+
+  t.test('delete makes later reads 410 and keeps history', async (t) => {
+    const del = await server.fhir(`Patient/${id}`, { method: 'DELETE' });
+    t.equal(del.status, 200);
+    t.equal((await server.fhir(`Patient/${id}`)).status, 410);
+    t.equal((await server.fhir(`Patient/${id}/_history/1`)).status, 200, 'old versions stay readable');
+    t.equal((await server.fhir(`Patient/${id}`, { method: 'DELETE' })).status, 200, 'deleting again is idempotent');
+    const history = await server.fhir(`Patient/${id}/_history`);
+    t.equal(history.status, 200);
+    t.equal(history.body.type, 'history');
+    t.same(history.body.entry.map((e: any) => e.request.method), ['DELETE', 'PATCH', 'PATCH', 'PUT', 'POST']);
+    t.notOk(history.body.entry[0].resource);
+    const recreated = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...patient, id } });
+    t.equal(recreated.status, 201);
+    t.equal(recreated.headers.get('etag'), 'W/"6"');
+  });
+
+  t.test('type and system history page with stable next links', async (t) => {
+    for (let i = 0; i < 5; i++) await server.fhir('Observation', { method: 'POST', body: observation(i) });
+    const seen: string[] = [];
+    let url: string | undefined = 'Observation/_history?_count=2';
+    let pages = 0;
+    while (url) {
+      const page: any = await server.fhir(url);
+      t.equal(page.status, 200);
+      pages++;
+      seen.push(...page.body.entry.map((e: any) => e.resource.id));
+      // A write in the middle of paging must not shift or repeat what the next pages show.
+      if (pages === 1) await server.fhir('Observation', { method: 'POST', body: observation(99) });
+      const next = page.body.link.find((l: any) => l.relation === 'next')?.url as string | undefined;
+      url = next?.slice(server.baseUrl.length + 1);
+    }
+    t.equal(pages, 3);
+    t.equal(new Set(seen).size, 5);
+    const system = await server.fhir('_history?_count=3');
+    t.equal(system.body.entry.length, 3);
+    t.equal(system.body.entry[0].resource.resourceType, 'Observation');
+    const since = await server.fhir(`Observation/_history?_since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    t.equal(since.body.entry.length, 0);
+    t.equal((await server.fhir('Observation/_history?_since=yesterday')).status, 400);
+    t.equal((await server.fhir('Observation/_history?_count=abc')).status, 400);
+    t.equal((await server.fhir('Observation/_history?foo=bar')).status, 400);
+  });
+
+  t.test('$validate on type and instance', async (t) => {
+    const ok = await server.fhir('Patient/$validate', { method: 'POST', body: patient });
+    t.equal(ok.status, 200);
+    t.equal(ok.body.resourceType, 'OperationOutcome');
+    const bad = await server.fhir('Patient/$validate', { method: 'POST', body: { ...patient, birthDate: '2023-02-30' } });
+    t.equal(bad.status, 422);
+    t.match(JSON.stringify(bad.body.issue), /Patient\.birthDate/);
+    const params = await server.fhir('Patient/mrn-0042/$validate', {
+      method: 'POST',
+      body: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'update' }, { name: 'resource', resource: { ...patient, id: 'mrn-0042' } }] },
+    });
+    t.equal(params.status, 200);
+  });
+
+  t.test('formats, bodies and limits answer 4xx OperationOutcomes', async (t) => {
+    const xml = await server.fhir('Patient/mrn-0042?_format=xml');
+    t.equal(xml.status, 406);
+    t.equal(xml.body.resourceType, 'OperationOutcome');
+    t.equal((await server.fhir('Patient/mrn-0042', { headers: { accept: 'application/fhir+xml' } })).status, 406);
+    t.equal((await server.fhir('Patient/mrn-0042', { headers: { accept: 'application/json' } })).headers.get('content-type'), 'application/json; charset=utf-8');
+    const pretty = await server.fhir('Patient/mrn-0042?_pretty=true');
+    t.match(pretty.text, /\n  "/);
+    const xmlBody = await server.fhir('Patient', { method: 'POST', body: '<Patient/>', headers: { 'content-type': 'application/fhir+xml' } });
+    t.equal(xmlBody.status, 415);
+    t.equal(xmlBody.body.resourceType, 'OperationOutcome');
+    const badJson = await server.fhir('Patient', { method: 'POST', body: '{"resourceType": "Patient",' });
+    t.equal(badJson.status, 400);
+    t.equal(badJson.body.resourceType, 'OperationOutcome');
+    const deep = await server.fhir('Patient', { method: 'POST', body: `${'['.repeat(5000)}${']'.repeat(5000)}` });
+    t.equal(deep.status, 400);
+    const huge = await server.fhir('Patient', { method: 'POST', body: { ...patient, text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(17 * 1024 * 1024)}</div>` } } });
+    t.equal(huge.status, 413);
+    const invalid = await server.fhir('Patient', { method: 'POST', body: { ...patient, gender: 42 } });
+    t.equal(invalid.status, 422);
+    t.match(JSON.stringify(invalid.body), /Patient\.gender/);
+    const unknownElement = await server.fhir('Patient', { method: 'POST', body: { ...patient, favouriteColour: 'blue' } });
+    t.equal(unknownElement.status, 422);
+    const array = await server.fhir('Patient', { method: 'POST', body: [] });
+    t.equal(array.status, 400);
+    t.equal((await server.fhir('Patient', { method: 'POST' })).status, 400);
+    t.equal((await server.fhir('Patient/mrn-0042', { method: 'POST', body: patient })).status, 405);
+  });
+
+  t.test('a restart keeps every version and the ledger', async (t) => {
+    const before = await server.fhir('Patient/mrn-0042');
+    const size = ledgerSize();
+    await server.restart();
+    t.equal(server.app.ledger.size(), size);
+    const after = await server.fhir('Patient/mrn-0042');
+    t.same(after.body, before.body);
+  });
+});
+
+function observation(i: number) {
+  return {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+    subject: { reference: 'Patient/mrn-0042' },
+    valueQuantity: { value: 60 + i, unit: 'beats/minute', system: 'http://unitsofmeasure.org', code: '/min' },
+  };
+}
