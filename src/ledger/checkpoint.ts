@@ -113,18 +113,28 @@ export class Checkpointer {
     if (unsigned <= 0) return;
     if (unsigned >= this.#o.everyEntries) {
       this.#clearTimer();
-      this.#background();
+      this.#background(true);
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        this.#background();
+        this.#background(false);
       }, this.#o.everyMs);
       this.#timer.unref();
     }
   }
 
-  #background(): void {
-    this.checkpoint().catch((err) => this.#o.onError(err));
+  /**
+   * A policy-driven checkpoint. `byCount` ones re-check the count when their turn comes: one queued while another
+   * was being signed may no longer be due (the other may have covered most of its entries).
+   */
+  #background(byCount: boolean): void {
+    const run = this.#chain.then(() => {
+      const unsigned = this.#o.ledger.size() - (this.#latest?.size ?? 0);
+      if (byCount && unsigned < this.#o.everyEntries) return this.#latest;
+      return this.#sign();
+    });
+    this.#chain = run.catch(() => undefined);
+    run.catch((err) => this.#o.onError(err));
   }
 
   #clearTimer(): void {
@@ -169,8 +179,11 @@ export class Checkpointer {
     const ops: BatchOp[] = [...staged.ops, { type: 'put', sublevel: this.#store, key: pad(size), value: record }];
     await db.batch(ops, { sync: true });
     this.#latest = record;
-    // Entries that became durable while this one was signed may already be due for the next.
-    if (!this.#closed) this.#onDurable(ledger.size());
+    // Entries that became durable while this one was signed may already be due for the next (or need a timer).
+    if (!this.#closed) {
+      this.#clearTimer();
+      this.#onDurable(ledger.size());
+    }
     return record;
   }
 
