@@ -65,9 +65,10 @@ export function verifierKeyString(name: string, publicKey: Uint8Array): string {
 
 /** Parses `name+keyid+base64(0x01 ‖ key)`; the key id must match the one the name and key imply. */
 export function parseVerifierKey(text: string): NoteVerifier {
-  const parts = text.trim().split('+');
-  if (parts.length !== 3) throw badKey('expected name+keyid+key');
-  const [name, hex, b64] = parts as [string, string, string];
+  // The base64 key may itself contain '+': only the first two separate fields (names have none).
+  const m = /^([^+]*)\+([^+]*)\+(.*)$/s.exec(text.trim());
+  if (!m) throw badKey('expected name+keyid+key');
+  const [, name, hex, b64] = m as unknown as [string, string, string, string];
   if (!isKeyName(name)) throw badKey('invalid key name');
   if (!/^[0-9a-f]{8}$/.test(hex)) throw badKey('key id must be 8 lowercase hex digits');
   let raw: Uint8Array;
