@@ -140,6 +140,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         capabilities,
         work: new WorkUnit(ledger, locks, false),
         newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
+        auditLog: { ledger, index: auditIndex },
       }),
     });
     await http.ready();

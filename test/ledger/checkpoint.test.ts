@@ -2,7 +2,7 @@
  * Checkpoints over a real LevelDB and Helia block store: the N-entries / T-ms policy, the block chain, the final
  * checkpoint on close, and the rule that an inconsistent tree is never signed. fsck finds altered checkpoints.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CID } from 'multiformats/cid';
 import { Checkpointer, checkpointBlock, type StoredCheckpoint } from '../../src/ledger/checkpoint.ts';
 import { fromBase64 } from '../../src/ledger/entry.ts';
@@ -19,7 +19,7 @@ const ORIGIN = 'test.example/ledger';
 const signer = signerFromSeed(ORIGIN, new Uint8Array(32).fill(9));
 const verifier = parseVerifierKey(verifierKeyString(ORIGIN, signer.publicKey));
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], everyEntries: number, everyMs: number) {
+async function setup(t: Test, everyEntries: number, everyMs: number) {
   const tmp = await tempDb(t);
   const ledger = await Ledger.open(tmp.db);
   const blocks = await createHeliaBlockStore({ db: tmp.db });
