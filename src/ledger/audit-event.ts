@@ -6,7 +6,7 @@
  * renders: the ledger index and the RFC 9162 leaf hash, so an auditor can ask for its inclusion proof.
  * Pure: no I/O; the same entry always renders the same resource.
  */
-import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Extension } from '@medplum/fhirtypes';
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Extension, Reference } from '@medplum/fhirtypes';
 import type { Entry } from './types.ts';
 
 export const LEDGER_ENTRY_EXTENSION = 'https://sealed-fhir.org/StructureDefinition/ledger-entry';
@@ -101,7 +101,7 @@ export function renderAuditEvent(entry: Entry, options: RenderOptions): AuditEve
     if (e.patient) patients.add(e.patient);
     if (e.reference === e.patient && !e.version) continue;
     // A type-level event (search, create before its id) names the type, which a Reference cannot: Reference.type.
-    const what = !e.reference.includes('/') ? { type: e.reference } : { reference: e.version ? `${e.reference}/_history/${e.version}` : e.reference };
+    const what: Reference = !e.reference.includes('/') ? { type: e.reference as Reference['type'] } : { reference: e.version ? `${e.reference}/_history/${e.version}` : e.reference };
     const data: AuditEventEntity = {
       what,
       type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },

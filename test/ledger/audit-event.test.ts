@@ -104,7 +104,7 @@ t.test('search parameters parse, plan and match', async (t) => {
   t.notOk(matches(table[0]!.entry, parseAuditSearch({ agent: ['Practitioner/18'] })));
   t.same(dateRange('2024'), [Date.UTC(2024, 0, 1), Date.UTC(2025, 0, 1)]);
   t.same(dateRange('2024-02'), [Date.UTC(2024, 1, 1), Date.UTC(2024, 2, 1)]);
-  for (const bad of [{ foo: ['1'] }, { action: ['X'] }, { outcome: ['1'] }, { patient: ['Patient/a b'] }, { date: ['2024-13-45x'] }, { date: ['2024-01-01T10:00'] }, { _count: ['0'] }, { _count: ['5000'] }, { _cursor: ['-1'] }, { patient: [''] }]) {
+  for (const bad of [{ foo: ['1'] }, { action: ['X'] }, { outcome: ['1'] }, { patient: ['Patient/a b'] }, { date: ['2024-13-45x'] }, { date: ['2024-01-01T10:00'] }, { _count: ['0'] }, { _count: ['5000'] }, { _cursor: ['-1'] }, { patient: [''] }] as Array<Record<string, string[]>>) {
     t.throws(() => parseAuditSearch(bad), { code: 'ERR_SEARCH_PARAM' }, JSON.stringify(bad));
   }
 });
