@@ -11,7 +11,8 @@ import { Checkpointer } from '../src/ledger/checkpoint.ts';
 import { Ledger } from '../src/ledger/log.ts';
 import { signerFromSeed } from '../src/ledger/note.ts';
 import { createHeliaBlockStore } from '../src/storage/helia-blocks.ts';
-import { readDraft, tempDatabase } from './ledger-common.ts';
+import os from 'node:os';
+import { fsyncP50, readDraft, tempDatabase } from './ledger-common.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, writers: { type: 'string', default: '64' } } });
 const seconds = Number(values.seconds);
@@ -48,6 +49,7 @@ async function run(label: string, withIndex: boolean, withCheckpoints: boolean) 
 }
 
 console.log(`durable appends, ${writers} concurrent writers, ${seconds} s each (target ≥ 20,000/s on 2 cores)`);
+console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, fsync p50 ${(await fsyncP50(os.tmpdir())).toFixed(2)} ms`);
 await run('ledger only', false, false);
 await run('+ AuditEvent index riders', true, false);
 await run('+ riders + checkpoints (N=1000, T=1s)', true, true);

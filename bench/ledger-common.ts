@@ -41,3 +41,21 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
+/** p50 of write(4 KiB) + fdatasync in `dir`: the floor under any durable append. */
+export async function fsyncP50(dir: string, rounds = 100): Promise<number> {
+  const handle = await fs.open(path.join(dir, 'fsync-probe'), 'w');
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const start = performance.now();
+      await handle.write(Buffer.alloc(4096, 0x5a));
+      await handle.datasync();
+      times.push(performance.now() - start);
+    }
+  } finally {
+    await handle.close();
+    await fs.rm(path.join(dir, 'fsync-probe'), { force: true });
+  }
+  return percentile(times.sort((a, b) => a - b), 50);
+}

@@ -13,6 +13,8 @@
 import { pad, SUBLEVELS, stringSublevel, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
 import type { Entry } from './types.ts';
 
+const EMPTY = new Uint8Array(0);
+
 export type AuditKey = 'patient' | 'agent' | 'entity' | 'subtype' | 'time';
 
 const NAMES: Record<AuditKey, string> = {
@@ -55,12 +57,17 @@ export class AuditIndex {
     this.#levels = Object.fromEntries(Object.entries(NAMES).map(([k, name]) => [k, stringSublevel(db, name)])) as Record<AuditKey, Sublevel<string>>;
   }
 
-  /** The rider for Ledger.commit: one put per index value. */
+  /**
+   * The rider for Ledger.commit: one put per index value, as root-level keys carrying the sublevel's prefix (the
+   * same bytes on disk as a `sublevel:` op with an empty string value, at half the cost per op).
+   */
   readonly ops = (entry: Entry): BatchOp[] => {
     const ops: BatchOp[] = [];
     const values = auditIndexValues(entry);
+    const seq = pad(entry.seq);
     for (const key of Object.keys(values) as AuditKey[]) {
-      for (const value of values[key]) ops.push({ type: 'put', sublevel: this.#levels[key], key: `${value}${SEP}${pad(entry.seq)}`, value: '' });
+      const prefix = this.#levels[key].prefix;
+      for (const value of values[key]) ops.push({ type: 'put', key: `${prefix}${value}${SEP}${seq}`, value: EMPTY });
     }
     return ops;
   };

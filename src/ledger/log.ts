@@ -138,8 +138,11 @@ export class Ledger implements LedgerWriter {
     // Riders first: should one ever touch a ledger key, the ledger's own writes later in the batch win.
     const ops: BatchOp[] = [...riders];
     if (this.#entryOps) for (const s of sealed) ops.push(...this.#entryOps(s.entry));
-    for (const s of sealed) ops.push({ type: 'put', sublevel: this.#entries, key: pad(s.entry.seq), value: s.bytes });
-    for (const [index, hash] of stored) ops.push({ type: 'put', sublevel: this.#hashes, key: pad(index), value: hash });
+    // Root-level keys with the sublevel's prefix: the same bytes on disk as `sublevel:` ops, at half the cost per op.
+    const entryPrefix = this.#entries.prefix;
+    const hashPrefix = this.#hashes.prefix;
+    for (const s of sealed) ops.push({ type: 'put', key: entryPrefix + pad(s.entry.seq), value: s.bytes });
+    for (const [index, hash] of stored) ops.push({ type: 'put', key: hashPrefix + pad(index), value: hash });
     this.#tip = { size, last, frontier };
     return { ops, appended };
   }
