@@ -68,3 +68,23 @@ t.test('an old entry altered: only the full check sees it', async (t) => {
   t.same(await check('tail'), [], 'the tail is intact');
   t.match(await check('full'), [{ index: 2 }]);
 });
+
+t.test('the AuditEvent index is backfilled for entries written before it existed', async (t) => {
+  const { AuditIndex } = await import('../../src/ledger/audit-index.ts');
+  const tmp = await tempDb(t);
+  const old = await Ledger.open(tmp.db);
+  for (let i = 0; i < 5; i++) await old.commit({ entries: [draft(i)] });
+  await old.close();
+  const index = new AuditIndex(tmp.db);
+  const ledger = await Ledger.open(tmp.db, { entryOps: index.ops });
+  for (let i = 5; i < 8; i++) await ledger.commit({ entries: [draft(i)] });
+  const seqs = async () => {
+    const out: number[] = [];
+    for await (const seq of index.seqs('subtype', { eq: 'read' })) out.push(seq);
+    return out;
+  };
+  t.same(await seqs(), [7, 5], 'only the new entries are indexed at first');
+  t.equal(await index.backfill(ledger, 2), 5);
+  t.same(await seqs(), [7, 5, 4, 2, 1]);
+  t.equal(await index.backfill(ledger), 0, 'nothing to do the second time');
+});
