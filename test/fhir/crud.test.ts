@@ -216,6 +216,11 @@ t.test('REST interactions', async (t) => {
     t.equal(array.status, 400);
     t.equal((await server.fhir('Patient', { method: 'POST' })).status, 400);
     t.equal((await server.fhir('Patient/mrn-0042', { method: 'POST', body: patient })).status, 405);
+    const patchType = await server.fhir('Patient', { method: 'POST', body: patient, headers: { 'content-type': 'application/json-patch+json' } });
+    t.equal(patchType.status, 415);
+    const badUrl = await fetch(`${server.baseUrl}/Patient/%E0%A4%A`, { headers: { authorization: 'Bearer x' } });
+    t.equal(badUrl.status, 400);
+    t.equal(((await badUrl.json()) as any).resourceType, 'OperationOutcome');
   });
 
   t.test('a restart keeps every version and the ledger', async (t) => {

@@ -46,6 +46,9 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const fhirRequest = toFhirRequest(req);
+    if (fhirRequest.method !== 'PATCH' && /json-patch/i.test(fhirRequest.headers.contentType ?? '')) {
+      throw errors.unsupportedMediaType('application/json-patch+json is only accepted by PATCH: send application/fhir+json');
+    }
     const responseType = negotiate(fhirRequest.query._format?.[0], req.headers.accept);
     const match = route(fhirRequest);
     const agent: Agent = { address: req.ip };
