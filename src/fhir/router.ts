@@ -58,9 +58,17 @@ export async function dispatch(req: FhirRequest, match: RouteMatch, ctx: Interac
   }
 }
 
+/** Errors whose failure entry is already in the ledger, so the HTTP layer does not record them twice. */
+const recorded = new WeakSet<FhirError>();
+
+export function isRecorded(error: FhirError): boolean {
+  return recorded.has(error);
+}
+
 /** Appends the entry of a failed or denied request. If even that fails, the client learns the ledger is down. */
 export async function recordFailure(ctx: InteractionContext, match: RouteMatch | { interaction: string }, error: FhirError): Promise<void> {
   ctx.work.discard();
+  recorded.add(error);
   try {
     await ctx.work.record(failureEntry(ctx, match, error, 'resourceType' in match ? entityOfMatch(match) : []));
   } catch (ledgerError) {
