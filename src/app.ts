@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import { errors } from './errors.ts';
 import { loadDevIssuer } from './consent/dev-issuer.ts';
 import { DEV_ISSUER_JWKS_PATH } from './consent/dev-issuer.ts';
 import { createTokenVerifier } from './consent/token.ts';
@@ -18,7 +19,13 @@ import { Repository } from './fhir/repository.ts';
 import type { InteractionContext } from './fhir/request.ts';
 import { createValidator } from './fhir/validate.ts';
 import { WorkUnit } from './fhir/work.ts';
+import { AuditIndex } from './ledger/audit-index.ts';
+import { Checkpointer } from './ledger/checkpoint.ts';
+import { ledgerRoutes } from './ledger/http/routes.ts';
 import { Ledger } from './ledger/log.ts';
+import { parseVerifierKey, signerFromSeed, verifierKeyString } from './ledger/note.ts';
+import { verifyOnStart } from './ledger/startup.ts';
+import { storedVerifiers } from './ledger/fsck.ts';
 import { openDatabase, type Database } from './storage/db.ts';
 import { createHeliaBlockStore } from './storage/helia-blocks.ts';
 import { openKeyFile, openKeyring } from './storage/keyring.ts';
@@ -33,6 +40,7 @@ export interface App {
   http: FastifyInstance;
   db: Database;
   ledger: Ledger;
+  checkpointer: Checkpointer;
   blocks: BlockStore;
   repo: Repository;
   close(): Promise<void>;
@@ -78,8 +86,37 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const keyring = await openKeyring({ db, keyStore });
     const blocks: BlockStore = config.ipfsApiUrl ? await createKuboBlockStore({ url: config.ipfsApiUrl }) : await createHeliaBlockStore({ db });
     opened.push(() => blocks.close());
-    const ledger = await Ledger.open(db);
+    const auditIndex = new AuditIndex(db);
+    const ledger = await Ledger.open(db, { entryOps: auditIndex.ops });
     opened.push(() => ledger.close());
+    // The checkpoint key is derived from the master key (HKDF, purpose 'checkpoint-signing'): it is protected exactly
+    // as the master key is and needs no file of its own; docs/ledger.md §5 says what rotating the master key means.
+    const signer = signerFromSeed(config.ledger.origin, await keyStore.deriveKey('checkpoint-signing'));
+    const ownVerifier = parseVerifierKey(verifierKeyString(signer.name, signer.publicKey));
+    const problems = await verifyOnStart(db, ledger, {
+      mode: config.ledger.verifyOnStart,
+      localBlocks: blocks.kind === 'helia',
+      verifiers: [ownVerifier, ...(await storedVerifiers(db)).filter((v) => v.name !== ownVerifier.name || !Buffer.from(v.publicKey).equals(ownVerifier.publicKey))],
+    });
+    if (problems.length > 0) {
+      const summary = problems.slice(0, 5).map((p) => `${p.code}${p.index !== undefined ? ` at entry ${p.index}` : ''}: ${p.message}`).join('; ');
+      if (!config.ledger.allowTampered) {
+        throw errors.internal(`The ledger failed verification at start; refusing to serve (LEDGER_ALLOW_TAMPERED=1 overrides): ${summary}`, 'ERR_LEDGER_TAMPERED');
+      }
+      http.log.fatal({ problems: problems.slice(0, 20) }, `!!! LEDGER TAMPERING DETECTED — SERVING ANYWAY BECAUSE LEDGER_ALLOW_TAMPERED=1 !!! ${summary}`);
+      await ledger.commit({ entries: [{ interaction: 'tamper-override', status: 500, agent: {}, error: problems[0]!.code, purpose: 'LEDGER_ALLOW_TAMPERED' }] });
+    }
+    const checkpointer = await Checkpointer.open({
+      db,
+      ledger,
+      blocks,
+      signer,
+      origin: config.ledger.origin,
+      everyEntries: config.ledger.checkpointEntries,
+      everyMs: config.ledger.checkpointIntervalMs,
+      onError: (err) => http.log.error({ err }, 'checkpoint signing failed'),
+    });
+    opened.push(() => checkpointer.close());
     const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles'), maxDepth: config.maxJsonDepth });
     const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment() });
     const locks = new KeyedLocks();
@@ -95,6 +132,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     http.get('/openapi.yaml', async (_req, reply) => reply.type('application/yaml').send(await fs.readFile(path.join(PROJECT_ROOT, 'openapi.yaml'))));
     if (devIssuer) http.get(DEV_ISSUER_JWKS_PATH, async () => devIssuer.jwks);
 
+    await http.register(ledgerRoutes, { ledger, checkpointer, authenticate: (authorization) => verifier.verify(authorization) });
     await http.register(fhirRoutes, {
       baseUrl: config.baseUrl,
       maxJsonDepth: config.maxJsonDepth,
@@ -108,6 +146,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         capabilities,
         work: new WorkUnit(ledger, locks, false),
         newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
+        auditLog: { ledger, index: auditIndex },
       }),
     });
     await http.ready();
@@ -116,6 +155,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       http,
       db,
       ledger,
+      checkpointer,
       blocks,
       repo,
       async close() {

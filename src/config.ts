@@ -30,6 +30,39 @@ export interface Config {
   /** Whether the node's own development token issuer is trusted (default on). */
   devIssuer: boolean;
   logLevel: string;
+  ledger: LedgerConfig;
+}
+
+export interface LedgerConfig {
+  /** C2SP checkpoint origin line, also the name of the checkpoint signing key. */
+  origin: string;
+  /** Sign a checkpoint once this many entries are unsigned ... */
+  checkpointEntries: number;
+  /** ... or this many ms after the first unsigned entry, whichever comes first. */
+  checkpointIntervalMs: number;
+  /** What the server verifies at start before serving: `full` (ledger, checkpoints, every IPFS block), `ledger` (no resource blocks), `tail` (entries after the last checkpoint). */
+  verifyOnStart: 'full' | 'ledger' | 'tail';
+  /** Serve even if start-up verification finds tampering (loud warning, and a `tamper-override` ledger entry). */
+  allowTampered: boolean;
+}
+
+function ledgerConfig(env: Env, base: URL): LedgerConfig {
+  // A schema-less URL naming this log, as C2SP recommends: host, port and the server's path prefix + /ledger.
+  const origin = env.LEDGER_ORIGIN || `${base.host}${base.pathname.replace(/\/fhir$/, '')}/ledger`;
+  if (/[\s+]/u.test(origin)) throw new ConfigError('LEDGER_ORIGIN must not contain whitespace or "+"');
+  const verifyOnStart = env.LEDGER_VERIFY_ON_START || 'full';
+  if (verifyOnStart !== 'full' && verifyOnStart !== 'ledger' && verifyOnStart !== 'tail') {
+    throw new ConfigError('LEDGER_VERIFY_ON_START must be one of full, ledger, tail');
+  }
+  const allow = env.LEDGER_ALLOW_TAMPERED ?? '';
+  if (!['', '0', '1'].includes(allow)) throw new ConfigError('LEDGER_ALLOW_TAMPERED must be 0 or 1');
+  return {
+    origin,
+    checkpointEntries: intOption(env, 'LEDGER_CHECKPOINT_ENTRIES', 1000, 1, 1_000_000_000),
+    checkpointIntervalMs: intOption(env, 'LEDGER_CHECKPOINT_INTERVAL_MS', 1000, 10, 86_400_000),
+    verifyOnStart,
+    allowTampered: allow === '1',
+  };
 }
 
 export class ConfigError extends Error {
@@ -106,6 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxJsonDepth: intOption(env, 'MAX_JSON_DEPTH', 64, 8, 1024),
     devIssuer: env.DEV_ISSUER !== 'off',
     logLevel,
+    ledger: ledgerConfig(env, base),
   };
 }
 

@@ -9,6 +9,7 @@ import type { Repository } from './repository.ts';
 import type { WorkUnit } from './work.ts';
 import type { Validator } from './validate.ts';
 import type { Capabilities } from './capability.ts';
+import type { AuditLog } from './interactions/audit-event.ts';
 
 export interface FhirRequest {
   method: string;
@@ -52,6 +53,8 @@ export interface InteractionContext {
   work: WorkUnit;
   /** A fresh unit of work: immediate for each batch entry, deferred for a whole transaction. */
   newWork(deferred: boolean): WorkUnit;
+  /** The ledger and its search index, for the AuditEvent view (absent: AuditEvent is not served). */
+  auditLog?: AuditLog;
 }
 
 export function isRaw(body: FhirResponse['body']): body is RawResource {

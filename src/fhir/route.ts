@@ -44,6 +44,8 @@ export function matchRoute(method: string, path: string): RouteMatch {
     if (first.startsWith('$')) throw errors.notFound(`Unknown operation '${first}'`, 'ERR_UNKNOWN_OPERATION');
     const resourceType = checkType(first);
     if (method === 'POST') return { interaction: 'create', resourceType };
+    // AuditEvent is a view of the ledger with its own search (src/fhir/interactions/audit-event.ts).
+    if (method === 'GET' && resourceType === 'AuditEvent') return { interaction: 'search-type', resourceType };
     return methodNotAllowed(method, path);
   }
   const resourceType = checkType(first);

@@ -6,6 +6,7 @@
 import { FhirError } from '../errors.ts';
 import { failureEntry, entityOfMatch } from './audit.ts';
 import { processBundle } from './bundle.ts';
+import { auditEvent } from './interactions/audit-event.ts';
 import { create } from './interactions/create.ts';
 import { remove } from './interactions/delete.ts';
 import { history } from './interactions/history.ts';
@@ -44,7 +45,8 @@ export function route(req: FhirRequest): RouteMatch {
  * unit the transaction decides when to commit and release.
  */
 export async function dispatch(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
-  const handler = HANDLERS[match.interaction];
+  // AuditEvent is served from the ledger, read-only, before any generic handler sees it.
+  const handler = match.resourceType === 'AuditEvent' ? auditEvent : HANDLERS[match.interaction];
   if (!handler) throw new FhirError(`Interaction ${match.interaction} is not implemented`, { status: 501, code: 'ERR_NOT_IMPLEMENTED', issueType: 'not-supported' });
   try {
     return await handler(req, match, ctx);

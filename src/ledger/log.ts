@@ -16,11 +16,16 @@ import {
   appendLeaf, consistencyProof, frontierIndexes, inclusionProof, storedHashCount, storedHashIndex, treeHash,
   type HashReader, type StoredHash,
 } from './tlog.ts';
-import type { Appended, CommitRequest, LedgerWriter } from './types.ts';
+import type { Appended, CommitRequest, Entry, LedgerWriter } from './types.ts';
 
 export interface LedgerOptions {
   /** Clock for entry times (tests freeze it). */
   now?: () => Date;
+  /**
+   * Derived index writes computed from each sealed entry (the AuditEvent search index, audit-index.ts), added to
+   * the same synced batch as the entry, so the index can never lag behind or run ahead of the log.
+   */
+  entryOps?: (entry: Entry) => BatchOp[];
 }
 
 /** An entry as stored: its index, exact canonical bytes and RFC 9162 leaf hash. */
@@ -52,6 +57,8 @@ export class Ledger implements LedgerWriter {
   readonly #hashes: Sublevel<Uint8Array>;
   readonly #meta: Sublevel<unknown>;
   readonly #now: () => Date;
+  readonly #entryOps: ((entry: Entry) => BatchOp[]) | undefined;
+  readonly #listeners: Array<(size: number) => void> = [];
   #durable: TreeState;
   #tip: TreeState;
   #queue: Queued[] = [];
@@ -67,6 +74,7 @@ export class Ledger implements LedgerWriter {
     this.readHashes = hashReader(this.#hashes);
     this.#meta = jsonSublevel(db, SUBLEVELS.ledgerMeta);
     this.#now = options.now ?? (() => new Date());
+    this.#entryOps = options.entryOps;
     this.#durable = state;
     this.#tip = state;
   }
@@ -129,8 +137,12 @@ export class Ledger implements LedgerWriter {
     if (!Array.isArray(riders)) throw errors.internal('CommitRequest.ops must return an array', 'ERR_LEDGER_DRAFT_INVALID');
     // Riders first: should one ever touch a ledger key, the ledger's own writes later in the batch win.
     const ops: BatchOp[] = [...riders];
-    for (const s of sealed) ops.push({ type: 'put', sublevel: this.#entries, key: pad(s.entry.seq), value: s.bytes });
-    for (const [index, hash] of stored) ops.push({ type: 'put', sublevel: this.#hashes, key: pad(index), value: hash });
+    if (this.#entryOps) for (const s of sealed) ops.push(...this.#entryOps(s.entry));
+    // Root-level keys with the sublevel's prefix: the same bytes on disk as `sublevel:` ops, at half the cost per op.
+    const entryPrefix = this.#entries.prefix;
+    const hashPrefix = this.#hashes.prefix;
+    for (const s of sealed) ops.push({ type: 'put', key: entryPrefix + pad(s.entry.seq), value: s.bytes });
+    for (const [index, hash] of stored) ops.push({ type: 'put', key: hashPrefix + pad(index), value: hash });
     this.#tip = { size, last, frontier };
     return { ops, appended };
   }
@@ -158,8 +170,14 @@ export class Ledger implements LedgerWriter {
       }
       this.#durable = tip;
       for (const q of batch) q.resolve(q.appended);
+      for (const listener of this.#listeners) listener(tip.size);
     }
     this.#writing = null;
+  }
+
+  /** Called (synchronously, must not throw) after each batch is durable, with the new durable size. */
+  onDurable(listener: (size: number) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** The durable tree size: everything below it is readable and provable. */

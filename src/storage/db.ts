@@ -32,8 +32,16 @@ export const SUBLEVELS = {
   ledgerEntry: 'ledger-entry',
   /** Stored Merkle node hashes (Go sumdb/tlog stored-hash index, 16 digits) → 32-byte hash. */
   ledgerHash: 'ledger-hash',
-  /** Ledger bookkeeping (tree size, last checkpoint). */
+  /** Ledger bookkeeping (tree size, checkpoint verifier keys). */
   ledgerMeta: 'ledger-meta',
+  /** Signed checkpoints: `pad(size)` → StoredCheckpoint (JSON). */
+  ledgerCheckpoint: 'ledger-checkpoint',
+  /** AuditEvent search index over ledger entries (src/ledger/audit-index.ts): `<value>|pad(seq)` → empty. */
+  auditPatient: 'audit-patient',
+  auditAgent: 'audit-agent',
+  auditEntity: 'audit-entity',
+  auditSubtype: 'audit-subtype',
+  auditTime: 'audit-time',
   /** Search index (issue 3) lives in its own sublevels beside these. */
 } as const;
 

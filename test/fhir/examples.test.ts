@@ -25,12 +25,19 @@ t.test('official R4 examples round-trip through sealed storage', async (t) => {
   const server = await startServer(t);
   const files = (await fs.readdir(DIR)).filter((f) => f.endsWith('.json')).sort();
   let accepted = 0;
+  let readOnly = 0;
   const queue = [...files];
   const worker = async () => {
     for (let file = queue.shift(); file; file = queue.shift()) {
       const example = JSON.parse(await fs.readFile(path.join(DIR, file), 'utf8'));
       const target = example.id ? `${example.resourceType}/${example.id}` : example.resourceType;
       const res = await server.fhir(target, { method: example.id ? 'PUT' : 'POST', body: example });
+      if (example.resourceType === 'AuditEvent') {
+        // AuditEvent is the ledger's read-only view (docs/ledger.md §10): clients cannot write audit events.
+        t.equal(res.status, 405, `${file}: AuditEvent is read-only`);
+        readOnly++;
+        continue;
+      }
       if (REJECTED_EXAMPLES[file]) {
         t.equal(res.status, 422, `${file} is rejected: ${REJECTED_EXAMPLES[file]!.reason}`);
         t.equal(res.body?.resourceType, 'OperationOutcome');
@@ -47,7 +54,8 @@ t.test('official R4 examples round-trip through sealed storage', async (t) => {
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  t.equal(accepted, files.length - Object.keys(REJECTED_EXAMPLES).length, `${accepted} examples accepted`);
+  const rejected = Object.keys(REJECTED_EXAMPLES).filter((f) => !f.startsWith('AuditEvent-')).length;
+  t.equal(accepted, files.length - rejected - readOnly, `${accepted} examples accepted`);
 
   // No plaintext PHI anywhere: neither in the files of the data dir nor in any (decompressed) LevelDB value.
   const markers = ['Chalmers', 'Windsor', 'Donald Duck'];

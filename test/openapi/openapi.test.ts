@@ -9,6 +9,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { DEV_ISSUER_JWKS_PATH } from '../../src/consent/dev-issuer.ts';
 import { FhirError } from '../../src/errors.ts';
+import { LEDGER_PATHS } from '../../src/ledger/http/routes.ts';
 import { matchRoute } from '../../src/fhir/route.ts';
 import { RESOURCE_TYPES } from '../../src/fhir/validate.ts';
 
@@ -20,7 +21,10 @@ const doc: Json = parse(await fs.readFile(path.join(ROOT, 'openapi.yaml'), 'utf8
 const METHODS = ['get', 'head', 'post', 'put', 'patch', 'delete', 'options', 'trace'] as const;
 /** The interactions of src/fhir/route.ts, as the brief of the FHIR core lists them. */
 const INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'create', 'history-instance', 'history-type', 'history-system', 'capabilities', 'batch', 'operation'];
-const PUBLIC = ['GET /fhir/metadata', 'GET /healthz', 'GET /readyz', 'GET /openapi.yaml', `GET ${DEV_ISSUER_JWKS_PATH}`];
+const PUBLIC = [
+  'GET /fhir/metadata', 'GET /healthz', 'GET /readyz', 'GET /openapi.yaml', `GET ${DEV_ISSUER_JWKS_PATH}`,
+  'GET /ledger/checkpoint', 'GET /ledger/key', 'GET /ledger/jwks.json',
+];
 
 interface Operation {
   key: string;
@@ -194,9 +198,30 @@ t.test('FHIR errors are OperationOutcomes; audited interactions document the 503
 });
 
 t.test('the node paths are the ones app.ts serves', async (t) => {
-  const nodePaths = Object.keys(doc.paths).filter((p) => p !== '/fhir' && !p.startsWith('/fhir/'));
+  const nodePaths = Object.keys(doc.paths).filter((p) => p !== '/fhir' && !p.startsWith('/fhir/') && !p.startsWith('/ledger/'));
   t.same(nodePaths.sort(), ['/healthz', '/readyz', '/openapi.yaml', DEV_ISSUER_JWKS_PATH].sort());
   const app = await fs.readFile(path.join(ROOT, 'src/app.ts'), 'utf8');
   for (const p of ['/healthz', '/readyz', '/openapi.yaml']) t.ok(app.includes(`http.get('${p}'`), `app.ts serves ${p}`);
   t.ok(app.includes('http.get(DEV_ISSUER_JWKS_PATH'), 'app.ts serves the dev issuer JWKS');
+});
+
+t.test('the ledger paths are exactly the auditor API the plugin serves, with its parameters and errors', async (t) => {
+  const documented = Object.keys(doc.paths).filter((p) => p.startsWith('/ledger/'));
+  t.same([...documented].sort(), [...LEDGER_PATHS].sort());
+  const source = await fs.readFile(path.join(ROOT, 'src/ledger/http/routes.ts'), 'utf8');
+  for (const p of LEDGER_PATHS) {
+    const pathItem = doc.paths[p];
+    t.same(Object.keys(pathItem), ['get'], `${p} is GET only`);
+    const op = pathItem.get;
+    t.equal(op.tags?.[0], 'Ledger');
+    if (PUBLIC.includes(`GET ${p}`)) continue;
+    // The parameters the handler accepts (onlyParams) are the ones documented.
+    const handler = source.slice(source.indexOf(`audited('${p}'`));
+    const accepted = /onlyParams\(query, \[([^\]]*)\]\)/.exec(handler)?.[1]?.match(/'([a-z]+)'/g)?.map((q) => q.slice(1, -1)) ?? [];
+    t.same((op.parameters ?? []).map((q: Json) => deref(q).name).sort(), accepted.sort(), `${p} documents the parameters it accepts`);
+    for (const status of ['400', '401', '403', '503']) {
+      const response = deref(op.responses[status]);
+      t.equal(response?.content?.['application/fhir+json']?.schema?.$ref, '#/components/schemas/OperationOutcome', `${p} ${status} is an OperationOutcome`);
+    }
+  }
 });

@@ -1,0 +1,117 @@
+/**
+ * `npm run verify -- …`: verifies the ledger from outside the server and exits non-zero on any failure.
+ *   --url <BASE_URL> --key <verifier key> [--token <access token>]   a running node, through the auditor API
+ *   --data-dir <dir> [--key <verifier key>]                         a stopped node's store, offline
+ *   --bundle <file> [--key <verifier key>]                          one offline proof bundle
+ * The verifier key is `name+keyid+base64(0x01‖pubkey)` as `GET /ledger/key` serves it; pin your own copy.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { verifyBundle, type ProofBundle } from '../ledger/bundle.ts';
+import { fsck } from '../ledger/fsck.ts';
+import { parseVerifierKey, type NoteVerifier } from '../ledger/note.ts';
+import { verifyRemote } from '../ledger/remote-verify.ts';
+import { openDatabase } from '../storage/db.ts';
+
+const USAGE = `usage:
+  npm run verify -- --url <BASE_URL> --key <verifier key> [--token <token>]   (token also from LEDGER_TOKEN)
+  npm run verify -- --data-dir <dir> [--key <verifier key>] [--skip-blocks]
+  npm run verify -- --bundle <file> [--key <verifier key>]
+Exit status: 0 verified, 1 verification failed, 2 usage error.`;
+
+class UsageError extends Error {}
+
+function keyOf(text: string | undefined): NoteVerifier | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseVerifierKey(text);
+  } catch (err) {
+    throw new UsageError(`--key: ${(err as Error).message}`);
+  }
+}
+
+export async function main(argv: string[], out: (line: string) => void = console.log): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        url: { type: 'string' },
+        key: { type: 'string' },
+        token: { type: 'string' },
+        'data-dir': { type: 'string' },
+        bundle: { type: 'string' },
+        'skip-blocks': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }));
+    if (values.help) {
+      out(USAGE);
+      return 0;
+    }
+    const modes = [values.url, values['data-dir'], values.bundle].filter((v) => v !== undefined);
+    if (modes.length !== 1) throw new UsageError('give exactly one of --url, --data-dir, --bundle');
+    const verifier = keyOf(values.key);
+
+    if (values.url !== undefined) {
+      if (!verifier) throw new UsageError('--url needs --key (the verifier key you trust)');
+      const result = await verifyRemote({ url: values.url, token: values.token ?? process.env.LEDGER_TOKEN, verifier, log: out });
+      if (result.ok) {
+        out(`OK: ${result.size} entries and ${result.checkpoints} checkpoints verified`);
+        return 0;
+      }
+      out(`FAIL ${result.code}${result.index !== undefined ? ` (first bad index ${result.index})` : ''}: ${result.message}`);
+      return 1;
+    }
+
+    if (values['data-dir'] !== undefined) {
+      const dir = path.resolve(values['data-dir']);
+      const db = await openDatabase(path.join(dir, 'db'));
+      try {
+        if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
+        const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'checkpoints' : 'all', log: out });
+        if (report.ok) {
+          out(`OK: ${report.size} entries, ${report.checkpoints} checkpoints, ${report.blocks} blocks verified`);
+          return 0;
+        }
+        const first = report.problems.find((p) => p.index !== undefined);
+        out(`FAIL: ${report.problems.length} problem(s)${first ? `; first bad index ${first.index} (${first.code})` : ''}`);
+        for (const p of report.problems.slice(0, 50)) out(`  ${p.code}${p.index !== undefined ? ` index ${p.index}` : ''}${p.at ? ` at ${p.at}` : ''}: ${p.message}`);
+        return 1;
+      } finally {
+        await db.close();
+      }
+    }
+
+    const text = await fs.readFile(values.bundle!, 'utf8');
+    let bundle: ProofBundle | string = text;
+    try {
+      bundle = JSON.parse(text) as ProofBundle;
+    } catch {
+      // the C2SP text form
+    }
+    let trusted = verifier;
+    if (!trusted) {
+      if (typeof bundle === 'string' || typeof bundle.key !== 'string') throw new UsageError('--bundle needs --key for a bundle that names no key');
+      out('note: no --key given: trusting the key the bundle names (pin your own copy with --key)');
+      trusted = keyOf(bundle.key)!;
+    }
+    const result = verifyBundle(bundle, trusted);
+    if (result.ok) {
+      out(`OK: entry ${result.index} (leaf ${result.leafHash}) is in the tree of size ${result.size} signed by ${trusted.name}`);
+      return 0;
+    }
+    out(`FAIL ${result.code}: ${result.message}`);
+    return 1;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      out(`${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    out(`FAIL: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

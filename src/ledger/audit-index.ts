@@ -1,0 +1,92 @@
+/**
+ * The AuditEvent search index: small derived sublevels over the ledger, written by Ledger.commit in the SAME
+ * synced batch as each entry (LedgerOptions.entryOps), so a search reads only the keys of its matches, newest
+ * first, and never scans the log. Layouts (docs/storage.md): `<value>|<pad(seq)>` → empty value.
+ *
+ * | sublevel        | value in the key                                                    |
+ * | audit-patient   | `Patient/id` of entity[].patient and patients[]                      |
+ * | audit-agent     | the agent's fhirUser reference, and `sub:<sub>` (who acted)         |
+ * | audit-entity    | entity[].reference (`Type/id`, or `Type` for type-level events)     |
+ * | audit-subtype   | the interaction code (read, create, search-type, ledger-read, …)    |
+ * | audit-time      | the entry's ISO time (so date ranges are key ranges)                |
+ */
+import { pad, SUBLEVELS, stringSublevel, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
+import type { Entry } from './types.ts';
+
+const EMPTY = new Uint8Array(0);
+
+export type AuditKey = 'patient' | 'agent' | 'entity' | 'subtype' | 'time';
+
+const NAMES: Record<AuditKey, string> = {
+  patient: SUBLEVELS.auditPatient,
+  agent: SUBLEVELS.auditAgent,
+  entity: SUBLEVELS.auditEntity,
+  subtype: SUBLEVELS.auditSubtype,
+  time: SUBLEVELS.auditTime,
+};
+
+/** `|` cannot occur in references, ids, interaction codes or ISO times, so it cleanly ends the value. */
+const SEP = '|';
+
+/** The index values of an entry, per sublevel (pure: used for the ops and by tests). */
+export function auditIndexValues(entry: Entry): Record<AuditKey, string[]> {
+  const patients = new Set<string>();
+  const entities = new Set<string>();
+  for (const e of entry.entity ?? []) {
+    entities.add(e.reference);
+    if (e.patient) patients.add(e.patient);
+  }
+  for (const p of entry.patients ?? []) patients.add(p.includes('/') ? p : `Patient/${p}`);
+  const agents: string[] = [];
+  if (entry.agent.fhirUser) agents.push(entry.agent.fhirUser);
+  if (entry.agent.sub) agents.push(`sub:${entry.agent.sub}`);
+  const clean = (values: Iterable<string>) => [...values].filter((v) => v !== '' && !v.includes(SEP));
+  return {
+    patient: clean(patients),
+    agent: clean(agents),
+    entity: clean(entities),
+    subtype: clean([entry.interaction]),
+    time: [entry.time],
+  };
+}
+
+export class AuditIndex {
+  readonly #levels: Record<AuditKey, Sublevel<string>>;
+
+  constructor(db: Database) {
+    this.#levels = Object.fromEntries(Object.entries(NAMES).map(([k, name]) => [k, stringSublevel(db, name)])) as Record<AuditKey, Sublevel<string>>;
+  }
+
+  /**
+   * The rider for Ledger.commit: one put per index value, as root-level keys carrying the sublevel's prefix (the
+   * same bytes on disk as a `sublevel:` op with an empty string value, at half the cost per op).
+   */
+  readonly ops = (entry: Entry): BatchOp[] => {
+    const ops: BatchOp[] = [];
+    const values = auditIndexValues(entry);
+    const seq = pad(entry.seq);
+    for (const key of Object.keys(values) as AuditKey[]) {
+      const prefix = this.#levels[key].prefix;
+      for (const value of values[key]) ops.push({ type: 'put', key: `${prefix}${value}${SEP}${seq}`, value: EMPTY });
+    }
+    return ops;
+  };
+
+  /**
+   * Seqs whose `key` value equals `value` (or, for time, lies in [from, to)), newest first, below `before`.
+   * An async iterator, so the caller stops reading once its page is full.
+   */
+  async *seqs(key: AuditKey, range: { eq: string } | { gte: string; lt: string }, before = Number.MAX_SAFE_INTEGER): AsyncGenerator<number> {
+    const level = this.#levels[key];
+    let options: { gte: string; lt: string };
+    if ('eq' in range) {
+      options = { gte: `${range.eq}${SEP}`, lt: `${range.eq}${SEP}${pad(before)}` };
+    } else {
+      options = { gte: range.gte, lt: range.lt };
+    }
+    for await (const k of level.keys({ ...options, reverse: true })) {
+      const seq = Number(k.slice(k.lastIndexOf(SEP) + 1));
+      if ('eq' in range || seq < before) yield seq;
+    }
+  }
+}

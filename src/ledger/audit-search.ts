@@ -1,0 +1,134 @@
+/**
+ * AuditEvent search parameters (http://hl7.org/fhir/R4/auditevent.html#search) over ledger entries: parsed into
+ * criteria, the most selective index chosen, and each candidate entry matched. Pure: no I/O.
+ *
+ * Supported: patient, agent, entity (references; several values = OR), date (ge/gt/le/lt/eq prefixes, partial
+ * dates; several = AND), action (C/R/U/D/E), outcome (0/4/8), subtype (interaction code, `system|code` allowed),
+ * `_count` (1 … 1000, default 50) and `_cursor` (paging: continue below this ledger index).
+ */
+import { errors } from '../errors.ts';
+import { actionOf, outcomeOf } from './audit-event.ts';
+import { auditIndexValues, type AuditKey } from './audit-index.ts';
+import type { Entry } from './types.ts';
+
+export interface AuditCriteria {
+  patient?: string[];
+  agent?: string[];
+  entity?: string[];
+  subtype?: string[];
+  action?: string[];
+  outcome?: string[];
+  /** [from, to) in ISO time strings (lexicographic order = time order for the ledger's UTC times). */
+  date?: { from: string; to: string };
+  count: number;
+  cursor: number | undefined;
+}
+
+export const DEFAULT_COUNT = 50;
+export const MAX_COUNT = 1000;
+const KNOWN = new Set(['patient', 'agent', 'entity', 'date', 'action', 'outcome', 'subtype', '_count', '_cursor', '_format', '_pretty']);
+const bad = (message: string) => errors.badRequest(message, undefined, 'ERR_SEARCH_PARAM');
+
+function values(query: Record<string, string[]>, name: string): string[] | undefined {
+  const all = query[name];
+  if (!all) return undefined;
+  const out = all.flatMap((v) => v.split(',')).map((v) => v.trim());
+  if (out.some((v) => v === '')) throw bad(`Empty value in '${name}'`);
+  return out;
+}
+
+const REFERENCE = /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
+
+function references(list: string[] | undefined, name: string, defaultType?: string): string[] | undefined {
+  return list?.map((v) => {
+    const ref = defaultType && !v.includes('/') ? `${defaultType}/${v}` : v.replace(/^https?:\/\/.*\/(?=[A-Za-z]+\/[^/]+$)/, '');
+    if (!REFERENCE.test(ref) && !(name === 'agent' && /^sub:.+$/.test(v)) && !(name === 'entity' && /^[A-Za-z]+$/.test(v))) {
+      throw bad(`'${name}' must be a reference such as Patient/123, got '${v.slice(0, 80)}'`);
+    }
+    return ref;
+  });
+}
+
+const DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+
+/** The [lo, hi) ms range a (partial) FHIR date or dateTime stands for. */
+export function dateRange(text: string): [number, number] {
+  const m = DATE.exec(text);
+  if (!m) throw bad(`Invalid date '${text.slice(0, 40)}'`);
+  const [, y, mo, d, h, mi, s, frac, tz] = m;
+  if (h !== undefined && tz === undefined) throw bad(`A date with a time needs a time zone: '${text.slice(0, 40)}'`);
+  const start = (parts: number[]) => Date.UTC(parts[0]!, (parts[1] ?? 1) - 1, parts[2] ?? 1, parts[3] ?? 0, parts[4] ?? 0, parts[5] ?? 0);
+  if (mo === undefined) return [start([+y!]), start([+y! + 1])];
+  if (d === undefined) return [start([+y!, +mo]), start([+y!, +mo + 1])];
+  if (h === undefined) return [start([+y!, +mo, +d]), start([+y!, +mo, +d + 1])];
+  const at = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${frac ?? ''}${tz}`);
+  if (Number.isNaN(at)) throw bad(`Invalid date '${text.slice(0, 40)}'`);
+  return s === undefined ? [at, at + 60_000] : frac === undefined ? [at, at + 1000] : [at, at + 1];
+}
+
+function dates(list: string[] | undefined): AuditCriteria['date'] {
+  if (!list) return undefined;
+  let lo = -8.64e15;
+  let hi = 8.64e15;
+  for (const raw of list) {
+    const prefix = /^(eq|ge|gt|le|lt)/.exec(raw)?.[1] ?? 'eq';
+    const [a, b] = dateRange(raw.slice(raw.startsWith(prefix) ? 2 : 0));
+    if (prefix === 'eq') [lo, hi] = [Math.max(lo, a), Math.min(hi, b)];
+    else if (prefix === 'ge') lo = Math.max(lo, a);
+    else if (prefix === 'gt') lo = Math.max(lo, b);
+    else if (prefix === 'le') hi = Math.min(hi, b);
+    else hi = Math.min(hi, a);
+  }
+  const iso = (ms: number) => new Date(Math.min(Math.max(ms, -62167219200000), 253402300799999)).toISOString();
+  return { from: iso(lo), to: hi <= lo ? iso(lo) : iso(hi) };
+}
+
+function intValue(query: Record<string, string[]>, name: string, min: number, max: number): number | undefined {
+  const v = query[name];
+  if (!v) return undefined;
+  if (v.length !== 1 || !/^\d{1,16}$/.test(v[0]!) || +v[0]! < min || +v[0]! > max) throw bad(`'${name}' must be an integer from ${min} to ${max}`);
+  return Number(v[0]);
+}
+
+export function parseAuditSearch(query: Record<string, string[]>): AuditCriteria {
+  for (const name of Object.keys(query)) {
+    if (!KNOWN.has(name)) throw bad(`Unknown or unsupported AuditEvent search parameter '${name.slice(0, 40)}'`);
+  }
+  const criteria: AuditCriteria = {
+    count: intValue(query, '_count', 1, MAX_COUNT) ?? DEFAULT_COUNT,
+    cursor: intValue(query, '_cursor', 0, Number.MAX_SAFE_INTEGER),
+  };
+  const set = <K extends keyof AuditCriteria>(key: K, value: AuditCriteria[K] | undefined) => {
+    if (value !== undefined) criteria[key] = value;
+  };
+  set('patient', references(values(query, 'patient'), 'patient', 'Patient'));
+  set('agent', references(values(query, 'agent'), 'agent'));
+  set('entity', references(values(query, 'entity'), 'entity'));
+  set('subtype', values(query, 'subtype')?.map((v) => v.slice(v.indexOf('|') + 1)));
+  const action = values(query, 'action');
+  if (action?.some((a) => !/^[CRUDE]$/.test(a))) throw bad(`'action' must be C, R, U, D or E`);
+  set('action', action);
+  const outcome = values(query, 'outcome');
+  if (outcome?.some((o) => !/^(0|4|8|12)$/.test(o))) throw bad(`'outcome' must be 0, 4, 8 or 12`);
+  set('outcome', outcome);
+  set('date', dates(values(query, 'date') ? query.date : undefined));
+  return criteria;
+}
+
+/** The index to read candidates from: the first reference parameter given (one value each), else subtype, else date. */
+export function plan(criteria: AuditCriteria): { key: AuditKey; values: string[] } | { key: 'time'; from: string; to: string } | undefined {
+  for (const key of ['patient', 'entity', 'agent', 'subtype'] as const) {
+    if (criteria[key]) return { key, values: criteria[key]! };
+  }
+  if (criteria.date) return { key: 'time', from: criteria.date.from, to: criteria.date.to };
+  return undefined;
+}
+
+export function matches(entry: Entry, criteria: AuditCriteria): boolean {
+  const indexed = auditIndexValues(entry);
+  const any = (wanted: string[] | undefined, have: string[]) => wanted === undefined || wanted.some((w) => have.includes(w));
+  return any(criteria.patient, indexed.patient) && any(criteria.agent, indexed.agent) && any(criteria.entity, indexed.entity) &&
+    any(criteria.subtype, indexed.subtype) && any(criteria.action, [actionOf(entry.interaction)]) &&
+    any(criteria.outcome, [outcomeOf(entry.status)]) &&
+    (criteria.date === undefined || (entry.time >= criteria.date.from && entry.time < criteria.date.to));
+}

@@ -1,0 +1,92 @@
+/**
+ * GET /fhir/AuditEvent and /fhir/AuditEvent/{id} on a real node: BALP shapes of real entries, search by each
+ * parameter with paging, read-only (405), auditors only (403), and viewing is itself audited.
+ */
+import t from 'tap';
+import { parseEntry } from '../../src/ledger/entry.ts';
+import { startServer } from '../helpers/server.ts';
+
+const server = await startServer(t);
+const practitioner = await server.token({ scope: 'system/*.cruds', fhirUser: 'Practitioner/p1', sub: 'doc-1' });
+const other = await server.token({ scope: 'system/*.cruds', fhirUser: 'Practitioner/p2', sub: 'doc-2' });
+const auditor = await server.token({ scope: 'system/AuditEvent.rs', sub: 'auditor-1' });
+
+const patient = (await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', name: [{ family: 'A' }] }, token: practitioner })).body;
+const obs = (await server.fhir('Observation', {
+  method: 'POST', token: practitioner,
+  body: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${patient.id}` } },
+})).body;
+await server.fhir(`Observation/${obs.id}`, { token: other });
+await server.fhir(`Observation/${obs.id}`, { token: other });
+await server.fhir('Observation/missing', { token: other });
+
+const search = async (query: string, token = auditor) => server.fhir(`AuditEvent${query ? `?${query}` : ''}`, { token });
+const ids = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => e.resource.id);
+
+t.test('search by patient: every event that touched the patient, newest first', async (t) => {
+  const res = await search(`patient=${patient.id}`);
+  t.equal(res.status, 200);
+  t.equal(res.body.type, 'searchset');
+  const events = res.body.entry.map((e: any) => e.resource);
+  t.same(events.map((e: any) => e.subtype[0].code), ['read', 'read', 'create', 'create']);
+  t.same(events.map((e: any) => Number(e.id)), [...events.map((e: any) => Number(e.id))].sort((a: number, b: number) => b - a));
+  for (const e of events) t.ok(e.entity.some((x: any) => x.what?.reference === `Patient/${patient.id}` && x.role.code === '1'), 'patient entity');
+  t.match(events[0], { type: { code: 'rest' }, action: 'R', outcome: '0', agent: [{ who: { reference: 'Practitioner/p2' }, requestor: true }] });
+});
+
+t.test('search by agent, entity, subtype, action, outcome and date', async (t) => {
+  t.equal(ids((await search('agent=Practitioner/p2')).body).length, 3);
+  t.equal(ids((await search(`entity=Observation/${obs.id}`)).body).length, 3);
+  t.equal(ids((await search('subtype=create&agent=Practitioner/p1')).body).length, 2);
+  t.equal(ids((await search('action=C')).body).length, 2);
+  const failed = (await search('outcome=4&agent=Practitioner/p2')).body;
+  t.equal(ids(failed).length, 1);
+  t.match(failed.entry[0].resource, { outcomeDesc: /HTTP 404 ERR_NOT_FOUND/ });
+  const today = new Date().toISOString().slice(0, 10);
+  t.ok(ids((await search(`date=${today}&agent=Practitioner/p1`)).body).length === 2);
+  t.equal(ids((await search('date=lt2000-01-01')).body).length, 0);
+  t.equal((await search('foo=bar')).status, 400);
+  t.equal((await search('action=Z')).status, 400);
+});
+
+t.test('paging with _count follows next links without repeats', async (t) => {
+  const seen: string[] = [];
+  let url: string | undefined = `${server.baseUrl}/AuditEvent?_count=2`;
+  let pages = 0;
+  while (url && pages < 50) {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${auditor}` } });
+    const body: any = await res.json();
+    seen.push(...ids(body));
+    url = body.link.find((l: any) => l.relation === 'next')?.url;
+    pages++;
+  }
+  t.ok(pages > 2, `${pages} pages`);
+  t.equal(new Set(seen).size, seen.length, 'no repeats');
+  t.ok(seen.includes('0'), 'down to the first entry');
+});
+
+t.test('read by ledger index, linked to the entry and its leaf hash', async (t) => {
+  const res = await server.fhir('AuditEvent/1', { token: auditor });
+  t.equal(res.status, 200);
+  const [stored] = await server.app.ledger.getEntries(1, 2);
+  t.equal(res.body.id, '1');
+  t.same(res.body.extension[0].extension, [
+    { url: 'index', valueString: '1' },
+    { url: 'leafHash', valueBase64Binary: Buffer.from(stored!.leafHash).toString('base64') },
+  ]);
+  t.equal((await server.fhir('AuditEvent/999999', { token: auditor })).status, 404);
+  t.equal((await server.fhir('AuditEvent/abc', { token: auditor })).status, 404);
+});
+
+t.test('read-only and auditors only; viewing is audited', async (t) => {
+  t.equal((await server.fhir('AuditEvent', { method: 'POST', body: { resourceType: 'AuditEvent' }, token: auditor })).status, 405);
+  t.equal((await server.fhir('AuditEvent/1', { method: 'PUT', body: { resourceType: 'AuditEvent', id: '1' }, token: auditor })).status, 405);
+  t.equal((await server.fhir('AuditEvent/1', { method: 'DELETE', token: auditor })).status, 405);
+  const clinician = await server.token({ scope: 'system/Patient.cruds' });
+  t.equal((await search('', clinician)).status, 403);
+  t.equal((await server.fhir('AuditEvent/1', { token: clinician })).status, 403);
+  const before = server.app.ledger.size();
+  await search(`patient=${patient.id}`);
+  const [entry] = await server.app.ledger.getEntries(before, before + 1);
+  t.match(parseEntry(entry!.bytes), { interaction: 'search-type', status: 200, agent: { sub: 'auditor-1' }, query: `patient=${patient.id}` });
+});

@@ -1,0 +1,110 @@
+/**
+ * The AuditEvent view, pure: each kind of entry rendered as an IHE BALP AuditEvent (table-driven), every rendering
+ * valid R4 (the server's own validator), and the search parameters parsed and matched.
+ */
+import t from 'tap';
+import { actionOf, LEDGER_ENTRY_EXTENSION, outcomeOf, renderAuditEvent } from '../../src/ledger/audit-event.ts';
+import { auditIndexValues } from '../../src/ledger/audit-index.ts';
+import { dateRange, matches, parseAuditSearch, plan } from '../../src/ledger/audit-search.ts';
+import type { Entry } from '../../src/ledger/types.ts';
+import { createValidator } from '../../src/fhir/validate.ts';
+
+const base = { v: 1 as const, time: '2025-06-01T12:00:00.000Z', prev: '47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=' };
+const user = { sub: 'dr-house', issuer: 'https://idp.example', fhirUser: 'Practitioner/17', clientId: 'ehr-app', address: '10.0.0.7' };
+const obs = { reference: 'Observation/42', version: '3', cid: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku', hmac: 'Jv1Ff3V2', patient: 'Patient/9' };
+const leafHash = 'zsD3oGyRsL/z/Bkg5v14d2Tw9UJ9DS35WKTpHjbY6Z8=';
+const options = { baseUrl: 'https://fhir.example/fhir', leafHash };
+const validator = createValidator();
+
+const table: Array<{ name: string; entry: Entry; expect: Record<string, unknown>; what?: string[]; query?: string }> = [
+  {
+    name: 'a read of a patient-specific resource',
+    entry: { ...base, seq: 0, interaction: 'read', status: 200, agent: user, entity: [obs] },
+    expect: { subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: 'read' }], action: 'R', outcome: '0' },
+    what: ['Observation/42/_history/3', 'Patient/9'],
+  },
+  { name: 'a create', entry: { ...base, seq: 1, interaction: 'create', status: 201, agent: user, entity: [obs] }, expect: { action: 'C', outcome: '0' }, what: ['Observation/42/_history/3', 'Patient/9'] },
+  { name: 'an update', entry: { ...base, seq: 2, interaction: 'update', status: 200, agent: user, entity: [obs] }, expect: { action: 'U' } },
+  { name: 'a patch', entry: { ...base, seq: 3, interaction: 'patch', status: 200, agent: user, entity: [obs] }, expect: { action: 'U' } },
+  { name: 'a delete', entry: { ...base, seq: 4, interaction: 'delete', status: 200, agent: user, entity: [obs] }, expect: { action: 'D' } },
+  { name: 'a vread', entry: { ...base, seq: 5, interaction: 'vread', status: 200, agent: user, entity: [obs] }, expect: { action: 'R' } },
+  {
+    name: 'a search with its query and the patients it touched',
+    entry: { ...base, seq: 6, interaction: 'search-type', status: 200, agent: user, entity: [{ reference: 'Observation' }], query: 'code=1234-5', patients: ['Patient/9', 'Patient/10'] },
+    expect: { action: 'E', subtype: [{ code: 'search-type' }] },
+    what: ['Observation', 'Patient/9', 'Patient/10'],
+    query: 'code=1234-5',
+  },
+  {
+    name: 'a denied read (401, no agent identity)',
+    entry: { ...base, seq: 7, interaction: 'read', status: 401, agent: { address: '10.0.0.9' }, entity: [{ reference: 'Patient/9', patient: 'Patient/9' }], error: 'ERR_TOKEN_MISSING' },
+    expect: { action: 'R', outcome: '4', outcomeDesc: 'HTTP 401 ERR_TOKEN_MISSING' },
+    what: ['Patient/9'],
+  },
+  {
+    name: 'a server failure',
+    entry: { ...base, seq: 8, interaction: 'read', status: 503, agent: user, entity: [obs], error: 'ERR_IPFS_UNAVAILABLE' },
+    expect: { outcome: '8' },
+  },
+  {
+    name: 'a read of the audit log',
+    entry: { ...base, seq: 9, interaction: 'ledger-read', status: 200, agent: { sub: 'auditor-1', clientId: 'audit-tool' }, operation: '/ledger/entries', query: 'start=0&end=10' },
+    expect: { action: 'E', subtype: [{ system: 'https://sealed-fhir.org/CodeSystem/ledger-event', code: 'ledger-read' }] },
+    query: 'start=0&end=10',
+  },
+  {
+    name: 'a break-glass read',
+    entry: { ...base, seq: 10, interaction: 'read', status: 200, agent: user, entity: [obs], purpose: 'ETREAT' },
+    expect: { action: 'R' },
+  },
+];
+
+t.test('entries render as BALP AuditEvents', async (t) => {
+  for (const row of table) {
+    const event = renderAuditEvent(row.entry, options);
+    t.match(event, { resourceType: 'AuditEvent', id: String(row.entry.seq), type: { code: 'rest' }, recorded: row.entry.time, ...row.expect }, row.name);
+    t.same(event.extension, [{ url: LEDGER_ENTRY_EXTENSION, extension: [{ url: 'index', valueString: String(row.entry.seq) }, { url: 'leafHash', valueBase64Binary: leafHash }] }], `${row.name}: linked to its ledger entry`);
+    const roles = event.agent.map((a) => a.type?.coding?.[0]?.code);
+    t.same(roles.slice(-2), ['110153', '110152'], `${row.name}: client and server agents`);
+    if (row.entry.agent.sub || row.entry.agent.fhirUser) {
+      t.match(event.agent[0], { type: { coding: [{ code: 'humanuser' }] }, requestor: true }, `${row.name}: user agent`);
+      if (row.entry.agent.fhirUser) t.equal(event.agent[0]!.who?.reference, row.entry.agent.fhirUser, 'who is the fhirUser');
+    }
+    if (row.what) t.same(event.entity?.filter((e) => e.what).map((e) => e.what!.reference ?? e.what!.type), row.what, `${row.name}: entities`);
+    const query = event.entity?.find((e) => e.query);
+    t.equal(query ? Buffer.from(query.query!, 'base64').toString() : undefined, row.query, `${row.name}: query entity`);
+    if (row.entry.entity?.some((e) => e.patient)) t.ok(event.entity!.some((e) => e.role?.code === '1'), `${row.name}: patient entity`);
+    if (row.entry.purpose) t.equal(event.agent[0]!.purposeOfUse?.[0]?.coding?.[0]?.code, row.entry.purpose);
+    t.same(validator.validate(event).filter((i) => i.severity === 'error' || i.severity === 'fatal'), [], `${row.name}: valid R4`);
+  }
+  t.equal(actionOf('unknown-thing'), 'E');
+  t.same([outcomeOf(200), outcomeOf(304), outcomeOf(404), outcomeOf(500)], ['0', '0', '4', '8']);
+});
+
+t.test('index values: patient, agent, entity, subtype and time of an entry', async (t) => {
+  t.same(auditIndexValues(table[6]!.entry), {
+    patient: ['Patient/9', 'Patient/10'], agent: ['Practitioner/17', 'sub:dr-house'], entity: ['Observation'], subtype: ['search-type'], time: [base.time],
+  });
+});
+
+t.test('search parameters parse, plan and match', async (t) => {
+  const c = parseAuditSearch({ patient: ['9'], action: ['R,C'], _count: ['10'] });
+  t.match(c, { patient: ['Patient/9'], action: ['R', 'C'], count: 10 });
+  t.same(plan(c), { key: 'patient', values: ['Patient/9'] });
+  t.ok(matches(table[0]!.entry, c));
+  t.notOk(matches(table[2]!.entry, c), 'an update is not R or C');
+  t.notOk(matches({ ...table[0]!.entry, entity: [{ reference: 'Patient/8', patient: 'Patient/8' }] }, c), 'another patient');
+  t.same(plan(parseAuditSearch({ date: ['ge2025-06-01'] })), { key: 'time', from: '2025-06-01T00:00:00.000Z', to: '9999-12-31T23:59:59.999Z' });
+  const day = parseAuditSearch({ date: ['2025-06-01'] });
+  t.ok(matches(table[0]!.entry, day));
+  t.notOk(matches(table[0]!.entry, parseAuditSearch({ date: ['lt2025-06-01T12:00:00Z'] })));
+  t.ok(matches(table[0]!.entry, parseAuditSearch({ date: ['ge2025-06-01T12:00:00Z', 'lt2025-06-01T12:00:01Z'] })));
+  t.ok(matches(table[7]!.entry, parseAuditSearch({ outcome: ['4'], subtype: ['http://hl7.org/fhir/restful-interaction|read'] })));
+  t.ok(matches(table[0]!.entry, parseAuditSearch({ agent: ['Practitioner/17'], entity: ['Observation/42'] })));
+  t.notOk(matches(table[0]!.entry, parseAuditSearch({ agent: ['Practitioner/18'] })));
+  t.same(dateRange('2024'), [Date.UTC(2024, 0, 1), Date.UTC(2025, 0, 1)]);
+  t.same(dateRange('2024-02'), [Date.UTC(2024, 1, 1), Date.UTC(2024, 2, 1)]);
+  for (const bad of [{ foo: ['1'] }, { action: ['X'] }, { outcome: ['1'] }, { patient: ['Patient/a b'] }, { date: ['2024-13-45x'] }, { date: ['2024-01-01T10:00'] }, { _count: ['0'] }, { _count: ['5000'] }, { _cursor: ['-1'] }, { patient: [''] }] as Array<Record<string, string[]>>) {
+    t.throws(() => parseAuditSearch(bad), { code: 'ERR_SEARCH_PARAM' }, JSON.stringify(bad));
+  }
+});

@@ -1,0 +1,21 @@
+/** The ledger's configuration: defaults, the derived origin, and every invalid value refused at start. */
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+t.test('defaults and the origin derived from BASE_URL', async (t) => {
+  t.same(loadConfig({}).ledger, { origin: '127.0.0.1:8080/ledger', checkpointEntries: 1000, checkpointIntervalMs: 1000, verifyOnStart: 'full', allowTampered: false });
+  t.equal(loadConfig({ BASE_URL: 'https://ehr.example.org/api/fhir' }).ledger.origin, 'ehr.example.org/api/ledger');
+  t.match(loadConfig({
+    LEDGER_ORIGIN: 'hospital.example/audit', LEDGER_CHECKPOINT_ENTRIES: '10', LEDGER_CHECKPOINT_INTERVAL_MS: '250',
+    LEDGER_VERIFY_ON_START: 'tail', LEDGER_ALLOW_TAMPERED: '1',
+  }).ledger, { origin: 'hospital.example/audit', checkpointEntries: 10, checkpointIntervalMs: 250, verifyOnStart: 'tail', allowTampered: true });
+});
+
+t.test('invalid values stop the server', async (t) => {
+  for (const env of [
+    { LEDGER_ORIGIN: 'has space' }, { LEDGER_ORIGIN: 'a+b' }, { LEDGER_CHECKPOINT_ENTRIES: '0' }, { LEDGER_CHECKPOINT_ENTRIES: 'x' },
+    { LEDGER_CHECKPOINT_INTERVAL_MS: '5' }, { LEDGER_VERIFY_ON_START: 'none' }, { LEDGER_ALLOW_TAMPERED: 'yes' },
+  ]) {
+    t.throws(() => loadConfig(env), ConfigError, JSON.stringify(env));
+  }
+});
