@@ -67,19 +67,12 @@ export function isRecorded(error: FhirError): boolean {
   return recorded.has(error);
 }
 
-/** Appends the entry of a failed or denied request. If even that fails, the client learns the ledger is down. */
+/**
+ * Appends the entry of a failed or denied request. If even that fails, the work unit's 503 (ERR_LEDGER_UNAVAILABLE)
+ * replaces the original error: the client learns the ledger is down.
+ */
 export async function recordFailure(ctx: InteractionContext, match: RouteMatch | { interaction: string }, error: FhirError): Promise<void> {
   ctx.work.discard();
   recorded.add(error);
-  try {
-    await ctx.work.record(failureEntry(ctx, match, error, 'resourceType' in match ? entityOfMatch(match) : []));
-  } catch (ledgerError) {
-    throw new FhirError('The audit ledger is unavailable; the request was not carried out', {
-      status: 503,
-      code: 'ERR_LEDGER_UNAVAILABLE',
-      issueType: 'transient',
-      headers: { 'retry-after': '1' },
-      cause: ledgerError,
-    });
-  }
+  await ctx.work.record(failureEntry(ctx, match, error, 'resourceType' in match ? entityOfMatch(match) : []));
 }
