@@ -13,6 +13,7 @@ import { createTokenVerifier } from './consent/token.ts';
 import { buildCapabilities } from './fhir/capability.ts';
 import { PatientCompartment } from './fhir/compartment.ts';
 import { fhirRoutes } from './fhir/http/routes.ts';
+import { outcomeOf } from './fhir/outcome.ts';
 import { KeyedLocks } from './fhir/locks.ts';
 import { Repository } from './fhir/repository.ts';
 import type { InteractionContext } from './fhir/request.ts';
@@ -67,6 +68,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: config.bodyLimit,
     logController: new OneLinePerRequest(),
     return503OnClosing: true,
+    // Malformed percent-encoding is rejected by the router before any handler: still an OperationOutcome.
+    frameworkErrors: (_error, _req, reply: FastifyReply) => {
+      const outcome = outcomeOf([{ severity: 'error', code: 'invalid', diagnostics: 'The request URL is malformed (bad percent-encoding)' }]);
+      void reply.code(400).type('application/fhir+json; charset=utf-8').send(JSON.stringify(outcome));
+    },
   });
   const warn = (message: string) => http.log.warn(message);
 
@@ -113,7 +119,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       onError: (err) => http.log.error({ err }, 'checkpoint signing failed'),
     });
     opened.push(() => checkpointer.close());
-    const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles') });
+    const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles'), maxDepth: config.maxJsonDepth });
     const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment() });
     const locks = new KeyedLocks();
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;

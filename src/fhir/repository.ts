@@ -75,12 +75,14 @@ export class Repository {
     return this.deps.validator;
   }
 
+  // Point lookups use LevelDB's synchronous get: a head record is small and usually in LevelDB's cache, and the
+  // thread-pool round trip of an async get cost more than the lookup itself on the hot read path.
   async head(resourceType: string, id: string): Promise<VersionRecord | undefined> {
-    return this.heads.get(`${resourceType}/${id}`);
+    return this.heads.getSync(`${resourceType}/${id}`);
   }
 
   async version(resourceType: string, id: string, versionId: number): Promise<VersionRecord | undefined> {
-    return this.versions.get(versionKey(resourceType, id, versionId));
+    return this.versions.getSync(versionKey(resourceType, id, versionId));
   }
 
   /** Decrypts a stored version (block fetched from IPFS and verified against its CID first). */

@@ -60,18 +60,19 @@ export async function dispatch(req: FhirRequest, match: RouteMatch, ctx: Interac
   }
 }
 
-/** Appends the entry of a failed or denied request. If even that fails, the client learns the ledger is down. */
+/** Errors whose failure entry is already in the ledger, so the HTTP layer does not record them twice. */
+const recorded = new WeakSet<FhirError>();
+
+export function isRecorded(error: FhirError): boolean {
+  return recorded.has(error);
+}
+
+/**
+ * Appends the entry of a failed or denied request. If even that fails, the work unit's 503 (ERR_LEDGER_UNAVAILABLE)
+ * replaces the original error: the client learns the ledger is down.
+ */
 export async function recordFailure(ctx: InteractionContext, match: RouteMatch | { interaction: string }, error: FhirError): Promise<void> {
   ctx.work.discard();
-  try {
-    await ctx.work.record(failureEntry(ctx, match, error, 'resourceType' in match ? entityOfMatch(match) : []));
-  } catch (ledgerError) {
-    throw new FhirError('The audit ledger is unavailable; the request was not carried out', {
-      status: 503,
-      code: 'ERR_LEDGER_UNAVAILABLE',
-      issueType: 'transient',
-      headers: { 'retry-after': '1' },
-      cause: ledgerError,
-    });
-  }
+  recorded.add(error);
+  await ctx.work.record(failureEntry(ctx, match, error, 'resourceType' in match ? entityOfMatch(match) : []));
 }

@@ -66,15 +66,15 @@ export class WorkUnit {
     const entries = [...pending.map((p) => p.entry), ...extra];
     try {
       return await this.ledger.commit({
-      entries,
-      ops: (appended) => {
-        const ops: BatchOp[] = [];
-        pending.forEach((p, i) => {
-          for (const version of p.versions) ops.push(...version.ops(appended[i]!));
-        });
-        return ops;
-      },
-    });
+        entries,
+        ops: (appended) => {
+          const ops: BatchOp[] = [];
+          pending.forEach((p, i) => {
+            for (const version of p.versions) ops.push(...version.ops(appended[i]!));
+          });
+          return ops;
+        },
+      });
     } catch (err) {
       // Fail closed: without a durable audit entry the interaction did not happen.
       throw new FhirError('The audit ledger could not record this request; it was not carried out', {

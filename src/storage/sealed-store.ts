@@ -3,7 +3,8 @@
  *
  * seal: fresh data key → AES-256-GCM under `type/id/version` → stage the block → wrap the data key with the KEK
  *       named in the input (created on first use; its ops join the commit) → HMAC of the plaintext for the ledger.
- * open: KEK (ERR_KEY_DESTROYED once erased) → block, verified against its CID → unwrap → decrypt with the same AAD.
+ * open: KEK (ERR_KEY_DESTROYED once erased) → block, verified against its CID → unwrap → decrypt with the same AAD,
+ *       unless the decrypted version is still in the in-memory cache (keyed by CID, dropped on erasure).
  * The ops returned by seal (a new KEK, the block itself with Helia) must be written in the same batch as the index
  * entries that point at them.
  */
@@ -11,11 +12,14 @@ import { CID } from 'multiformats/cid';
 import { errors } from '../errors.ts';
 import { dataKeyLabel, newKey, openBlock, sealBlock, unwrapKey, wrapKey } from './envelope.ts';
 import type { Keyring } from './keyring.ts';
+import { PlaintextCache } from './plaintext-cache.ts';
 import type { BlockStore, SealedStore } from './types.ts';
 
 export interface SealedStoreOptions {
   blocks: BlockStore;
   keyring: Keyring;
+  /** Bytes of decrypted versions kept in memory (0 turns the cache off). */
+  cacheBytes?: number;
 }
 
 function parseCid(cid: string): CID {
@@ -26,7 +30,16 @@ function parseCid(cid: string): CID {
   }
 }
 
-export function createSealedStore({ blocks, keyring }: SealedStoreOptions): SealedStore {
+/**
+ * The whole address, not just the CID: a hit must be exactly what decrypting this record would give, so a record
+ * pointing at another version's block or wrapped key still fails as it would without the cache.
+ */
+function cacheKey(a: { resourceType: string; id: string; versionId: string; cid: string; kek: string; wrappedKey: string }): string {
+  return `${a.resourceType}/${a.id}/${a.versionId} ${a.cid} ${a.kek} ${a.wrappedKey}`;
+}
+
+export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 1024 }: SealedStoreOptions): SealedStore {
+  const cache = new PlaintextCache(cacheBytes);
   return {
     async seal(input) {
       const { resourceType, id, versionId, plaintext, kek: kekName } = input;
@@ -37,13 +50,12 @@ export function createSealedStore({ blocks, keyring }: SealedStoreOptions): Seal
       try {
         const staged = await blocks.stage(sealBlock(dataKey, plaintext, address));
         const wrapped = wrapKey(kek.key, dataKey, dataKeyLabel(kekName, address));
+        // Recently written versions are the likeliest to be read next. If the commit fails the entry is harmless:
+        // nothing in the index will ever ask for that address.
+        const sealed = { cid: staged.cid.toString(), kek: kekName, wrappedKey: Buffer.from(wrapped).toString('base64url'), hmac: keyring.contentHash(plaintext) };
+        cache.set(cacheKey({ ...address, ...sealed }), kekName, plaintext);
         return {
-          sealed: {
-            cid: staged.cid.toString(),
-            kek: kekName,
-            wrappedKey: Buffer.from(wrapped).toString('base64url'),
-            hmac: keyring.contentHash(plaintext),
-          },
+          sealed,
           ops: [...kek.ops, ...staged.ops],
         };
       } finally {
@@ -52,14 +64,24 @@ export function createSealedStore({ blocks, keyring }: SealedStoreOptions): Seal
     },
 
     async open(address) {
+      // The KEK is asked for even on a cache hit: that is where an erased patient's data stops being readable.
       const kek = await keyring.kekForRead(address.kek);
+      const key = cacheKey(address);
+      const cached = cache.get(key);
+      if (cached) return cached;
       const block = await blocks.get(parseCid(address.cid));
       const dataKey = unwrapKey(kek, Buffer.from(address.wrappedKey, 'base64url'), dataKeyLabel(address.kek, address));
       try {
-        return openBlock(dataKey, block, address);
+        const plaintext = openBlock(dataKey, block, address);
+        cache.set(key, address.kek, plaintext);
+        return plaintext;
       } finally {
         dataKey.fill(0);
       }
+    },
+
+    forget(kek) {
+      cache.forget(kek);
     },
   };
 }

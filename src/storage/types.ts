@@ -51,4 +51,6 @@ export interface SealedStore {
   seal(input: SealInput): Promise<{ sealed: SealedVersion; ops: BatchOp[] }>;
   /** Fetches, verifies against the CID, unwraps and decrypts. Throws ERR_KEY_DESTROYED if the KEK was erased. */
   open(address: { resourceType: string; id: string; versionId: string } & SealedVersion): Promise<Uint8Array>;
+  /** Drops every decrypted version protected by this KEK from memory (erasure, after the KEK is destroyed). */
+  forget(kek: string): void;
 }

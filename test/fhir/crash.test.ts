@@ -30,6 +30,9 @@ async function startChild(env: Record<string, string>): Promise<ChildProcess> {
   return child;
 }
 
+// Three server processes start and die here: on a loaded 2-core machine that can take minutes.
+t.setTimeout(300_000);
+
 t.test('SIGKILL under write load loses no acknowledged write', async (t) => {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-crash-'));
   t.teardown(() => fs.rm(dataDir, { recursive: true, force: true }));

@@ -189,7 +189,8 @@ t.test('REST interactions', async (t) => {
     t.equal(params.status, 200);
   });
 
-  t.test('formats, bodies and limits answer 4xx OperationOutcomes', async (t) => {
+  t.test('formats, bodies and limits answer 4xx OperationOutcomes, each recorded in the ledger', async (t) => {
+    const before = ledgerSize();
     const xml = await server.fhir('Patient/mrn-0042?_format=xml');
     t.equal(xml.status, 406);
     t.equal(xml.body.resourceType, 'OperationOutcome');
@@ -216,6 +217,18 @@ t.test('REST interactions', async (t) => {
     t.equal(array.status, 400);
     t.equal((await server.fhir('Patient', { method: 'POST' })).status, 400);
     t.equal((await server.fhir('Patient/mrn-0042', { method: 'POST', body: patient })).status, 405);
+    const patchType = await server.fhir('Patient', { method: 'POST', body: patient, headers: { 'content-type': 'application/json-patch+json' } });
+    t.equal(patchType.status, 415);
+    const badUrl = await fetch(`${server.baseUrl}/Patient/%E0%A4%A`, { headers: { authorization: 'Bearer x' } });
+    t.equal(badUrl.status, 400);
+    t.equal(((await badUrl.json()) as any).resourceType, 'OperationOutcome');
+    const entries = await server.app.ledger.getEntries(before, ledgerSize());
+    const statuses = entries.map(({ bytes }) => JSON.parse(new TextDecoder().decode(bytes)).status as number);
+    t.same(
+      statuses.filter((s) => s >= 400).sort(),
+      [400, 400, 400, 400, 405, 406, 406, 413, 415, 415, 422, 422].sort(),
+      'every rejected request left a ledger entry (the malformed URL never reached the FHIR routes)',
+    );
   });
 
   t.test('a restart keeps every version and the ledger', async (t) => {

@@ -18,7 +18,8 @@ interface Node {
   close(): Promise<void>;
 }
 
-async function startNode(dir: string): Promise<Node> {
+// The crypto properties are tested on the decrypting path: the plaintext cache is off unless a test turns it on.
+async function startNode(dir: string, cacheBytes = 0): Promise<Node> {
   const db = await openDatabase(path.join(dir, 'db'));
   const keyStore = await openKeyFile({ dataDir: dir, passphrase: 'test passphrase', warn: () => {}, scrypt: { N: 1024, r: 8, p: 1 } });
   const keyring = await openKeyring({ db, keyStore });
@@ -28,7 +29,7 @@ async function startNode(dir: string): Promise<Node> {
     db,
     blocks,
     keyring,
-    sealed: createSealedStore({ blocks, keyring }),
+    sealed: createSealedStore({ blocks, keyring, cacheBytes }),
     async close() {
       await blocks.close();
       await db.close();
@@ -36,9 +37,9 @@ async function startNode(dir: string): Promise<Node> {
   };
 }
 
-async function tempNode(t: Test): Promise<Node> {
+async function tempNode(t: Test, cacheBytes = 0): Promise<Node> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-sealed-'));
-  const node = await startNode(dir);
+  const node = await startNode(dir, cacheBytes);
   let closed = false;
   t.teardown(async () => {
     if (!closed) await node.close();
@@ -140,4 +141,18 @@ t.test('no plaintext PHI anywhere on disk, after a restart still readable', asyn
   const again = await startNode(node.dir);
   t.teardown(() => again.close());
   for (const address of addresses) t.same(await again.sealed.open(address), patient(family));
+});
+
+t.test('the plaintext cache answers only for the exact sealed address, and erasure still wins', async (t) => {
+  const node = await tempNode(t, 1024 * 1024);
+  const v1 = await sealAndCommit(node, { resourceType: 'Patient', id: 'p1', versionId: '1', plaintext: patient('A'), kek: 'patient/p1' });
+  const v2 = await sealAndCommit(node, { resourceType: 'Patient', id: 'p1', versionId: '2', plaintext: patient('B'), kek: 'patient/p1' });
+  const address1 = { resourceType: 'Patient', id: 'p1', versionId: '1' };
+  t.same(await node.sealed.open({ ...address1, ...v1 }), patient('A'), 'a hit gives the same plaintext');
+  // A record pointing at another version's block (or wrapped key) must fail exactly as without the cache.
+  await t.rejects(node.sealed.open({ ...address1, ...v2 }), { code: 'ERR_DECRYPT' });
+  await t.rejects(node.sealed.open({ ...address1, ...v1, wrappedKey: v2.wrappedKey }), { code: 'ERR_DECRYPT' });
+  await node.keyring.destroyPatientKey('p1');
+  node.sealed.forget('patient/p1');
+  await t.rejects(node.sealed.open({ ...address1, ...v1 }), { code: 'ERR_KEY_DESTROYED' });
 });

@@ -20,7 +20,8 @@ const FORMAT_ALIASES: Record<string, ResponseType | 'xml'> = {
 
 export function negotiate(format: string | undefined, accept: string | undefined): ResponseType {
   if (format !== undefined) {
-    const wanted = FORMAT_ALIASES[format.split(';')[0]!.trim().toLowerCase()];
+    // An unencoded '+' in the query string arrives as a space (application/fhir json).
+    const wanted = FORMAT_ALIASES[format.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+')];
     if (wanted === 'xml') throw errors.notAcceptable('XML is not supported by this server: use _format=json (application/fhir+json)');
     if (!wanted) throw errors.notAcceptable(`_format '${format.slice(0, 60)}' is not supported: use json`);
     return wanted;

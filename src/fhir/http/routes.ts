@@ -11,7 +11,7 @@ import type { Principal } from '../../consent/principal.ts';
 import { informational, outcomeOf, toFhirError } from '../outcome.ts';
 import { isRaw, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
-import { dispatch, recordFailure, route } from '../router.ts';
+import { dispatch, isRecorded, recordFailure, route } from '../router.ts';
 import { JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
 import { isPretty, negotiate, type ResponseType } from './negotiate.ts';
 
@@ -41,11 +41,33 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
     done(errors.unsupportedMediaType(`Content-Type '${type.slice(0, 80)}' is not supported: ${hint}`), undefined);
   });
 
-  app.setErrorHandler((err, req, reply) => sendError(req, reply, httpError(err)));
-  app.setNotFoundHandler((req, reply) => sendError(req, reply, errors.notFound(`No endpoint at ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, 'ERR_NO_ROUTE')));
+  // Requests rejected before an interaction ran (unreadable body, unknown route, unacceptable format) are recorded
+  // here, so that every request under /fhir leaves its trace in the ledger, failed ones included.
+  const recordRejection = async (req: FastifyRequest, error: FhirError): Promise<FhirError> => {
+    if (isRecorded(error) || error.code === 'ERR_LEDGER_UNAVAILABLE') return error;
+    let match: RouteMatch | { interaction: string } = { interaction: 'unknown' };
+    try {
+      match = route({ method: req.method === 'HEAD' ? 'GET' : req.method, path: req.url.split('?')[0]!.replace(/^\/fhir\/?/, ''), query: {}, headers: {} });
+    } catch {
+      // An unroutable request keeps the interaction 'unknown'.
+    }
+    try {
+      await recordFailure(options.context(undefined, { address: req.ip }), match, error);
+      return error;
+    } catch (ledgerError) {
+      return toFhirError(ledgerError);
+    }
+  };
+  app.setErrorHandler(async (err, req, reply) => sendError(req, reply, await recordRejection(req, httpError(err))));
+  app.setNotFoundHandler(async (req, reply) =>
+    sendError(req, reply, await recordRejection(req, errors.notFound(`No endpoint at ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, 'ERR_NO_ROUTE'))),
+  );
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const fhirRequest = toFhirRequest(req);
+    if (fhirRequest.method !== 'PATCH' && /json-patch/i.test(fhirRequest.headers.contentType ?? '')) {
+      throw errors.unsupportedMediaType('application/json-patch+json is only accepted by PATCH: send application/fhir+json');
+    }
     const responseType = negotiate(fhirRequest.query._format?.[0], req.headers.accept);
     const match = route(fhirRequest);
     const agent: Agent = { address: req.ip };
