@@ -106,6 +106,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       http.log.fatal({ problems: problems.slice(0, 20) }, `!!! LEDGER TAMPERING DETECTED — SERVING ANYWAY BECAUSE LEDGER_ALLOW_TAMPERED=1 !!! ${summary}`);
       await ledger.commit({ entries: [{ interaction: 'tamper-override', status: 500, agent: {}, error: problems[0]!.code, purpose: 'LEDGER_ALLOW_TAMPERED' }] });
     }
+    const backfilled = await auditIndex.backfill(ledger);
+    if (backfilled > 0) http.log.info(`AuditEvent index: indexed ${backfilled} entries written before it existed`);
     const checkpointer = await Checkpointer.open({
       db,
       ledger,

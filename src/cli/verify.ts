@@ -1,7 +1,8 @@
 /**
  * `npm run verify -- …`: verifies the ledger from outside the server and exits non-zero on any failure.
  *   --url <BASE_URL> --key <verifier key> [--token <access token>]   a running node, through the auditor API
- *   --data-dir <dir> [--key <verifier key>]                         a stopped node's store, offline
+ *   --data-dir <dir> [--key <verifier key>] [--skip-blocks]         a stopped node's store, offline (--skip-blocks:
+ *                                                                   no IPFS block checks, for nodes whose blocks live on Kubo)
  *   --bundle <file> [--key <verifier key>]                          one offline proof bundle
  * The verifier key is `name+keyid+base64(0x01‖pubkey)` as `GET /ledger/key` serves it; pin your own copy.
  */
@@ -70,7 +71,7 @@ export async function main(argv: string[], out: (line: string) => void = console
       const db = await openDatabase(path.join(dir, 'db'));
       try {
         if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
-        const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'checkpoints' : 'all', log: out });
+        const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'none' : 'all', log: out });
         if (report.ok) {
           out(`OK: ${report.size} entries, ${report.checkpoints} checkpoints, ${report.blocks} blocks verified`);
           return 0;

@@ -3,6 +3,7 @@
  * built once from the list of resource types and the interactions the router implements.
  */
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { AUDIT_EVENT_CAPABILITY } from './interactions/audit-event.ts';
 import { RESOURCE_TYPES } from './validate.ts';
 
 export interface Capabilities {
@@ -26,6 +27,8 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
     referencePolicy: ['literal', 'local'],
     operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
   }));
+  // AuditEvent is the ledger's read-only view, with its own search.
+  Object.assign(resource.find((r) => r.type === 'AuditEvent')!, AUDIT_EVENT_CAPABILITY);
   const statement: CapabilityStatement = {
     resourceType: 'CapabilityStatement',
     status: 'active',

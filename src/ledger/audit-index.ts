@@ -11,6 +11,8 @@
  * | audit-time      | the entry's ISO time (so date ranges are key ranges)                |
  */
 import { pad, SUBLEVELS, stringSublevel, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
+import { parseEntry } from './entry.ts';
+import type { Ledger } from './log.ts';
 import type { Entry } from './types.ts';
 
 const EMPTY = new Uint8Array(0);
@@ -52,8 +54,10 @@ export function auditIndexValues(entry: Entry): Record<AuditKey, string[]> {
 
 export class AuditIndex {
   readonly #levels: Record<AuditKey, Sublevel<string>>;
+  readonly #db: Database;
 
   constructor(db: Database) {
+    this.#db = db;
     this.#levels = Object.fromEntries(Object.entries(NAMES).map(([k, name]) => [k, stringSublevel(db, name)])) as Record<AuditKey, Sublevel<string>>;
   }
 
@@ -71,6 +75,32 @@ export class AuditIndex {
     }
     return ops;
   };
+
+  /**
+   * Indexes the entries a store holds from before this index existed (a log older than the AuditEvent view):
+   * they form a prefix of the log, since every later entry was indexed in its own batch. One point read when
+   * there is nothing to do.
+   */
+  async backfill(ledger: Ledger, chunk = 1000): Promise<number> {
+    const subtype = this.#levels.subtype;
+    let done = 0;
+    // The first chunk is one entry: on an indexed store that is the only read.
+    for (let start = 0, n = 1; start < ledger.size(); start += n, n = chunk) {
+      const entries = await ledger.getEntries(start, Math.min(ledger.size(), start + n));
+      const ops: BatchOp[] = [];
+      for (const stored of entries) {
+        const entry = parseEntry(stored.bytes, stored.seq);
+        if ((await subtype.get(`${entry.interaction}${SEP}${pad(entry.seq)}`)) !== undefined) {
+          if (ops.length) await this.#db.batch(ops, { sync: true });
+          return done;
+        }
+        ops.push(...this.ops(entry));
+        done++;
+      }
+      await this.#db.batch(ops, { sync: true });
+    }
+    return done;
+  }
 
   /**
    * Seqs whose `key` value equals `value` (or, for time, lies in [from, to)), newest first, below `before`.

@@ -90,3 +90,12 @@ t.test('read-only and auditors only; viewing is audited', async (t) => {
   const [entry] = await server.app.ledger.getEntries(before, before + 1);
   t.match(parseEntry(entry!.bytes), { interaction: 'search-type', status: 200, agent: { sub: 'auditor-1' }, query: `patient=${patient.id}` });
 });
+
+t.test('the CapabilityStatement describes AuditEvent as read-only with its search parameters', async (t) => {
+  const metadata = await server.fhir('metadata', { token: false });
+  const audit = metadata.body.rest[0].resource.find((r: any) => r.type === 'AuditEvent');
+  t.same(audit.interaction.map((i: any) => i.code), ['read', 'vread', 'search-type']);
+  t.same(audit.searchParam.map((p: any) => p.name).sort(), ['action', 'agent', 'date', 'entity', 'outcome', 'patient', 'subtype']);
+  const patient = metadata.body.rest[0].resource.find((r: any) => r.type === 'Patient');
+  t.ok(patient.interaction.some((i: any) => i.code === 'create'), 'other types keep their interactions');
+});

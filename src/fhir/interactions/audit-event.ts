@@ -8,7 +8,7 @@
  * SCAN_LIMIT entries per request, so its cost never grows with the ledger: a page may come back short, with a
  * `next` link that continues below the last index examined.
  */
-import type { Bundle, BundleEntry, BundleLink } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleLink, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { mayAudit } from '../../consent/auditor.ts';
 import { errors } from '../../errors.ts';
 import { renderAuditEvent } from '../../ledger/audit-event.ts';
@@ -26,6 +26,19 @@ export interface AuditLog {
   ledger: Ledger;
   index: AuditIndex;
 }
+
+/** What the CapabilityStatement says of AuditEvent (replacing the generic entry of every other type). */
+export const AUDIT_EVENT_CAPABILITY: Partial<CapabilityStatementRestResource> = {
+  interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'search-type' }],
+  versioning: 'no-version',
+  readHistory: false,
+  updateCreate: false,
+  conditionalRead: 'not-supported',
+  operation: [],
+  documentation: 'Read-only view of the audit ledger (IHE BALP); id = ledger index. Needs the auditor role or system/AuditEvent.rs.',
+  searchParam: ([['patient', 'reference'], ['agent', 'reference'], ['entity', 'reference'], ['date', 'date'], ['action', 'token'], ['outcome', 'token'], ['subtype', 'token']] as const)
+    .map(([name, type]) => ({ name, type, definition: `http://hl7.org/fhir/SearchParameter/AuditEvent-${name}` })),
+};
 
 /** Most entries one search request examines. */
 export const SCAN_LIMIT = 5000;
