@@ -44,6 +44,10 @@ export function matchRoute(method: string, path: string): RouteMatch {
     if (first.startsWith('$')) throw errors.notFound(`Unknown operation '${first}'`, 'ERR_UNKNOWN_OPERATION');
     const resourceType = checkType(first);
     if (method === 'POST') return { interaction: 'create', resourceType };
+    // Conditional update, patch and delete (`[type]?[search]`): the handlers take the condition from the query.
+    if (method === 'PUT') return { interaction: 'update', resourceType };
+    if (method === 'PATCH') return { interaction: 'patch', resourceType };
+    if (method === 'DELETE') return { interaction: 'delete', resourceType };
     return methodNotAllowed(method, path);
   }
   const resourceType = checkType(first);
