@@ -6,6 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import type { Principal } from './consent/principal.ts';
+import type { Agent } from './ledger/types.ts';
 import { loadDevIssuer } from './consent/dev-issuer.ts';
 import { DEV_ISSUER_JWKS_PATH } from './consent/dev-issuer.ts';
 import { createTokenVerifier } from './consent/token.ts';
@@ -34,6 +36,8 @@ export interface App {
   ledger: Ledger;
   blocks: BlockStore;
   repo: Repository;
+  /** The FHIR core's context for one request by `principal` (the bulk importer dispatches through it in-process). */
+  context(principal: Principal | undefined, agent: Agent): InteractionContext;
   close(): Promise<void>;
 }
 
@@ -75,11 +79,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const ledger = await Ledger.open(db);
     opened.push(() => ledger.close());
     const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles') });
-    const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment() });
+    const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment(), baseUrl: config.baseUrl });
     const locks = new KeyedLocks();
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
     const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });
     const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString());
+
+    const context = (principal: Principal | undefined, agent: Agent): InteractionContext => ({
+      baseUrl: config.baseUrl,
+      principal,
+      agent,
+      repo,
+      validator,
+      capabilities,
+      work: new WorkUnit(ledger, locks, false),
+      newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
+    });
 
     http.get('/healthz', async () => ({ status: 'ok' }));
     http.get('/readyz', async (_req, reply) => {
@@ -93,16 +108,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       baseUrl: config.baseUrl,
       maxJsonDepth: config.maxJsonDepth,
       authenticate: (authorization) => verifier.verify(authorization),
-      context: (principal, agent): InteractionContext => ({
-        baseUrl: config.baseUrl,
-        principal,
-        agent,
-        repo,
-        validator,
-        capabilities,
-        work: new WorkUnit(ledger, locks, false),
-        newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
-      }),
+      context,
     });
     await http.ready();
     return {
@@ -112,6 +118,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       ledger,
       blocks,
       repo,
+      context,
       async close() {
         await http.close();
         await closeAll();

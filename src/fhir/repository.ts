@@ -12,6 +12,9 @@ import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
 import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
 import type { SealedStore, SealedVersion } from '../storage/types.ts';
 import type { PatientCompartment } from './compartment.ts';
+import { extractEntries, type IndexEntry } from './search/extract.ts';
+import { SearchIndex } from './search/index-store.ts';
+import { SearchEngine, type FindOptions } from './search/engine.ts';
 import type { Validator } from './validate.ts';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -53,6 +56,14 @@ export interface HistoryPage {
   next?: number;
 }
 
+export interface RepositoryDeps {
+  sealed: SealedStore;
+  validator: Validator;
+  compartment: PatientCompartment;
+  /** FHIR base URL: absolute references under it are indexed as local references. */
+  baseUrl?: string;
+}
+
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
 export class Repository {
@@ -61,10 +72,17 @@ export class Repository {
   private readonly typeHistory: Sublevel<HistoryPointer>;
   private readonly systemHistory: Sublevel<HistoryPointer>;
 
-  private readonly deps: { sealed: SealedStore; validator: Validator; compartment: PatientCompartment };
+  private readonly deps: RepositoryDeps;
+  /** The search index (search-value / resource-value sublevels), maintained in every version's batch. */
+  readonly index: SearchIndex;
+  readonly search: SearchEngine;
+  /** Index entries of versions prepared but not yet committed (a transaction writing one resource twice). */
+  private readonly pendingEntries = new WeakMap<VersionRecord, IndexEntry[]>();
 
-  constructor(db: Database, deps: { sealed: SealedStore; validator: Validator; compartment: PatientCompartment }) {
+  constructor(db: Database, deps: RepositoryDeps) {
     this.deps = deps;
+    this.index = new SearchIndex(db);
+    this.search = new SearchEngine(this, deps.baseUrl);
     this.heads = jsonSublevel(db, SUBLEVELS.head);
     this.versions = jsonSublevel(db, SUBLEVELS.version);
     this.typeHistory = jsonSublevel(db, SUBLEVELS.typeHistory);
@@ -99,6 +117,27 @@ export class Repository {
     });
   }
 
+  /**
+   * Ids of the current, non-deleted resources of a type matching a FHIR search query (`_id`, every parameter type,
+   * modifiers, prefixes, chains, `_has`); 400 FhirError on unknown parameters or malformed values. Result
+   * parameters (`_sort`, `_count`, …) other than `limit` are not applied here. For conditional interactions.
+   */
+  async findIds(resourceType: string, query: Record<string, string[]>, options?: FindOptions): Promise<string[]> {
+    return this.search.findIds(resourceType, query, options);
+  }
+
+  /** The index entries a version will have, and the ops that replace the previous version's entries with them. */
+  private async searchOps(resourceType: string, id: string, previous: VersionRecord | undefined, after: IndexEntry[]): Promise<BatchOp[]> {
+    let before: IndexEntry[] = [];
+    if (previous && !previous.deleted) before = this.pendingEntries.get(previous) ?? (await this.index.entriesOf(resourceType, id));
+    return this.index.ops(resourceType, id, before, after);
+  }
+
+  /** Index entries of a resource as stored (used by reindex, which compares and rewrites them). */
+  entriesFor(resource: Resource): IndexEntry[] {
+    return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+  }
+
   newId(): string {
     return randomUUID();
   }
@@ -124,7 +163,9 @@ export class Repository {
       if (previous?.patient) record.patient = previous.patient;
       const entity: EntityRef = { reference, version: String(versionId) };
       if (record.patient) entity.patient = `Patient/${record.patient}`;
-      return { record, entity, ops: (appended) => this.indexOps(record, appended) };
+      const searchOps = await this.searchOps(resourceType, id, previous, []);
+      this.pendingEntries.set(record, []);
+      return { record, entity, ops: (appended) => [...this.indexOps(record, appended), ...searchOps] };
     }
 
     const resource = { ...args.resource, id } as Resource;
@@ -135,6 +176,8 @@ export class Repository {
       allowConditionalReferences: args.allowConditionalReferences ?? false,
     });
     const patient = this.deps.compartment.patientsOf(resource)[0];
+    const entries = this.entriesFor(resource);
+    const searchOps = await this.searchOps(resourceType, id, previous, entries);
     const plaintext = canonicalBytes(resource);
     const { sealed, ops: blockOps } = await this.deps.sealed.seal({
       resourceType,
@@ -147,7 +190,8 @@ export class Repository {
     if (patient) record.patient = patient;
     const entity: EntityRef = { reference, version: String(versionId), cid: sealed.cid, hmac: sealed.hmac };
     if (patient) entity.patient = `Patient/${patient}`;
-    return { record, plaintext, resource, entity, ops: (appended) => [...blockOps, ...this.indexOps(record, appended)] };
+    this.pendingEntries.set(record, entries);
+    return { record, plaintext, resource, entity, ops: (appended) => [...blockOps, ...this.indexOps(record, appended), ...searchOps] };
   }
 
   private indexOps(record: VersionRecord, appended: Appended): BatchOp[] {

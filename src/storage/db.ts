@@ -34,7 +34,10 @@ export const SUBLEVELS = {
   ledgerHash: 'ledger-hash',
   /** Ledger bookkeeping (tree size, last checkpoint). */
   ledgerMeta: 'ledger-meta',
-  /** Search index (issue 3) lives in its own sublevels beside these. */
+  /** Search index, value → resource: `Type/code/<value>\x00<id>` → '' (docs/storage.md). */
+  searchValue: 'search-value',
+  /** Search index, resource → value: `Type/id/code/<value>` → '' (docs/storage.md). */
+  resourceValue: 'resource-value',
 } as const;
 
 export async function openDatabase(location: string): Promise<Database> {
