@@ -79,7 +79,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const ledger = await Ledger.open(db);
     opened.push(() => ledger.close());
     const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles') });
-    const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment(), baseUrl: config.baseUrl });
+    const repo = new Repository(db, {
+      sealed: createSealedStore({ blocks, keyring }),
+      validator,
+      compartment: new PatientCompartment(),
+      baseUrl: config.baseUrl,
+      contentHash: (bytes) => keyring.contentHash(bytes),
+    });
     const locks = new KeyedLocks();
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
     const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });

@@ -15,6 +15,7 @@ import type { PatientCompartment } from './compartment.ts';
 import { extractEntries, type IndexEntry } from './search/extract.ts';
 import { SearchIndex } from './search/index-store.ts';
 import { SearchEngine, type FindOptions } from './search/engine.ts';
+import { protectQuery } from './search/audit-query.ts';
 import type { Validator } from './validate.ts';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -62,6 +63,8 @@ export interface RepositoryDeps {
   compartment: PatientCompartment;
   /** FHIR base URL: absolute references under it are indexed as local references. */
   baseUrl?: string;
+  /** Keyed hash (the keyring's content hash) that keeps search values out of the ledger in plaintext. */
+  contentHash?: (bytes: Uint8Array) => string;
 }
 
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
@@ -133,9 +136,27 @@ export class Repository {
     return this.index.ops(resourceType, id, before, after);
   }
 
+  /** The query as the ledger records it: parameter names in clear, values as keyed hashes (docs/ledger.md). */
+  auditQuery(query: Record<string, string[]>): string {
+    const hash = this.deps.contentHash;
+    if (!hash) throw new Error('Repository has no content-hash key: searches cannot be audited');
+    return protectQuery(query, hash);
+  }
+
   /** Index entries of a resource as stored (used by reindex, which compares and rewrites them). */
   entriesFor(resource: Resource): IndexEntry[] {
     return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+  }
+
+  /** Current heads of many resources of one type, in the order asked (undefined where unknown). */
+  async headsOf(resourceType: string, ids: string[]): Promise<Array<VersionRecord | undefined>> {
+    return ids.length ? this.heads.getMany(ids.map((id) => `${resourceType}/${id}`)) : [];
+  }
+
+  /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
+  async latestT(): Promise<number> {
+    for await (const key of this.systemHistory.keys({ reverse: true, limit: 1 })) return Number(key);
+    return -1;
   }
 
   newId(): string {
