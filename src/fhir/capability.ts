@@ -4,6 +4,7 @@
  */
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { RESOURCE_TYPES } from './validate.ts';
+import { searchCapabilities } from './search/capability.ts';
 
 export interface Capabilities {
   statement: CapabilityStatement;
@@ -26,6 +27,7 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
     referencePolicy: ['literal', 'local'],
     operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
   }));
+  const search = searchCapabilities(resource);
   const statement: CapabilityStatement = {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -52,7 +54,9 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
           description: 'Every request except GET /metadata needs a bearer JWT whose aud is this base URL.',
         },
         resource,
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+        searchParam: search.systemParams,
+        compartment: search.compartments,
       },
     ],
   };

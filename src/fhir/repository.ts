@@ -153,6 +153,11 @@ export class Repository {
     return ids.length ? this.heads.getMany(ids.map((id) => `${resourceType}/${id}`)) : [];
   }
 
+  /** Every version head (including deletions), in key order: what reindex walks. */
+  allHeads(): AsyncIterable<VersionRecord> {
+    return this.heads.values();
+  }
+
   /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
   async latestT(): Promise<number> {
     for await (const key of this.systemHistory.keys({ reverse: true, limit: 1 })) return Number(key);

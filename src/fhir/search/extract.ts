@@ -26,7 +26,10 @@ interface Typed {
 function typed(node: unknown): Typed {
   if (node && typeof node === 'object' && 'fhirNodeDataType' in node) {
     const n = node as { fhirNodeDataType?: string; data: unknown };
-    return { type: n.fhirNodeDataType, data: n.data };
+    // fhirpath.js wraps decimals (FP_Decimal) to keep their precision: the number is its `value`
+    const d = n.data as { value?: unknown; asStr?: unknown } | null;
+    const data = d && typeof d === 'object' && typeof d.value === 'number' && typeof d.asStr === 'string' ? d.value : n.data;
+    return { type: n.fhirNodeDataType, data };
   }
   return { type: undefined, data: node };
 }
