@@ -26,6 +26,8 @@ export interface FhirRequest {
   body?: unknown;
   /** Set by a transaction for its creates: the id it assigned up front so references could be rewritten. */
   assignedId?: string;
+  /** Set by a transaction for its conditional entries: the ids their condition matched, found under its lock. */
+  resolvedIds?: string[];
 }
 
 /** Decrypted resource bytes served as they are stored (no re-serialization on the hot read path). */
@@ -52,6 +54,8 @@ export interface InteractionContext {
   work: WorkUnit;
   /** A fresh unit of work: immediate for each batch entry, deferred for a whole transaction. */
   newWork(deferred: boolean): WorkUnit;
+  /** Largest Bundle accepted (default MAX_BUNDLE_ENTRIES); the in-process bulk importer lifts it for big records. */
+  maxBundleEntries?: number;
 }
 
 export function isRaw(body: FhirResponse['body']): body is RawResource {
