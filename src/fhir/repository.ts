@@ -12,7 +12,7 @@ import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
 import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
 import type { SealedStore, SealedVersion } from '../storage/types.ts';
 import type { PatientCompartment } from './compartment.ts';
-import { extractEntries, type IndexEntry } from './search/extract.ts';
+import { extractEntries, sealEntries, type IndexEntry } from './search/extract.ts';
 import { SearchIndex } from './search/index-store.ts';
 import { SearchEngine, type FindOptions } from './search/engine.ts';
 import { protectQuery } from './search/audit-query.ts';
@@ -63,9 +63,14 @@ export interface RepositoryDeps {
   compartment: PatientCompartment;
   /** FHIR base URL: absolute references under it are indexed as local references. */
   baseUrl?: string;
-  /** Keyed hash (the keyring's content hash) that keeps search values out of the ledger in plaintext. */
-  contentHash?: (bytes: Uint8Array) => string;
+  /**
+   * Keyed hash (the keyring's content hash, HMAC-SHA-256 under the node's content-hash key): keeps search values
+   * out of the ledger and identifying index values out of LevelDB keys in plaintext.
+   */
+  contentHash: (bytes: Uint8Array) => string;
 }
+
+const encoder = new TextEncoder();
 
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
@@ -85,7 +90,7 @@ export class Repository {
   constructor(db: Database, deps: RepositoryDeps) {
     this.deps = deps;
     this.index = new SearchIndex(db);
-    this.search = new SearchEngine(this, deps.baseUrl);
+    this.search = new SearchEngine(this, deps.baseUrl, this.indexHash);
     this.heads = jsonSublevel(db, SUBLEVELS.head);
     this.versions = jsonSublevel(db, SUBLEVELS.version);
     this.typeHistory = jsonSublevel(db, SUBLEVELS.typeHistory);
@@ -136,16 +141,24 @@ export class Repository {
     return this.index.ops(resourceType, id, before, after);
   }
 
-  /** The query as the ledger records it: parameter names in clear, values as keyed hashes (docs/ledger.md). */
-  auditQuery(query: Record<string, string[]>): string {
-    const hash = this.deps.contentHash;
-    if (!hash) throw new Error('Repository has no content-hash key: searches cannot be audited');
-    return protectQuery(query, hash);
+  /** Index values that could identify a person are stored as this keyed hash (docs/storage.md, search index). */
+  readonly indexHash = (value: string): string => `h${this.deps.contentHash(encoder.encode(`search-index\u0000${value}`)).slice(0, 22)}`;
+
+  /** Plaintext index entries of a stored version (decrypted): for `:contains`, `:text` and sorting by text. */
+  async plainEntries(record: VersionRecord): Promise<IndexEntry[]> {
+    const resource = JSON.parse(new TextDecoder().decode(await this.open(record))) as Resource;
+    return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
   }
 
-  /** Index entries of a resource as stored (used by reindex, which compares and rewrites them). */
+  /** The query as the ledger records it: parameter names in clear, values as keyed hashes (docs/ledger.md). */
+  auditQuery(query: Record<string, string[]>): string {
+    return protectQuery(query, this.deps.contentHash);
+  }
+
+  /** Index entries of a resource as stored: extracted, then sealed (used by prepare and by reindex). */
   entriesFor(resource: Resource): IndexEntry[] {
-    return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    const plain = extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    return sealEntries(resource.resourceType, plain, this.indexHash);
   }
 
   /** Current heads of many resources of one type, in the order asked (undefined where unknown). */

@@ -1,6 +1,6 @@
 // Extraction: resource → index entries, per parameter type, through the official R4 FHIRPath expressions.
 import t from 'tap';
-import { extractEntries } from '../../src/fhir/search/extract.ts';
+import { extractEntries, sealEntries } from '../../src/fhir/search/extract.ts';
 import { dateRange, encodeInstant, encodeNumber } from '../../src/fhir/search/encode.ts';
 import { expressionFor, paramOf, paramsOf } from '../../src/fhir/search/registry.ts';
 
@@ -46,4 +46,21 @@ t.test('extraction per parameter type', async (t) => {
   const composite = extractEntries({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: 'a' }] }, valueQuantity: { value: 1 } } as never);
   t.ok(has(composite, 'code-value-quantity').includes(`http://loinc.org|a$#${encodeNumber(1)}`), 'composite combines its components');
   t.same(extractEntries({ resourceType: 'Observation', status: 'final', code: {}, effectiveDateTime: 'not a date' } as never).filter((e) => e.code === 'date'), [], 'invalid dates are skipped, not thrown');
+});
+
+t.test('sealEntries: identifying values become keyed hashes; strings by every prefix; order-preserving values stay', async (t) => {
+  const hash = (s: string) => `H(${s})`;
+  const plain = extractEntries({
+    resourceType: 'Patient', id: 'p', name: [{ family: 'Ann' }], identifier: [{ system: 's', value: 'MRN' }], birthDate: '2000',
+    generalPractitioner: [{ reference: 'Practitioner/1' }], maritalStatus: { text: 'Married' },
+  } as never);
+  const sealed = sealEntries('Patient', plain, hash);
+  t.same(has(sealed, 'family'), ['H(a)', 'H(an)', 'H(ann)'], 'every prefix of the folded string');
+  t.same(has(sealed, 'family:exact'), ['H(Ann)']);
+  t.same(has(sealed, 'identifier'), ['H(MRN)', 'H(s|)', 'H(s|MRN)']);
+  t.same(has(sealed, 'general-practitioner'), ['1', 'Practitioner/1'], 'references stay clear');
+  t.same(has(sealed, 'birthdate'), has(plain, 'birthdate'), 'dates stay order-preserving');
+  t.same(has(sealed, '_id'), ['p', '|p'], '_id stays clear');
+  t.same(has(sealed, 'marital-status:text'), [], 'display texts are not indexed');
+  t.notOk(sealed.some((e) => /Ann|MRN/.test(e.value.replace(/H\([^)]*\)/g, ''))), 'no plaintext outside the hashes');
 });

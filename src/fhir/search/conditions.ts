@@ -5,7 +5,7 @@
  */
 import { errors } from '../../errors.ts';
 import { dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from './encode.ts';
-import { localReference } from './extract.ts';
+import { localReference, MAX_PREFIX } from './extract.ts';
 import type { SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
@@ -18,7 +18,24 @@ export interface Condition {
   upper: string;
   /** Exact match: lets the engine check a resource with one point read. */
   exact?: string;
+  /** Test on a stored (sealed) index value. */
   test(value: string): boolean;
+  /** Test on a plaintext value of the same entry code, from a decrypted resource (defaults to `test`). */
+  plain?(value: string): boolean;
+  /** Cannot be answered from the index (`:contains`, `:text`, long prefixes): only `plain` applies. */
+  residual?: boolean;
+}
+
+/** Keyed hash of index values (extract.ts, sealEntries); identity when none is given (pure tests). */
+export type Hash = (value: string) => string;
+const identity: Hash = (s) => s;
+
+function hashedExact(code: string, plainValue: string, hash: Hash): Condition {
+  return { ...exact(code, hash(plainValue)), plain: (v) => v === plainValue };
+}
+
+function residual(code: string, plain: (v: string) => boolean): Condition {
+  return { code, lower: '', upper: HIGH, test: () => false, plain, residual: true };
 }
 
 export const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as const;
@@ -65,21 +82,28 @@ export function splitEscaped(value: string, separator: string): string[] {
 }
 
 /** The condition one (already OR-split) value sets on a parameter, under a modifier. */
-export function conditionFor(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string): Condition[] {
+export function conditionFor(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string, hash: Hash = identity): Condition[] {
   const code = param.code;
   switch (param.type) {
     case 'string': {
-      if (modifier === 'exact') return [exact(`${code}:exact`, raw)];
+      if (modifier === 'exact') return [hashedExact(`${code}:exact`, raw, hash)];
       const norm = normalizeString(raw);
-      if (modifier === 'contains') return [{ code, lower: '', upper: HIGH, test: (v) => v.includes(norm) }];
-      return [startsWith(code, norm)];
+      if (modifier === 'contains') return [residual(code, (v) => v.includes(norm))];
+      // the index holds the hash of every prefix up to MAX_PREFIX characters
+      if (norm.length > MAX_PREFIX) return [residual(code, (v) => v.startsWith(norm))];
+      return [{ ...exact(code, hash(norm)), plain: (v) => v.startsWith(norm) }];
     }
     case 'token': {
-      if (modifier === 'text') return [startsWith(`${code}:text`, normalizeString(raw))];
+      if (modifier === 'text') {
+        const norm = normalizeString(raw);
+        return [residual(`${code}:text`, (v) => v.startsWith(norm))];
+      }
       if (raw === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
-      return [exact(code, unescapeToken(raw))];
+      if (code === '_id') return [exact(code, raw)]; // stored in clear (extract.ts, sealEntries)
+      return [hashedExact(code, raw, hash)];
     }
     case 'reference':
+      if (modifier === 'identifier') return [hashedExact(`${code}:identifier`, raw, hash)];
       return [referenceCondition(param, name, modifier, raw, baseUrl)];
     case 'uri': {
       if (modifier === 'below') return [startsWith(code, raw)];
@@ -97,17 +121,12 @@ export function conditionFor(param: SearchParam, name: string, modifier: string 
     case 'quantity':
       return [quantityCondition(code, name, raw)];
     case 'composite':
-      return [compositeCondition(param, name, raw, baseUrl)];
+      return [compositeCondition(param, name, raw, baseUrl, hash)];
   }
-}
-
-function unescapeToken(raw: string): string {
-  return raw; // `|` is the system separator: the stored forms keep it verbatim
 }
 
 function referenceCondition(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string): Condition {
   const code = param.code;
-  if (modifier === 'identifier') return exact(`${code}:identifier`, raw);
   if (raw === '') bad(name, 'an empty reference', 'ERR_INVALID_REFERENCE');
   if (modifier && modifier !== 'identifier') {
     if (!resourceTypes.has(modifier)) bad(name, `':${modifier}' is neither a modifier nor a resource type`, 'ERR_UNKNOWN_MODIFIER');
@@ -240,21 +259,28 @@ export function quantityCondition(code: string, name: string, raw: string): Cond
 }
 
 /** `a$b`: every component but the last must be an exact match; the last may use its type's prefixes. */
-function compositeCondition(param: SearchParam, name: string, raw: string, baseUrl?: string): Condition {
+function compositeCondition(param: SearchParam, name: string, raw: string, baseUrl: string | undefined, hash: Hash): Condition {
   const parts = splitEscaped(raw, '$');
   const components = param.components ?? [];
   if (parts.length !== components.length) bad(name, `needs ${components.length} values joined by '$'`, 'ERR_SEARCH_VALUE');
   let head = '';
+  let plainHead = '';
   for (let i = 0; i < parts.length - 1; i++) {
-    const [c] = conditionFor(components[i]!.param, name, undefined, parts[i]!, baseUrl);
-    if (c?.exact === undefined) bad(name, 'only the last component of a composite may be a range', 'ERR_SEARCH_VALUE');
+    const [c] = conditionFor(components[i]!.param, name, undefined, parts[i]!, baseUrl, hash);
+    const [p] = conditionFor(components[i]!.param, name, undefined, parts[i]!, baseUrl);
+    if (c?.exact === undefined || p?.exact === undefined) bad(name, 'only the last component of a composite may be a range', 'ERR_SEARCH_VALUE');
     head += `${c.exact}$`;
+    plainHead += `${p.exact}$`;
   }
-  const [last] = conditionFor(components[parts.length - 1]!.param, name, undefined, parts[parts.length - 1]!, baseUrl);
+  const lastParam = components[parts.length - 1]!.param;
+  const [last] = conditionFor(lastParam, name, undefined, parts[parts.length - 1]!, baseUrl, hash);
+  const [lastPlain] = conditionFor(lastParam, name, undefined, parts[parts.length - 1]!, baseUrl);
+  if (last!.residual) bad(name, 'this composite value cannot be searched', 'ERR_SEARCH_VALUE');
   return {
     code: param.code,
     lower: head + last!.lower,
     upper: head + last!.upper,
     test: (v) => v.startsWith(head) && last!.test(v.slice(head.length)),
+    plain: (v) => v.startsWith(plainHead) && (lastPlain!.plain ?? lastPlain!.test)(v.slice(plainHead.length)),
   };
 }

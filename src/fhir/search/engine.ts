@@ -8,7 +8,8 @@
  */
 import { errors } from '../../errors.ts';
 import type { Repository } from '../repository.ts';
-import { exact, type Condition } from './conditions.ts';
+import { exact, type Condition, type Hash } from './conditions.ts';
+import type { IndexEntry } from './extract.ts';
 import { parseSearch, type Filter, type ParseOptions } from './params.ts';
 
 export interface FindOptions {
@@ -28,14 +29,16 @@ const CHECK_BATCH = 64;
 export class SearchEngine {
   private readonly repo: Repository;
   readonly baseUrl: string | undefined;
+  private readonly hash: Hash;
 
-  constructor(repo: Repository, baseUrl: string | undefined) {
+  constructor(repo: Repository, baseUrl: string | undefined, hash: Hash) {
     this.repo = repo;
     this.baseUrl = baseUrl;
+    this.hash = hash;
   }
 
-  parse(resourceType: string, query: Record<string, string[]>, options: Omit<ParseOptions, 'baseUrl'> = {}) {
-    return parseSearch(resourceType, query, { ...options, ...(this.baseUrl ? { baseUrl: this.baseUrl } : {}) });
+  parse(resourceType: string, query: Record<string, string[]>, options: Omit<ParseOptions, 'baseUrl' | 'hash'> = {}) {
+    return parseSearch(resourceType, query, { ...options, hash: this.hash, ...(this.baseUrl ? { baseUrl: this.baseUrl } : {}) });
   }
 
   async findIds(resourceType: string, query: Record<string, string[]>, options: FindOptions = {}): Promise<string[]> {
@@ -51,7 +54,8 @@ export class SearchEngine {
     for (const f of filters) resolved.push(await this.resolve(resourceType, f, depth));
     const driver = pickDriver(resolved);
     const candidates = driver ? await this.scan(resourceType, driver) : await collect(this.repo.index.allIds(resourceType));
-    const rest = resolved.filter((f) => f !== driver);
+    // point checks first, then what needs the decrypted resource
+    const rest = resolved.filter((f) => f !== driver).sort((a, b) => Number(a.kind === 'residual') - Number(b.kind === 'residual'));
     if (rest.length === 0) return candidates;
     const out = new Set<string>();
     const list = [...candidates];
@@ -93,9 +97,17 @@ export class SearchEngine {
   }
 
   private async passes(resourceType: string, id: string, filters: Resolved[]): Promise<boolean> {
+    let plain: IndexEntry[] | undefined;
     for (const f of filters) {
       let ok: boolean;
-      if (f.kind === 'ids') ok = f.ids.has(id);
+      if (f.kind === 'residual') {
+        if (!plain) {
+          const head = await this.repo.head(resourceType, id);
+          plain = head && !head.deleted ? await this.repo.plainEntries(head) : [];
+        }
+        const values = plain.filter((e) => f.conditions.some((c) => c.code === e.code)).map((e) => e.value);
+        ok = f.conditions.some((c) => values.some((v) => (c.plain ?? c.test)(v))) !== f.negate;
+      } else if (f.kind === 'ids') ok = f.ids.has(id);
       else if (f.kind === 'missing') ok = (await this.repo.index.hasAny(resourceType, id, f.code)) !== f.missing;
       else if (f.kind === 'match') ok = (await this.repo.index.matches(resourceType, id, f.conditions)) !== f.negate;
       else ok = false;

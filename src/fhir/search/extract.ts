@@ -226,3 +226,48 @@ function compositeValues(param: SearchParam, node: unknown, options: ExtractOpti
   }
   return combos;
 }
+
+/** Keyed hash of an index value (see sealEntries); identity in pure tests. */
+export type IndexHash = (value: string) => string;
+
+/** Longest string prefix indexed (as keyed hashes); longer search prefixes are checked on decrypted resources. */
+export const MAX_PREFIX = 40;
+
+/**
+ * The entries as they are stored: values that can identify a person — strings (names, addresses), tokens
+ * (identifiers, telecoms, codes) and reference identifiers — become keyed hashes, so that no LevelDB key holds
+ * them in plaintext. Strings are indexed by the hash of every prefix up to MAX_PREFIX characters (that is what
+ * keeps the default starts-with search on the index); token display texts (`:text`) are not indexed at all
+ * (`:text` and `:contains` are checked on decrypted candidates). References, dates, numbers, quantities and
+ * URIs stay in their order-preserving clear form: ids are already public in the ledger, and range searches need
+ * the order.
+ */
+export function sealEntries(resourceType: string, entries: IndexEntry[], hash: IndexHash): IndexEntry[] {
+  const out = new Map<string, IndexEntry>();
+  const add = (code: string, value: string) => out.set(`${code}/${value}`, { code, value });
+  const params = paramsOf(resourceType);
+  for (const e of entries) {
+    const colon = e.code.indexOf(':');
+    const base = colon < 0 ? e.code : e.code.slice(0, colon);
+    const suffix = colon < 0 ? '' : e.code.slice(colon);
+    const param = params.get(base);
+    if (!param || e.code === '_id') {
+      // ids are no secret (the ledger names them) and `_id` entries list a type's resources
+      add(e.code, e.value);
+      continue;
+    }
+    if (param.type === 'string' && suffix === '') {
+      const n = Math.min(MAX_PREFIX, e.value.length);
+      for (let i = 1; i <= n; i++) add(e.code, hash(e.value.slice(0, i)));
+    } else if ((param.type === 'string' && suffix === ':exact') || (param.type === 'token' && suffix === '') || suffix === ':identifier') {
+      add(e.code, hash(e.value));
+    } else if (param.type === 'token' && suffix === ':text') {
+      continue;
+    } else if (param.type === 'composite') {
+      const parts = e.value.split('$');
+      const components = param.components ?? [];
+      add(e.code, parts.map((p, i) => (['token', 'string'].includes(components[i]?.param.type ?? '') ? hash(p) : p)).join('$'));
+    } else add(e.code, e.value);
+  }
+  return [...out.values()];
+}

@@ -5,13 +5,15 @@
  * which case they are listed in `ignored`; malformed values are always a 400 that names the parameter.
  */
 import { errors } from '../../errors.ts';
-import { conditionFor, splitEscaped, type Condition } from './conditions.ts';
+import { conditionFor, splitEscaped, type Condition, type Hash } from './conditions.ts';
 import { paramOf, paramsOf, UNSUPPORTED_COMMON, type SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
 export type Filter =
   /** At least one condition holds (OR); with `negate`, none does (`:not`). */
   | { kind: 'match'; name: string; code: string; negate: boolean; conditions: Condition[] }
+  /** Conditions the index cannot answer (`:contains`, `:text`): checked on decrypted candidates (OR; `negate`). */
+  | { kind: 'residual'; name: string; code: string; negate: boolean; conditions: Condition[] }
   | { kind: 'missing'; name: string; code: string; missing: boolean }
   /** `subject:Patient.name=x`: the reference points at a resource of one of `targets` matching `query`. */
   | { kind: 'chain'; name: string; code: string; targets: string[]; query: Record<string, string[]> }
@@ -53,6 +55,8 @@ export interface ParsedSearch {
 export interface ParseOptions {
   lenient?: boolean;
   baseUrl?: string;
+  /** Keyed hash of index values (the repository's); identity when absent. */
+  hash?: Hash;
   /** Largest `_count` accepted. */
   maxCount?: number;
   /** Parameters the caller handles itself (e.g. `_since`, `_type` of $everything). */
@@ -117,8 +121,10 @@ function parseFilter(resourceType: string, name: string, value: string, options:
     if (value !== 'true' && value !== 'false') bad(name, ':missing takes true or false', 'ERR_SEARCH_VALUE');
     return { kind: 'missing', name, code: param.code, missing: value === 'true' };
   }
-  const conditions = splitEscapedKeep(value).flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl));
-  return { kind: 'match', name, code: param.code, negate: modifier === 'not', conditions };
+  const conditions = splitEscapedKeep(value).flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl, options.hash));
+  const negate = modifier === 'not';
+  if (conditions.some((c) => c.residual)) return { kind: 'residual', name, code: param.code, negate, conditions };
+  return { kind: 'match', name, code: param.code, negate, conditions };
 }
 
 /** Splits a value at unescaped commas; backslash escapes of `$` and `|` are kept for the type's own parser. */

@@ -71,11 +71,16 @@ async function existedAt(repo: Repository, head: VersionRecord, snapshot: number
   return first !== undefined && first.t <= snapshot;
 }
 
+/** Sort keys from the index; strings and tokens are sealed there, so those come from the decrypted resource. */
 async function sortKeys(repo: Repository, record: VersionRecord, sort: SortKey[]): Promise<Array<string | null>> {
   const out: Array<string | null> = [];
+  let plain: Array<{ code: string; value: string }> | undefined;
   for (const key of sort) {
     if (key.type === 'id') out.push(record.id);
-    else out.push(sortKeyOf(key, await repo.index.valuesOf(record.resourceType, record.id, key.code)));
+    else if (key.type === 'string' || key.type === 'token') {
+      plain ??= await repo.plainEntries(record);
+      out.push(sortKeyOf(key, plain.filter((e) => e.code === key.code).map((e) => e.value)));
+    } else out.push(sortKeyOf(key, await repo.index.valuesOf(record.resourceType, record.id, key.code)));
   }
   return out;
 }
