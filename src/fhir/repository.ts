@@ -71,6 +71,8 @@ export interface RepositoryDeps {
 }
 
 const encoder = new TextEncoder();
+/** Index-value hashes kept in memory (cleared when full; ~100 bytes each). */
+const HASH_CACHE = 100_000;
 
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
@@ -142,7 +144,17 @@ export class Repository {
   }
 
   /** Index values that could identify a person are stored as this keyed hash (docs/storage.md, search index). */
-  readonly indexHash = (value: string): string => `h${this.deps.contentHash(encoder.encode(`search-index\u0000${value}`)).slice(0, 22)}`;
+  readonly indexHash = (value: string): string => {
+    let hashed = this.hashCache.get(value);
+    if (hashed === undefined) {
+      hashed = `h${this.deps.contentHash(encoder.encode(`search-index\u0000${value}`)).slice(0, 22)}`;
+      // codes, systems and statuses repeat across resources: an HMAC costs more than a map lookup
+      if (this.hashCache.size >= HASH_CACHE) this.hashCache.clear();
+      this.hashCache.set(value, hashed);
+    }
+    return hashed;
+  };
+  private readonly hashCache = new Map<string, string>();
 
   /** Plaintext index entries of a stored version (decrypted): for `:contains`, `:text` and sorting by text. */
   async plainEntries(record: VersionRecord): Promise<IndexEntry[]> {

@@ -55,10 +55,18 @@ export class SearchEngine {
     const driver = pickDriver(resolved);
     const candidates = driver ? await this.scan(resourceType, driver) : await collect(this.repo.index.allIds(resourceType));
     // point checks first, then what needs the decrypted resource
-    const rest = resolved.filter((f) => f !== driver).sort((a, b) => Number(a.kind === 'residual') - Number(b.kind === 'residual'));
+    let rest = resolved.filter((f) => f !== driver).sort((a, b) => Number(a.kind === 'residual') - Number(b.kind === 'residual'));
     if (rest.length === 0) return candidates;
     const out = new Set<string>();
-    const list = [...candidates];
+    let list = [...candidates];
+    // exact filters first, each as one batched read over all candidates
+    const batched = rest.filter((f) => f.kind === 'match' && f.conditions.every((c) => c.exact !== undefined)) as Array<Extract<Filter, { kind: 'match' }>>;
+    for (const f of batched) {
+      const ok = await this.repo.index.matchesExact(resourceType, list, f.conditions);
+      list = list.filter((_, i) => ok[i] !== f.negate);
+    }
+    rest = rest.filter((f) => !batched.includes(f as never));
+    if (rest.length === 0) return new Set(list);
     for (let i = 0; i < list.length; i += CHECK_BATCH) {
       const chunk = list.slice(i, i + CHECK_BATCH);
       const ok = await Promise.all(chunk.map((id) => this.passes(resourceType, id, rest)));

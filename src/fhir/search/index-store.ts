@@ -86,6 +86,13 @@ export class SearchIndex {
     return false;
   }
 
+  /** For many resources at once: which have one of the exact values (one batched read). */
+  async matchesExact(type: string, ids: string[], conditions: Condition[]): Promise<boolean[]> {
+    const keys = ids.flatMap((id) => conditions.map((c) => `${type}/${id}/${c.code}/${c.exact}`));
+    const found = keys.length ? await this.resourceIndex.getMany(keys) : [];
+    return ids.map((_, i) => found.slice(i * conditions.length, (i + 1) * conditions.length).some((v) => v !== undefined));
+  }
+
   /** Whether a resource has any value for a parameter (`:missing`). */
   async hasAny(type: string, id: string, code: string): Promise<boolean> {
     const prefix = `${type}/${id}/${code}/`;
