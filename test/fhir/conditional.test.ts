@@ -29,6 +29,10 @@ t.test('conditional interactions', async (t) => {
     t.equal(again.headers.get('etag'), 'W/"1"');
     t.match(again.headers.get('location'), new RegExp(`/Patient/${first.body.id}/_history/1$`));
     t.equal(server.app.ledger.size(), ledger + 1, 'one audit entry, no version written');
+    const [entry] = await server.app.ledger.getEntries(ledger, ledger + 1);
+    const text = new TextDecoder().decode(entry!.bytes);
+    t.match(JSON.parse(text).query, /^identifier=h%3A[A-Za-z0-9_-]{43}$/, 'the condition is audited like a search: values as keyed hashes');
+    t.notMatch(text, /C-1/, 'no plaintext condition value in the ledger');
     t.same(await count(server, `identifier=${SYSTEM}|C-1`), [first.body.id]);
 
     // the Type?query form some clients send is accepted too

@@ -15,12 +15,13 @@ import { checkIfMatch } from './write-common.ts';
 export async function remove(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
   const resourceType = match.resourceType!;
   let target = match.id;
+  const audited = target === undefined ? { query: ctx.repo.auditQuery(req.query) } : {};
   if (target === undefined) {
     const condition = criteriaOf(req.query, `Conditional delete of ${resourceType}`);
     const ids = await resolveCondition(ctx, resourceType, condition, req.resolvedIds);
     const outcome = conditionalOutcome('delete', ids, `The condition of this delete of ${resourceType}`);
     if (outcome.action !== 'match') {
-      await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: resourceType }] }));
+      await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: resourceType }], ...audited }));
       return { status: 200, body: informational(`No ${resourceType} matched the condition: nothing was deleted`) };
     }
     target = outcome.id;
@@ -31,12 +32,12 @@ export async function remove(req: FhirRequest, match: RouteMatch, ctx: Interacti
   const current = await ctx.work.head(key, () => ctx.repo.head(resourceType, id));
   if (!current) throw errors.notFound(`${key} is not known`);
   if (current.deleted && req.headers.ifMatch === undefined) {
-    await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(current)] }));
+    await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(current)], ...audited }));
     return { status: 200, body: informational(`${key} was already deleted`), headers: { etag: etagOf(current) } };
   }
   checkIfMatch(req, current, key);
   const prepared = await ctx.repo.prepare({ resourceType, id, resource: undefined, method: 'DELETE', previous: current });
-  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [prepared.entity] }), [prepared]);
+  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [prepared.entity], ...audited }), [prepared]);
   return {
     status: 200,
     body: informational(`Deleted ${key} (version ${prepared.record.versionId})`),

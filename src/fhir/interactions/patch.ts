@@ -16,6 +16,7 @@ export async function patch(req: FhirRequest, match: RouteMatch, ctx: Interactio
   const resourceType = match.resourceType!;
   if (req.body === undefined) throw errors.badRequest('A patch request needs a body', undefined, 'ERR_NO_BODY');
   const id = match.id ?? (await conditionalTarget(req, resourceType, ctx));
+  const audited = match.id === undefined ? { query: ctx.repo.auditQuery(req.query) } : {};
   const key = `${resourceType}/${id}`;
   await ctx.work.lock([key]);
   const current = await ctx.work.head(key, () => ctx.repo.head(resourceType, id));
@@ -33,7 +34,7 @@ export async function patch(req: FhirRequest, match: RouteMatch, ctx: Interactio
     method: 'PATCH',
     previous: current,
   });
-  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(current), prepared.entity] }), [prepared]);
+  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(current), prepared.entity], ...audited }), [prepared]);
   return writtenResponse(ctx.baseUrl, prepared, 200);
 }
 

@@ -17,6 +17,7 @@ export async function update(req: FhirRequest, match: RouteMatch, ctx: Interacti
   const resourceType = match.resourceType!;
   const body = resourceBody(req);
   const id = match.id ?? (await conditionalTarget(req, resourceType, body, ctx));
+  const audited = match.id === undefined ? { query: ctx.repo.auditQuery(req.query) } : {};
   if (body.id === undefined && match.id !== undefined) {
     throw errors.badRequest(`The resource in an update must carry its id ('${id}')`, [`${resourceType}.id`], 'ERR_ID_MISSING');
   }
@@ -35,7 +36,7 @@ export async function update(req: FhirRequest, match: RouteMatch, ctx: Interacti
     previous,
   });
   const status = !previous || previous.deleted ? 201 : 200;
-  await ctx.work.record(auditEntry(ctx, match, status, { entity: [prepared.entity] }), [prepared]);
+  await ctx.work.record(auditEntry(ctx, match, status, { entity: [prepared.entity], ...audited }), [prepared]);
   return writtenResponse(ctx.baseUrl, prepared, status);
 }
 
