@@ -10,6 +10,7 @@ import { errors } from '../../errors.ts';
 import type { Repository } from '../repository.ts';
 import { exact, type Condition, type Hash } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
+import type { ValuesCache } from './index-store.ts';
 import { parseSearch, type Filter, type ParseOptions } from './params.ts';
 
 export interface FindOptions {
@@ -48,7 +49,7 @@ export class SearchEngine {
   }
 
   /** Ids of the type's current resources that pass every filter (AND). */
-  async matchIds(resourceType: string, filters: Filter[], depth = 0): Promise<Set<string>> {
+  async matchIds(resourceType: string, filters: Filter[], depth = 0, cache?: ValuesCache): Promise<Set<string>> {
     if (depth > MAX_DEPTH) throw errors.badRequest(`Chained search nested deeper than ${MAX_DEPTH} levels`, undefined, 'ERR_INVALID_CHAIN');
     const resolved: Resolved[] = [];
     for (const f of filters) resolved.push(await this.resolve(resourceType, f, depth));
@@ -69,7 +70,7 @@ export class SearchEngine {
     if (rest.length === 0) return new Set(list);
     for (let i = 0; i < list.length; i += CHECK_BATCH) {
       const chunk = list.slice(i, i + CHECK_BATCH);
-      const ok = await Promise.all(chunk.map((id) => this.passes(resourceType, id, rest)));
+      const ok = await Promise.all(chunk.map((id) => this.passes(resourceType, id, rest, cache)));
       chunk.forEach((id, j) => ok[j] && out.add(id));
     }
     return out;
@@ -104,7 +105,7 @@ export class SearchEngine {
     return out;
   }
 
-  private async passes(resourceType: string, id: string, filters: Resolved[]): Promise<boolean> {
+  private async passes(resourceType: string, id: string, filters: Resolved[], cache?: ValuesCache): Promise<boolean> {
     let plain: IndexEntry[] | undefined;
     for (const f of filters) {
       let ok: boolean;
@@ -117,7 +118,7 @@ export class SearchEngine {
         ok = f.conditions.some((c) => values.some((v) => (c.plain ?? c.test)(v))) !== f.negate;
       } else if (f.kind === 'ids') ok = f.ids.has(id);
       else if (f.kind === 'missing') ok = (await this.repo.index.hasAny(resourceType, id, f.code)) !== f.missing;
-      else if (f.kind === 'match') ok = (await this.repo.index.matches(resourceType, id, f.conditions)) !== f.negate;
+      else if (f.kind === 'match') ok = (await this.repo.index.matches(resourceType, id, f.conditions, cache)) !== f.negate;
       else ok = false;
       if (!ok) return false;
     }

@@ -12,6 +12,9 @@ import type { IndexEntry } from './extract.ts';
 
 const HIGH = '\u{10FFFF}';
 
+/** Values read during one search, by `Type/id/code`: a value checked by a filter is not read again to sort. */
+export type ValuesCache = Map<string, Promise<string[]>>;
+
 export class SearchIndex {
   readonly valueIndex: Sublevel<string>;
   readonly resourceIndex: Sublevel<string>;
@@ -63,7 +66,13 @@ export class SearchIndex {
   }
 
   /** Every value one resource has for an entry code. */
-  async valuesOf(type: string, id: string, code: string): Promise<string[]> {
+  async valuesOf(type: string, id: string, code: string, cache?: ValuesCache): Promise<string[]> {
+    if (cache) {
+      const key = `${type}/${id}/${code}`;
+      let found = cache.get(key);
+      if (!found) cache.set(key, (found = this.valuesOf(type, id, code)));
+      return found;
+    }
     const prefix = `${type}/${id}/${code}/`;
     const out: string[] = [];
     for await (const key of this.resourceIndex.keys({ gte: prefix, lt: prefix + HIGH })) out.push(key.slice(prefix.length));
@@ -71,7 +80,7 @@ export class SearchIndex {
   }
 
   /** Whether one resource satisfies one of the conditions (a point read for exact ones, else a short scan). */
-  async matches(type: string, id: string, conditions: Condition[]): Promise<boolean> {
+  async matches(type: string, id: string, conditions: Condition[], cache?: ValuesCache): Promise<boolean> {
     const exacts = conditions.filter((c) => c.exact !== undefined);
     if (exacts.length) {
       const found = await this.resourceIndex.getMany(exacts.map((c) => `${type}/${id}/${c.code}/${c.exact}`));
@@ -81,7 +90,7 @@ export class SearchIndex {
     const byCode = new Map<string, Condition[]>();
     for (const c of ranges) byCode.set(c.code, [...(byCode.get(c.code) ?? []), c]);
     for (const [code, cs] of byCode) {
-      for (const value of await this.valuesOf(type, id, code)) if (cs.some((c) => c.test(value))) return true;
+      for (const value of await this.valuesOf(type, id, code, cache)) if (cs.some((c) => c.test(value))) return true;
     }
     return false;
   }

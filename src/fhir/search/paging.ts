@@ -44,12 +44,14 @@ export function decodeCursor(token: string): Cursor {
 
 /**
  * The key one resource sorts by, from its index values for the parameter: dates by the start of their earliest
- * range ascending and the end of their latest descending (R4: "the lowest/highest value"), strings normalized.
+ * range ascending and the end of their latest descending (R4: "the lowest/highest value"), strings normalized
+ * (plaintext, from the decrypted resource).
  */
 export function sortKeyOf(key: SortKey, values: string[]): KeyValue {
   if (key.type === 'id') return values[0] ?? null;
   let candidates = values;
-  if (key.type === 'date') candidates = values.map((v) => (key.descending ? v.slice(v.indexOf('~') + 1) : v.slice(0, v.indexOf('~'))));
+  // date values are `low~high` (ascending reads `<code>`) or `high~low` (descending reads `<code>:hi`): the first part
+  if (key.type === 'date') candidates = values.map((v) => v.slice(0, v.indexOf('~')));
   if (key.type === 'token') candidates = values.filter((v) => !v.includes('|'));
   if (key.type === 'quantity') candidates = values.filter((v) => v.startsWith('#')).map((v) => v.slice(1));
   if (candidates.length === 0) return null;

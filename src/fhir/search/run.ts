@@ -10,6 +10,7 @@ import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cur
 import { paramsOf } from './registry.ts';
 import { r4PatientCompartment } from '../definitions.ts';
 import type { Repository, VersionRecord } from '../repository.ts';
+import type { ValuesCache } from './index-store.ts';
 
 export interface SearchPlan {
   /** Per resource type searched, the filters that apply to it (AND). */
@@ -43,11 +44,12 @@ export async function runSearch(repo: Repository, engine: SearchEngine, plan: Se
   const sort = plan.parsed.sort;
   const rows: RowWithRecord[] = [];
   for (const { type, filters } of plan.types) {
-    const ids = [...(await engine.matchIds(type, filters))];
+    const cache: ValuesCache = new Map();
+    const ids = [...(await engine.matchIds(type, filters, 0, cache))];
     const heads = await repo.headsOf(type, ids);
     const visible = await Promise.all(heads.map((h) => (h && !h.deleted ? existedAt(repo, h, snapshot) : false)));
     const kept = heads.filter((h, i): h is VersionRecord => visible[i] === true);
-    const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort)));
+    const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort, cache)));
     kept.forEach((record, i) => rows.push({ id: record.id, type, keys: keys[i]!, record }));
   }
   rows.sort((a, b) => compareRows(sort, a, b));
@@ -72,7 +74,7 @@ async function existedAt(repo: Repository, head: VersionRecord, snapshot: number
 }
 
 /** Sort keys from the index; strings and tokens are sealed there, so those come from the decrypted resource. */
-async function sortKeys(repo: Repository, record: VersionRecord, sort: SortKey[]): Promise<Array<string | null>> {
+async function sortKeys(repo: Repository, record: VersionRecord, sort: SortKey[], cache: ValuesCache): Promise<Array<string | null>> {
   const out: Array<string | null> = [];
   let plain: Array<{ code: string; value: string }> | undefined;
   for (const key of sort) {
@@ -80,7 +82,11 @@ async function sortKeys(repo: Repository, record: VersionRecord, sort: SortKey[]
     else if (key.type === 'string' || key.type === 'token') {
       plain ??= await repo.plainEntries(record);
       out.push(sortKeyOf(key, plain.filter((e) => e.code === key.code).map((e) => e.value)));
-    } else out.push(sortKeyOf(key, await repo.index.valuesOf(record.resourceType, record.id, key.code)));
+    } else {
+      // descending dates sort by their ends: the `:hi` entries, which a ge/gt/eb filter has usually read already
+      const code = key.type === 'date' && key.descending ? `${key.code}:hi` : key.code;
+      out.push(sortKeyOf(key, await repo.index.valuesOf(record.resourceType, record.id, code, cache)));
+    }
   }
   return out;
 }
