@@ -1,12 +1,13 @@
 /**
  * Integration: an import killed (SIGKILL) mid-run resumes. Each file is one transaction whose progress record is
  * committed in the same batch, so the rerun skips exactly the files stored before the kill and nothing is stored
- * twice.
+ * twice. And a data dir held by a running server is refused.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { runImport, storedCounts, tempDir } from './fixtures/helpers.ts';
+import { startServer } from '../helpers/server.ts';
+import { ENV, runImport, storedCounts, tempDir } from './fixtures/helpers.ts';
 
 const FILES = 12;
 const OBSERVATIONS = 40;
@@ -46,4 +47,13 @@ t.test('an import killed mid-run resumes: the rerun completes and nothing is dup
   t.match(resumed.stdout, new RegExp(`Imported ${((FILES - done) * (OBSERVATIONS + 1)).toLocaleString('en-US')} resources`));
   const stored = await storedCounts(t, dataDir, ['Patient', 'Observation']);
   t.same(Object.fromEntries(stored), { Patient: FILES, Observation: FILES * OBSERVATIONS }, 'every resource exactly once');
+});
+
+t.test('the importer refuses a data dir that a running server holds', async (t) => {
+  const dataDir = await tempDir(t, 'sealed-fhir-import-');
+  const server = await startServer(t, { DATA_DIR: dataDir, ...ENV });
+  const run = await runImport(dataDir, [dataDir]);
+  await server.stop();
+  t.equal(run.code, 2);
+  t.match(run.stderr, /data dir is in use by another process/);
 });
