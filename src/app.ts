@@ -7,6 +7,8 @@ import path from 'node:path';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { errors } from './errors.ts';
+import type { Principal } from './consent/principal.ts';
+import type { Agent } from './ledger/types.ts';
 import { loadDevIssuer } from './consent/dev-issuer.ts';
 import { DEV_ISSUER_JWKS_PATH } from './consent/dev-issuer.ts';
 import { createTokenVerifier } from './consent/token.ts';
@@ -43,6 +45,8 @@ export interface App {
   checkpointer: Checkpointer;
   blocks: BlockStore;
   repo: Repository;
+  /** The FHIR core's context for one request by `principal` (the bulk importer dispatches through it in-process). */
+  context(principal: Principal | undefined, agent: Agent): InteractionContext;
   close(): Promise<void>;
 }
 
@@ -120,11 +124,29 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     opened.push(() => checkpointer.close());
     const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles'), maxDepth: config.maxJsonDepth });
-    const repo = new Repository(db, { sealed: createSealedStore({ blocks, keyring }), validator, compartment: new PatientCompartment() });
+    const repo = new Repository(db, {
+      sealed: createSealedStore({ blocks, keyring }),
+      validator,
+      compartment: new PatientCompartment(),
+      baseUrl: config.baseUrl,
+      contentHash: (bytes) => keyring.contentHash(bytes),
+    });
     const locks = new KeyedLocks();
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
     const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });
     const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString());
+
+    const context = (principal: Principal | undefined, agent: Agent): InteractionContext => ({
+      baseUrl: config.baseUrl,
+      principal,
+      agent,
+      repo,
+      validator,
+      capabilities,
+      work: new WorkUnit(ledger, locks, false),
+      newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
+      auditLog: { ledger, index: auditIndex },
+    });
 
     http.get('/healthz', async () => ({ status: 'ok' }));
     http.get('/readyz', async (_req, reply) => {
@@ -139,17 +161,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       baseUrl: config.baseUrl,
       maxJsonDepth: config.maxJsonDepth,
       authenticate: (authorization) => verifier.verify(authorization),
-      context: (principal, agent): InteractionContext => ({
-        baseUrl: config.baseUrl,
-        principal,
-        agent,
-        repo,
-        validator,
-        capabilities,
-        work: new WorkUnit(ledger, locks, false),
-        newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
-        auditLog: { ledger, index: auditIndex },
-      }),
+      context,
     });
     await http.ready();
     return {
@@ -160,6 +172,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       checkpointer,
       blocks,
       repo,
+      context,
       async close() {
         await http.close();
         await closeAll();

@@ -19,6 +19,12 @@ export function entityOfRecord(record: VersionRecord): EntityRef {
 
 export function entityOfMatch(match: RouteMatch): EntityRef[] {
   if (!match.resourceType) return [];
+  if (match.compartment && match.id) {
+    // a compartment search is about its owner, e.g. Patient/123
+    const owner: EntityRef = { reference: `${match.compartment}/${match.id}` };
+    if (match.compartment === 'Patient') owner.patient = owner.reference;
+    return [owner];
+  }
   const entity: EntityRef = { reference: match.id ? `${match.resourceType}/${match.id}` : match.resourceType };
   if (match.versionId) entity.version = match.versionId;
   if (match.resourceType === 'Patient' && match.id) entity.patient = `Patient/${match.id}`;

@@ -4,17 +4,25 @@
  * committed on its own. A transaction assigns ids to its creates, rewrites `urn:uuid:` references, locks every
  * resource it touches, runs DELETE, POST, PUT/PATCH, GET in that order and commits everything — versions and
  * audit entries alike — in ONE synced batch, or nothing.
+ * Conditional entries (`ifNoneExist`, `PUT|PATCH|DELETE [type]?[search]`) and conditional references
+ * (`Practitioner?identifier=…`, http://hl7.org/fhir/R4/bundle.html#references) are resolved first, under the
+ * locks of their conditions, so a `urn:uuid:` that names a conditional create which matched points at the resource
+ * it matched, and every reference is rewritten before anything runs.
  */
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { errors, FhirError } from '../errors.ts';
 import { auditEntry } from './audit.ts';
+import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf, matchIds, parseCondition, type ConditionalKind } from './conditional.ts';
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { isRaw, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
 import { dispatch } from './router.ts';
+import type { WorkUnit } from './work.ts';
+import { RESOURCE_TYPES } from './validate.ts';
 
 export const MAX_BUNDLE_ENTRIES = 10_000;
+const RESOURCE_TYPE_NAMES = new Set<string>(RESOURCE_TYPES);
 const METHOD_ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 
 interface PlannedEntry {
@@ -23,6 +31,10 @@ interface PlannedEntry {
   match: RouteMatch;
   /** Id assigned up front to a create, so that references to its fullUrl can be rewritten before anything runs. */
   assignedId?: string;
+  /** The id a conditional entry resolved to (the match, or the id its create will have). */
+  target?: string;
+  /** A conditional create whose condition matched: it stands for that resource and writes nothing. */
+  matched?: boolean;
 }
 
 export async function processBundle(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
@@ -35,54 +47,79 @@ export async function processBundle(req: FhirRequest, match: RouteMatch, ctx: In
   match.interaction = bundle.type;
   const entries = bundle.entry ?? [];
   if (!Array.isArray(entries)) throw errors.badRequest('Bundle.entry must be an array', ['Bundle.entry'], 'ERR_BUNDLE_ENTRY');
-  if (entries.length > MAX_BUNDLE_ENTRIES) throw errors.tooLarge(`A Bundle may hold at most ${MAX_BUNDLE_ENTRIES} entries, this one has ${entries.length}`);
+  const limit = ctx.maxBundleEntries ?? MAX_BUNDLE_ENTRIES;
+  if (entries.length > limit) throw errors.tooLarge(`A Bundle may hold at most ${limit} entries, this one has ${entries.length}`);
   const prefer = req.headers.prefer;
   return bundle.type === 'batch' ? runBatch(entries, match, ctx, prefer) : runTransaction(entries, match, ctx, prefer);
 }
 
+/**
+ * Entries of a batch run concurrently, at most this many at once: they are independent by definition
+ * (http://hl7.org/fhir/R4/http.html#brules), their own locks still serialize entries on the same resource or
+ * condition, and their commits share the ledger's group commit instead of paying one fsync each.
+ */
+const BATCH_CONCURRENCY = 8;
+
 async function runBatch(entries: BundleEntry[], match: RouteMatch, ctx: InteractionContext, prefer: string | undefined): Promise<FhirResponse> {
-  const responses: BundleEntry[] = [];
-  for (let index = 0; index < entries.length; index++) {
-    const work = ctx.newWork(false);
+  const responses: BundleEntry[] = new Array(entries.length);
+  let fatal: FhirError | undefined;
+  const one = async (index: number, work: WorkUnit) => {
     try {
       const planned = planEntry(entries[index]!, index, ctx.baseUrl, prefer);
       if (planned.match.interaction === 'batch') throw errors.badRequest('A Bundle entry may not itself be a batch or transaction', [`Bundle.entry[${index}]`], 'ERR_NESTED_BUNDLE');
+      rewriteReferences([planned], new Map(), await resolveConditionalReferences([planned], ctx, (_p, err) => toFhirError(err)));
       const response = await dispatch(planned.request, planned.match, { ...ctx, work });
-      responses.push(responseEntry(response, prefer));
+      responses[index] = responseEntry(response, prefer);
     } catch (err) {
       work.release();
       const error = toFhirError(err);
-      if (error.code === 'ERR_LEDGER_UNAVAILABLE') throw error;
-      responses.push({ response: { status: statusLine(error.status), outcome: outcomeOf(error.issues) } });
+      if (error.code === 'ERR_LEDGER_UNAVAILABLE') fatal ??= error;
+      responses[index] = { response: { status: statusLine(error.status), outcome: outcomeOf(error.issues) } };
     }
+  };
+  const running = new Set<Promise<void>>();
+  for (let index = 0; index < entries.length && !fatal; index++) {
+    // Work units are created in entry order (the bulk importer relies on it to tell entries apart).
+    const task: Promise<void> = one(index, ctx.newWork(false)).finally(() => running.delete(task));
+    running.add(task);
+    if (running.size >= BATCH_CONCURRENCY) await Promise.race(running);
   }
+  await Promise.all(running);
+  if (fatal) throw fatal;
   await ctx.work.record(auditEntry(ctx, match, 200));
   return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: responses } };
 }
 
 async function runTransaction(entries: BundleEntry[], match: RouteMatch, ctx: InteractionContext, prefer: string | undefined): Promise<FhirResponse> {
   const planned = entries.map((entry, index) => planEntry(entry, index, ctx.baseUrl, prefer));
-  const references = assignIds(planned, entries, ctx);
-  rewriteReferences(planned, references);
-  checkDistinctTargets(planned);
+  for (const p of planned) {
+    if (p.match.interaction === 'batch') throw errors.badRequest('A Bundle entry may not itself be a batch or transaction', [`Bundle.entry[${p.index}]`], 'ERR_NESTED_BUNDLE');
+  }
 
   const work = ctx.newWork(true);
   const results = new Map<number, FhirResponse>();
   try {
-    await work.lock(planned.flatMap((p) => (p.match.resourceType && (p.match.id ?? p.assignedId) ? [`${p.match.resourceType}/${p.match.id ?? p.assignedId}`] : [])));
+    // Conditions first: their locks are taken before any resource lock (their keys sort first), and held to the commit.
+    const conditions = planned.flatMap((p) => {
+      const condition = conditionOf(p);
+      return condition ? [{ p, ...condition }] : [];
+    });
+    await work.lock(conditions.map((c) => conditionLockKey(c.p.match.resourceType!, c.query)));
+    for (const { p, kind, query } of conditions) await resolveEntry(p, kind, query, ctx);
+    const references = assignIds(planned, entries, ctx);
+    rewriteReferences(planned, references, await resolveConditionalReferences(planned, ctx));
+    checkDistinctTargets(planned);
+
+    await work.lock(planned.flatMap((p) => {
+      const id = targetOf(p);
+      return p.match.resourceType && id && !p.matched ? [`${p.match.resourceType}/${id}`] : [];
+    }));
     const ordered = [...planned].sort((a, b) => METHOD_ORDER[a.request.method]! - METHOD_ORDER[b.request.method]! || a.index - b.index);
     for (const entry of ordered) {
       try {
         results.set(entry.index, await dispatch(entry.request, entry.match, { ...ctx, work }));
       } catch (err) {
-        const error = toFhirError(err);
-        throw new FhirError(`Transaction failed at Bundle.entry[${entry.index}] (${entry.request.method} ${entry.request.path}): ${error.message}`, {
-          status: error.status,
-          code: error.code,
-          issueType: error.issueType,
-          issues: error.issues.map((issue) => ({ ...issue, expression: [...(issue.expression ?? []), `Bundle.entry[${entry.index}]`] })),
-          cause: error,
-        });
+        throw atEntry(entry, err);
       }
     }
     await work.flush([auditEntry(ctx, match, 200)]);
@@ -95,6 +132,59 @@ async function runTransaction(entries: BundleEntry[], match: RouteMatch, ctx: In
   const entry = planned.map((p) => responseEntry(results.get(p.index)!, prefer));
   return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry } };
 }
+
+/** A failure inside a transaction, named by the entry it happened at. */
+function atEntry(entry: PlannedEntry, err: unknown): FhirError {
+  const error = toFhirError(err);
+  if (error.message.startsWith('Transaction failed at Bundle.entry[')) return error;
+  return new FhirError(`Transaction failed at Bundle.entry[${entry.index}] (${entry.request.method} ${entry.request.path}): ${error.message}`, {
+    status: error.status,
+    code: error.code,
+    issueType: error.issueType,
+    issues: error.issues.map((issue) => ({
+      ...issue,
+      diagnostics: `Bundle.entry[${entry.index}]: ${issue.diagnostics ?? error.message}`,
+      expression: [...(issue.expression ?? []), `Bundle.entry[${entry.index}]`],
+    })),
+    cause: error,
+  });
+}
+
+/** The condition of a conditional entry: `ifNoneExist` on a create, the query of a type-level PUT/PATCH/DELETE. */
+function conditionOf(p: PlannedEntry): { kind: ConditionalKind; query: Record<string, string[]> } | undefined {
+  const { match, request } = p;
+  try {
+    if (match.interaction === 'create' && request.headers.ifNoneExist !== undefined) {
+      return { kind: 'create', query: parseCondition(request.headers.ifNoneExist, match.resourceType!, `Bundle.entry[${p.index}].request.ifNoneExist`) };
+    }
+    if ((match.interaction === 'update' || match.interaction === 'patch' || match.interaction === 'delete') && match.id === undefined) {
+      return { kind: match.interaction, query: criteriaOf(request.query, `Bundle.entry[${p.index}].request.url`) };
+    }
+  } catch (err) {
+    throw atEntry(p, err);
+  }
+  return undefined;
+}
+
+/** Resolves a conditional entry (its condition's lock is held) and records on the request what it found. */
+async function resolveEntry(p: PlannedEntry, kind: ConditionalKind, query: Record<string, string[]>, ctx: InteractionContext): Promise<void> {
+  try {
+    const ids = await matchIds(ctx, p.match.resourceType!, query);
+    const outcome = conditionalOutcome(kind, ids, `The condition of Bundle.entry[${p.index}]`);
+    p.request.resolvedIds = ids;
+    if (outcome.action === 'match') {
+      p.target = outcome.id;
+      p.matched = kind === 'create';
+    } else if (outcome.action === 'create' && kind === 'update') {
+      const bodyId = (p.request.body as { id?: unknown } | undefined)?.id;
+      p.target = p.request.assignedId = typeof bodyId === 'string' ? bodyId : ctx.repo.newId();
+    }
+  } catch (err) {
+    throw atEntry(p, err);
+  }
+}
+
+const targetOf = (p: PlannedEntry): string | undefined => p.match.id ?? p.target ?? p.assignedId;
 
 function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: string | undefined): PlannedEntry {
   const where = `Bundle.entry[${index}]`;
@@ -132,10 +222,9 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
 function assignIds(planned: PlannedEntry[], entries: BundleEntry[], ctx: InteractionContext): Map<string, string> {
   const references = new Map<string, string>();
   for (const p of planned) {
-    if (p.match.interaction === 'batch') throw errors.badRequest('A Bundle entry may not itself be a batch or transaction', [`Bundle.entry[${p.index}]`], 'ERR_NESTED_BUNDLE');
-    if (p.match.interaction === 'create') p.request.assignedId = p.assignedId = ctx.repo.newId();
+    if (p.match.interaction === 'create' && !p.matched) p.request.assignedId = p.assignedId = ctx.repo.newId();
     const fullUrl = entries[p.index]!.fullUrl;
-    const id = p.assignedId ?? p.match.id;
+    const id = targetOf(p);
     if (fullUrl && p.match.resourceType && id) {
       if (references.has(fullUrl)) throw errors.badRequest(`fullUrl ${fullUrl.slice(0, 100)} appears more than once`, [`Bundle.entry[${p.index}].fullUrl`], 'ERR_DUPLICATE_FULLURL');
       references.set(fullUrl, `${p.match.resourceType}/${id}`);
@@ -144,28 +233,65 @@ function assignIds(planned: PlannedEntry[], entries: BundleEntry[], ctx: Interac
   return references;
 }
 
-/** Replaces every Reference.reference that names another entry's fullUrl (http://hl7.org/fhir/R4/bundle.html#references). */
-function rewriteReferences(planned: PlannedEntry[], references: Map<string, string>): void {
-  if (references.size === 0) return;
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      node.forEach(visit);
-    } else if (node && typeof node === 'object') {
-      const record = node as Record<string, unknown>;
-      for (const [key, value] of Object.entries(record)) {
-        if (key === 'reference' && typeof value === 'string') {
-          const target = references.get(value);
-          if (target) record[key] = target;
-        } else if (value && typeof value === 'object') {
-          visit(value);
-        }
+/** Every `reference` string in a resource body, visited so it can be replaced in place. */
+function visitReferences(node: unknown, replace: (reference: string) => string | undefined): void {
+  if (Array.isArray(node)) {
+    for (const item of node) visitReferences(item, replace);
+  } else if (node && typeof node === 'object') {
+    const record = node as Record<string, unknown>;
+    for (const [key, value] of Object.entries(record)) {
+      if (key === 'reference' && typeof value === 'string') {
+        const target = replace(value);
+        if (target !== undefined) record[key] = target;
+      } else if (value && typeof value === 'object') {
+        visitReferences(value, replace);
       }
     }
-  };
+  }
+}
+
+/**
+ * Resolves the conditional references (`Type?params`) of the entries' resources, each distinct one once: exactly
+ * one match becomes `Type/id`; none is a 400 and several a 412, naming the first entry that holds it.
+ */
+async function resolveConditionalReferences(
+  planned: PlannedEntry[],
+  ctx: InteractionContext,
+  wrap: (p: PlannedEntry, err: unknown) => FhirError = atEntry,
+): Promise<Map<string, string>> {
+  const firstUse = new Map<string, PlannedEntry>();
+  for (const p of planned) {
+    visitReferences(p.request.body, (reference) => {
+      if (!firstUse.has(reference) && conditionalReference(reference)) firstUse.set(reference, p);
+      return undefined;
+    });
+  }
+  const resolved = new Map<string, string>();
+  for (const [reference, p] of firstUse) {
+    const { resourceType, search } = conditionalReference(reference)!;
+    try {
+      if (!RESOURCE_TYPE_NAMES.has(resourceType)) throw errors.badRequest(`Conditional reference ${reference.slice(0, 200)} names an unknown resource type`, undefined, 'ERR_CONDITIONAL_REFERENCE');
+      const ids = await matchIds(ctx, resourceType, parseCondition(search, resourceType, `Conditional reference ${reference.slice(0, 200)}`));
+      if (ids.length === 0) throw errors.badRequest(`Conditional reference ${reference.slice(0, 200)} matches no resource`, undefined, 'ERR_CONDITIONAL_REFERENCE_NO_MATCH');
+      if (ids.length > 1) throw errors.preconditionFailed(`Conditional reference ${reference.slice(0, 200)} matches more than one resource`, 'ERR_CONDITIONAL_REFERENCE_MULTIPLE_MATCHES');
+      resolved.set(reference, `${resourceType}/${ids[0]}`);
+    } catch (err) {
+      throw wrap(p, err);
+    }
+  }
+  return resolved;
+}
+
+/**
+ * Replaces every Reference.reference that names another entry's fullUrl (http://hl7.org/fhir/R4/bundle.html#references)
+ * or a resolved conditional reference.
+ */
+function rewriteReferences(planned: PlannedEntry[], references: Map<string, string>, conditional: Map<string, string>): void {
+  if (references.size === 0 && conditional.size === 0) return;
   for (const p of planned) {
     if (p.request.body && typeof p.request.body === 'object') {
       p.request.body = structuredClone(p.request.body);
-      visit(p.request.body);
+      visitReferences(p.request.body, (reference) => references.get(reference) ?? conditional.get(reference));
     }
   }
 }
@@ -173,8 +299,8 @@ function rewriteReferences(planned: PlannedEntry[], references: Map<string, stri
 function checkDistinctTargets(planned: PlannedEntry[]): void {
   const seen = new Map<string, number>();
   for (const p of planned) {
-    if (p.request.method === 'GET' || p.request.method === 'HEAD') continue;
-    const id = p.match.id ?? p.assignedId;
+    if (p.request.method === 'GET' || p.request.method === 'HEAD' || p.matched) continue;
+    const id = targetOf(p);
     if (!p.match.resourceType || !id) continue;
     const key = `${p.match.resourceType}/${id}`;
     const earlier = seen.get(key);

@@ -5,6 +5,7 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { AUDIT_EVENT_CAPABILITY } from './interactions/audit-event.ts';
 import { RESOURCE_TYPES } from './validate.ts';
+import { searchCapabilities } from './search/capability.ts';
 
 export interface Capabilities {
   statement: CapabilityStatement;
@@ -27,6 +28,7 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
     referencePolicy: ['literal', 'local'],
     operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
   }));
+  const search = searchCapabilities(resource);
   // AuditEvent is the ledger's read-only view, with its own search.
   Object.assign(resource.find((r) => r.type === 'AuditEvent')!, AUDIT_EVENT_CAPABILITY);
   const statement: CapabilityStatement = {
@@ -55,7 +57,9 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
           description: 'Every request except GET /metadata needs a bearer JWT whose aud is this base URL.',
         },
         resource,
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+        searchParam: search.systemParams,
+        compartment: search.compartments,
       },
     ],
   };

@@ -12,6 +12,10 @@ import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
 import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
 import type { SealedStore, SealedVersion } from '../storage/types.ts';
 import type { PatientCompartment } from './compartment.ts';
+import { extractEntries, sealEntries, type IndexEntry } from './search/extract.ts';
+import { SearchIndex } from './search/index-store.ts';
+import { SearchEngine, type FindOptions } from './search/engine.ts';
+import { protectQuery } from './search/audit-query.ts';
 import type { Validator } from './validate.ts';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -53,6 +57,23 @@ export interface HistoryPage {
   next?: number;
 }
 
+export interface RepositoryDeps {
+  sealed: SealedStore;
+  validator: Validator;
+  compartment: PatientCompartment;
+  /** FHIR base URL: absolute references under it are indexed as local references. */
+  baseUrl?: string;
+  /**
+   * Keyed hash (the keyring's content hash, HMAC-SHA-256 under the node's content-hash key): keeps search values
+   * out of the ledger and identifying index values out of LevelDB keys in plaintext.
+   */
+  contentHash: (bytes: Uint8Array) => string;
+}
+
+const encoder = new TextEncoder();
+/** Index-value hashes kept in memory (cleared when full; ~100 bytes each). */
+const HASH_CACHE = 100_000;
+
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
 export class Repository {
@@ -61,10 +82,17 @@ export class Repository {
   private readonly typeHistory: Sublevel<HistoryPointer>;
   private readonly systemHistory: Sublevel<HistoryPointer>;
 
-  private readonly deps: { sealed: SealedStore; validator: Validator; compartment: PatientCompartment };
+  private readonly deps: RepositoryDeps;
+  /** The search index (search-value / resource-value sublevels), maintained in every version's batch. */
+  readonly index: SearchIndex;
+  readonly search: SearchEngine;
+  /** Index entries of versions prepared but not yet committed (a transaction writing one resource twice). */
+  private readonly pendingEntries = new WeakMap<VersionRecord, IndexEntry[]>();
 
-  constructor(db: Database, deps: { sealed: SealedStore; validator: Validator; compartment: PatientCompartment }) {
+  constructor(db: Database, deps: RepositoryDeps) {
     this.deps = deps;
+    this.index = new SearchIndex(db);
+    this.search = new SearchEngine(this, deps.baseUrl, this.indexHash);
     this.heads = jsonSublevel(db, SUBLEVELS.head);
     this.versions = jsonSublevel(db, SUBLEVELS.version);
     this.typeHistory = jsonSublevel(db, SUBLEVELS.typeHistory);
@@ -101,6 +129,68 @@ export class Repository {
     });
   }
 
+  /**
+   * Ids of the current, non-deleted resources of a type matching a FHIR search query (`_id`, every parameter type,
+   * modifiers, prefixes, chains, `_has`); 400 FhirError on unknown parameters or malformed values. Result
+   * parameters (`_sort`, `_count`, …) other than `limit` are not applied here. For conditional interactions.
+   */
+  async findIds(resourceType: string, query: Record<string, string[]>, options?: FindOptions): Promise<string[]> {
+    return this.search.findIds(resourceType, query, options);
+  }
+
+  /** The index entries a version will have, and the ops that replace the previous version's entries with them. */
+  private async searchOps(resourceType: string, id: string, previous: VersionRecord | undefined, after: IndexEntry[]): Promise<BatchOp[]> {
+    let before: IndexEntry[] = [];
+    if (previous && !previous.deleted) before = this.pendingEntries.get(previous) ?? (await this.index.entriesOf(resourceType, id));
+    return this.index.ops(resourceType, id, before, after);
+  }
+
+  /** Index values that could identify a person are stored as this keyed hash (docs/storage.md, search index). */
+  readonly indexHash = (value: string): string => {
+    let hashed = this.hashCache.get(value);
+    if (hashed === undefined) {
+      hashed = `h${this.deps.contentHash(encoder.encode(`search-index\u0000${value}`)).slice(0, 22)}`;
+      // codes, systems and statuses repeat across resources: an HMAC costs more than a map lookup
+      if (this.hashCache.size >= HASH_CACHE) this.hashCache.clear();
+      this.hashCache.set(value, hashed);
+    }
+    return hashed;
+  };
+  private readonly hashCache = new Map<string, string>();
+
+  /** Plaintext index entries of a stored version (decrypted): for `:contains`, `:text` and sorting by text. */
+  async plainEntries(record: VersionRecord): Promise<IndexEntry[]> {
+    const resource = JSON.parse(new TextDecoder().decode(await this.open(record))) as Resource;
+    return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+  }
+
+  /** The query as the ledger records it: parameter names in clear, values as keyed hashes (docs/ledger.md). */
+  auditQuery(query: Record<string, string[]>): string {
+    return protectQuery(query, this.deps.contentHash);
+  }
+
+  /** Index entries of a resource as stored: extracted, then sealed (used by prepare and by reindex). */
+  entriesFor(resource: Resource): IndexEntry[] {
+    const plain = extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    return sealEntries(resource.resourceType, plain, this.indexHash);
+  }
+
+  /** Current heads of many resources of one type, in the order asked (undefined where unknown). */
+  async headsOf(resourceType: string, ids: string[]): Promise<Array<VersionRecord | undefined>> {
+    return ids.length ? this.heads.getMany(ids.map((id) => `${resourceType}/${id}`)) : [];
+  }
+
+  /** Every version head (including deletions), in key order: what reindex walks. */
+  allHeads(): AsyncIterable<VersionRecord> {
+    return this.heads.values();
+  }
+
+  /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
+  async latestT(): Promise<number> {
+    for await (const key of this.systemHistory.keys({ reverse: true, limit: 1 })) return Number(key);
+    return -1;
+  }
+
   newId(): string {
     return randomUUID();
   }
@@ -126,7 +216,9 @@ export class Repository {
       if (previous?.patient) record.patient = previous.patient;
       const entity: EntityRef = { reference, version: String(versionId) };
       if (record.patient) entity.patient = `Patient/${record.patient}`;
-      return { record, entity, ops: (appended) => this.indexOps(record, appended) };
+      const searchOps = await this.searchOps(resourceType, id, previous, []);
+      this.pendingEntries.set(record, []);
+      return { record, entity, ops: (appended) => [...this.indexOps(record, appended), ...searchOps] };
     }
 
     const resource = { ...args.resource, id } as Resource;
@@ -137,6 +229,8 @@ export class Repository {
       allowConditionalReferences: args.allowConditionalReferences ?? false,
     });
     const patient = this.deps.compartment.patientsOf(resource)[0];
+    const entries = this.entriesFor(resource);
+    const searchOps = await this.searchOps(resourceType, id, previous, entries);
     const plaintext = canonicalBytes(resource);
     const { sealed, ops: blockOps } = await this.deps.sealed.seal({
       resourceType,
@@ -149,7 +243,8 @@ export class Repository {
     if (patient) record.patient = patient;
     const entity: EntityRef = { reference, version: String(versionId), cid: sealed.cid, hmac: sealed.hmac };
     if (patient) entity.patient = `Patient/${patient}`;
-    return { record, plaintext, resource, entity, ops: (appended) => [...blockOps, ...this.indexOps(record, appended)] };
+    this.pendingEntries.set(record, entries);
+    return { record, plaintext, resource, entity, ops: (appended) => [...blockOps, ...this.indexOps(record, appended), ...searchOps] };
   }
 
   private indexOps(record: VersionRecord, appended: Appended): BatchOp[] {

@@ -27,6 +27,8 @@ export interface FhirRequest {
   body?: unknown;
   /** Set by a transaction for its creates: the id it assigned up front so references could be rewritten. */
   assignedId?: string;
+  /** Set by a transaction for its conditional entries: the ids their condition matched, found under its lock. */
+  resolvedIds?: string[];
 }
 
 /** Decrypted resource bytes served as they are stored (no re-serialization on the hot read path). */
@@ -55,6 +57,8 @@ export interface InteractionContext {
   newWork(deferred: boolean): WorkUnit;
   /** The ledger and its search index, for the AuditEvent view (absent: AuditEvent is not served). */
   auditLog?: AuditLog;
+  /** Largest Bundle accepted (default MAX_BUNDLE_ENTRIES); the in-process bulk importer lifts it for big records. */
+  maxBundleEntries?: number;
 }
 
 export function isRaw(body: FhirResponse['body']): body is RawResource {

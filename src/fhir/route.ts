@@ -11,6 +11,11 @@ export interface RouteMatch {
   id?: string;
   versionId?: string;
   operation?: string;
+  /**
+   * Compartment search `Patient/[id]/[type]`: the compartment's type (`Patient`); `id` is then the compartment
+   * owner's id and `resourceType` the type searched inside it.
+   */
+  compartment?: string;
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -36,21 +41,27 @@ export function matchRoute(method: string, path: string): RouteMatch {
   if (segments.length > 4) throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
   if (first === undefined) {
     if (method === 'POST') return { interaction: 'batch' }; // batch or transaction: decided by Bundle.type
+    if (method === 'GET') return { interaction: 'search-system' };
     return methodNotAllowed(method, path);
   }
   if (segments.length === 1) {
     if (first === 'metadata') return method === 'GET' ? { interaction: 'capabilities' } : methodNotAllowed(method, path);
     if (first === '_history') return method === 'GET' ? { interaction: 'history-system' } : methodNotAllowed(method, path);
+    if (first === '_search') return method === 'POST' ? { interaction: 'search-system' } : methodNotAllowed(method, path);
     if (first.startsWith('$')) throw errors.notFound(`Unknown operation '${first}'`, 'ERR_UNKNOWN_OPERATION');
     const resourceType = checkType(first);
     if (method === 'POST') return { interaction: 'create', resourceType };
-    // AuditEvent is a view of the ledger with its own search (src/fhir/interactions/audit-event.ts).
-    if (method === 'GET' && resourceType === 'AuditEvent') return { interaction: 'search-type', resourceType };
+    if (method === 'GET') return { interaction: 'search-type', resourceType };
+    // Conditional update, patch and delete (`[type]?[search]`): the handlers take the condition from the query.
+    if (method === 'PUT') return { interaction: 'update', resourceType };
+    if (method === 'PATCH') return { interaction: 'patch', resourceType };
+    if (method === 'DELETE') return { interaction: 'delete', resourceType };
     return methodNotAllowed(method, path);
   }
   const resourceType = checkType(first);
   if (segments.length === 2) {
     if (second === '_history') return method === 'GET' ? { interaction: 'history-type', resourceType } : methodNotAllowed(method, path);
+    if (second === '_search') return method === 'POST' ? { interaction: 'search-type', resourceType } : methodNotAllowed(method, path);
     if (second!.startsWith('$')) return operation(method, path, { resourceType, operation: second! });
     const id = checkId(second!);
     switch (method) {
@@ -71,6 +82,9 @@ export function matchRoute(method: string, path: string): RouteMatch {
   if (segments.length === 3) {
     if (third === '_history') return method === 'GET' ? { interaction: 'history-instance', resourceType, id } : methodNotAllowed(method, path);
     if (third!.startsWith('$')) return operation(method, path, { resourceType, id, operation: third! });
+    if (resourceType === 'Patient' && resourceTypes.has(third!)) {
+      return method === 'GET' ? { interaction: 'search-compartment', resourceType: third!, id, compartment: resourceType } : methodNotAllowed(method, path);
+    }
     throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
   }
   if (third === '_history') {
@@ -80,11 +94,18 @@ export function matchRoute(method: string, path: string): RouteMatch {
   throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
 }
 
-const OPERATIONS = new Set(['$validate']);
+/** Operations, with the methods each accepts and the level it runs at (`type` or `instance` of one type). */
+const OPERATIONS: Record<string, { methods: string[]; instanceOf?: string }> = {
+  $validate: { methods: ['POST'] },
+  $everything: { methods: ['GET'], instanceOf: 'Patient' },
+};
 
 function operation(method: string, path: string, match: { resourceType: string; id?: string; operation: string }): RouteMatch {
-  if (!OPERATIONS.has(match.operation)) throw errors.notFound(`Unknown operation '${match.operation.slice(0, 64)}'`, 'ERR_UNKNOWN_OPERATION');
-  if (method !== 'POST') return methodNotAllowed(method, path);
+  const op = Object.hasOwn(OPERATIONS, match.operation) ? OPERATIONS[match.operation] : undefined;
+  if (!op || (op.instanceOf && (op.instanceOf !== match.resourceType || !match.id))) {
+    throw errors.notFound(`Unknown operation '${match.operation.slice(0, 64)}'`, 'ERR_UNKNOWN_OPERATION');
+  }
+  if (!op.methods.includes(method)) return methodNotAllowed(method, path);
   return { interaction: 'operation', ...match };
 }
 

@@ -9,7 +9,9 @@ import { processBundle } from './bundle.ts';
 import { auditEvent } from './interactions/audit-event.ts';
 import { create } from './interactions/create.ts';
 import { remove } from './interactions/delete.ts';
+import { everything } from './interactions/everything.ts';
 import { history } from './interactions/history.ts';
+import { search } from './interactions/search.ts';
 import { patch } from './interactions/patch.ts';
 import { read, vread } from './interactions/read.ts';
 import { update } from './interactions/update.ts';
@@ -30,7 +32,10 @@ const HANDLERS: Record<string, Handler> = {
   'history-instance': history,
   'history-type': history,
   'history-system': history,
-  operation: validateOperation,
+  'search-type': search,
+  'search-system': search,
+  'search-compartment': search,
+  operation: (req, match, ctx) => (match.operation === '$everything' ? everything(req, match, ctx) : validateOperation(req, match, ctx)),
   batch: processBundle,
   capabilities: async (_req, _match, ctx) => ({ status: 200, body: ctx.capabilities.statement }),
 };

@@ -20,6 +20,8 @@ export class WorkUnit {
   private readonly pending: Pending[] = [];
   /** Versions written earlier in this unit, by `Type/id`: later entries of a transaction see them. */
   private readonly overlay = new Map<string, PreparedVersion>();
+  /** Extra index ops for the next commit (the bulk importer's progress record rides in the same batch). */
+  private readonly attached: BatchOp[] = [];
 
   private readonly ledger: LedgerWriter;
   private readonly locks: KeyedLocks;
@@ -59,10 +61,16 @@ export class WorkUnit {
     if (!this.deferred) await this.flush();
   }
 
+  /** Adds ops to this unit's next commit, so they become durable exactly when (and only if) it does. */
+  attach(ops: BatchOp[]): void {
+    this.attached.push(...ops);
+  }
+
   /** Commits everything pending as one ledger commit (one synced batch). */
   async flush(extra: EntryDraft[] = []): Promise<Appended[]> {
     const pending = this.pending.splice(0);
     if (pending.length === 0 && extra.length === 0) return [];
+    const attached = this.attached.splice(0);
     const entries = [...pending.map((p) => p.entry), ...extra];
     try {
       return await this.ledger.commit({
@@ -72,6 +80,7 @@ export class WorkUnit {
           pending.forEach((p, i) => {
             for (const version of p.versions) ops.push(...version.ops(appended[i]!));
           });
+          ops.push(...attached);
           return ops;
         },
       });
@@ -91,6 +100,7 @@ export class WorkUnit {
   discard(): void {
     this.pending.length = 0;
     this.overlay.clear();
+    this.attached.length = 0;
   }
 
   release(): void {

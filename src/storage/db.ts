@@ -43,6 +43,10 @@ export const SUBLEVELS = {
   auditSubtype: 'audit-subtype',
   auditTime: 'audit-time',
   /** Search index (issue 3) lives in its own sublevels beside these. */
+  /** Search index, value → resource: `Type/code/<value>\x00<id>` → '' (docs/storage.md). */
+  searchValue: 'search-value',
+  /** Search index, resource → value: `Type/id/code/<value>` → '' (docs/storage.md). */
+  resourceValue: 'resource-value',
 } as const;
 
 export async function openDatabase(location: string): Promise<Database> {

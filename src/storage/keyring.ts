@@ -210,6 +210,8 @@ export interface KeyringOptions {
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** Pending (uncommitted) KEKs above this many trigger a sweep that confirms the committed ones. */
+const PENDING_SWEEP = 1024;
 
 export function patientKekName(patientId: string): string {
   return `patient/${patientId}`;
@@ -268,11 +270,33 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
     return key;
   }
 
+  /** Confirms pending KEKs that are committed by now (load() moves them to the cache), so `pending` stays small. */
+  let sweeping = false;
+  async function sweepPending(): Promise<void> {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      for (const name of [...pending.keys()].slice(0, PENDING_SWEEP)) await load(name);
+    } catch {
+      // a failed read only leaves the entry pending, as it was
+    } finally {
+      sweeping = false;
+    }
+  }
+
   async function kekForWrite(name: string): Promise<{ key: KeyObject; ops: BatchOp[] }> {
     assertKekName(name);
     for (;;) {
       const hit = cached(name);
       if (hit) return { key: hit, ops: [] };
+      // A KEK created earlier and not yet seen committed: share it without reading the database again (a transaction
+      // writes hundreds of resources of one new patient). Its put travels with every such write; re-putting the same
+      // wrapped bytes is harmless. Entries are confirmed (moved to the cache) by load(), swept now and then.
+      const early = pending.get(name);
+      if (early) {
+        const { key, wrapped } = await early;
+        return { key, ops: [{ type: 'put', sublevel: store, key: name, value: wrapped }] };
+      }
       const seen = confirmations;
       const stored = await load(name);
       if (stored) return { key: stored, ops: [] };
@@ -289,6 +313,7 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
           return { key, wrapped };
         })();
         pending.set(name, created);
+        if (pending.size > PENDING_SWEEP) void sweepPending();
         const mine = created;
         mine.catch(() => pending.get(name) === mine && pending.delete(name));
       }

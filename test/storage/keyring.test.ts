@@ -104,9 +104,13 @@ t.test('patient KEKs: created lazily, written only by the commit, persisted, des
   const stored = await kek.get('patient/p1');
   t.equal(stored?.length, 61, 'stored wrapped (format, nonce, key, tag)');
   t.equal(Buffer.from(stored!).indexOf(raw(first.key)), -1, 'never in the clear');
-  const committed = await keyring.kekForWrite('patient/p1');
-  t.same([raw(committed.key), committed.ops], [raw(first.key), []], 'no ops once committed');
+  // Until a read confirms the commit, writers share the pending KEK without a database read and carry its
+  // (idempotent) put; the first read moves it to the cache, and from then on there are no ops.
+  const unconfirmed = await keyring.kekForWrite('patient/p1');
+  t.same(raw(unconfirmed.key), raw(first.key), 'the same key before confirmation');
   t.same(raw(await keyring.kekForRead('patient/p1')), raw(first.key));
+  const committed = await keyring.kekForWrite('patient/p1');
+  t.same([raw(committed.key), committed.ops], [raw(first.key), []], 'no ops once committed and confirmed');
 
   const other = await keyring.kekForWrite('patient/p2');
   t.notSame(raw(other.key), raw(first.key), 'one KEK per patient');

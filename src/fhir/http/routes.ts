@@ -35,6 +35,14 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
       done(err as Error, undefined);
     }
   });
+  // POST [base]/[type]/_search and [base]/_search carry their parameters as a form (http://hl7.org/fhir/R4/http.html#search)
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (req, body, done) => {
+    if (!/\/_search$/.test(req.url.split('?')[0]!)) {
+      done(errors.unsupportedMediaType('application/x-www-form-urlencoded is accepted only by POST _search'), undefined);
+      return;
+    }
+    done(null, new FormBody(body as string));
+  });
   app.addContentTypeParser('*', (req, _payload, done) => {
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const hint = type.includes('xml') ? 'XML is not supported: send application/fhir+json' : 'send application/fhir+json';
@@ -90,10 +98,19 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
   }
 }
 
+/** A POST _search body: its parameters join those of the URL. */
+class FormBody {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 function toFhirRequest(req: FastifyRequest): FhirRequest {
   const [rawPath = '', search = ''] = req.url.split('?', 2);
   const query: Record<string, string[]> = {};
   for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
+  if (req.body instanceof FormBody) for (const [name, value] of new URLSearchParams(req.body.text)) (query[name] ??= []).push(value);
   const header = (name: string) => {
     const value = req.headers[name];
     return Array.isArray(value) ? value.join(', ') : value;
@@ -115,7 +132,7 @@ function toFhirRequest(req: FastifyRequest): FhirRequest {
     query,
     headers,
   };
-  if (req.body !== undefined) request.body = req.body;
+  if (req.body !== undefined && !(req.body instanceof FormBody)) request.body = req.body;
   return request;
 }
 

@@ -1,0 +1,59 @@
+/**
+ * Patient/[id]/$everything (http://hl7.org/fhir/R4/patient-operation-everything.html): the patient, every resource
+ * in their compartment (R4 Patient CompartmentDefinition) and the resources those refer to, with `_since`,
+ * `_type`, `_count` and cursor paging ordered by type and id. Audited like a search: one entry, the patient named.
+ */
+import { errors } from '../../errors.ts';
+import { auditEntry, entityOfMatch } from '../audit.ts';
+import { r4PatientCompartment } from '../definitions.ts';
+import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
+import type { RouteMatch } from '../route.ts';
+import { dateCondition } from '../search/conditions.ts';
+import type { Filter } from '../search/params.ts';
+import { compartmentFilter, runSearch } from '../search/run.ts';
+import { RESOURCE_TYPES } from '../validate.ts';
+import { MAX_COUNT, pageUrl, patientsOf, planOf, searchBundle } from './search.ts';
+import { parseInstant } from './parameters.ts';
+
+const EVERYTHING_PARAMETERS = new Set(['_since', '_type', '_count', '_page', '_format', '_pretty']);
+
+export async function everything(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const id = match.id!;
+  for (const name of Object.keys(req.query)) {
+    if (!EVERYTHING_PARAMETERS.has(name)) throw errors.badRequest(`Parameter '${name.slice(0, 64)}' is not supported by $everything`, [name], 'ERR_UNKNOWN_PARAMETER');
+  }
+  const head = await ctx.repo.head('Patient', id);
+  if (!head) throw errors.notFound(`Patient/${id} is not known`);
+  if (head.deleted) throw errors.gone(`Patient/${id} was deleted`);
+
+  const compartmentTypes = ['Patient', ...r4PatientCompartment().filter((r) => r.param?.length).map((r) => r.code)];
+  let types = [...new Set(compartmentTypes)].filter((t) => (RESOURCE_TYPES as readonly string[]).includes(t));
+  if (req.query._type) {
+    const wanted = req.query._type.flatMap((v) => v.split(',')).map((t) => t.trim());
+    for (const t of wanted) if (!(RESOURCE_TYPES as readonly string[]).includes(t)) throw errors.badRequest(`_type: '${t.slice(0, 64)}' is not a resource type`, ['_type'], 'ERR_SEARCH_VALUE');
+    types = types.filter((t) => wanted.includes(t));
+  }
+  const since = parseInstant(req.query, '_since');
+  const parsed = ctx.repo.search.parse('Binary', req.query, { maxCount: MAX_COUNT, extra: new Set(['_since', '_type']) });
+  parsed.include = [{ type: '*', code: '*', iterate: false }];
+
+  const planned: Array<{ type: string; filters: Filter[] }> = [];
+  for (const type of types) {
+    const scope = compartmentFilter(type, id);
+    if (!scope) continue;
+    const filters: Filter[] = [scope];
+    if (since) filters.push({ kind: 'match', name: '_since', code: '_lastUpdated', negate: false, conditions: [dateCondition('_lastUpdated', '_since', `ge${since}`)] });
+    planned.push({ type, filters });
+  }
+  const plan = planOf(parsed, planned);
+  const outcome = await runSearch(ctx.repo, ctx.repo.search, plan);
+  const bundle = await searchBundle(ctx, parsed, outcome, (page) => pageUrl(ctx.baseUrl, `Patient/${id}/$everything`, req.query, page));
+  await ctx.work.record(
+    auditEntry(ctx, match, 200, {
+      entity: entityOfMatch(match),
+      query: ctx.repo.auditQuery(req.query),
+      ...patientsOf([...outcome.matches, ...outcome.included, head]),
+    }),
+  );
+  return { status: 200, body: bundle };
+}

@@ -1,0 +1,47 @@
+/**
+ * What the CapabilityStatement says about search: per type exactly the parameters the registry supports (name,
+ * type, definition), the includes, the `search-type` interaction, Patient `$everything`, the Patient compartment
+ * and the system-level parameters. `_text`, `_content`, `_query`, `_list` and `_filter` are not listed: they are
+ * not supported (400, or ignored under `Prefer: handling=lenient`).
+ */
+import type { CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam } from '@medplum/fhirtypes';
+import { paramsOf } from './registry.ts';
+
+const SYSTEM_TYPE = 'Binary'; // has exactly the parameters common to every resource
+
+function searchParams(type: string): CapabilityStatementRestResourceSearchParam[] {
+  return [...paramsOf(type).values()]
+    .map((p) => ({ name: p.code, definition: p.url, type: p.type }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** Adds search to each resource entry (in place) and returns the rest-level parts. */
+export function searchCapabilities(resources: CapabilityStatementRestResource[]): {
+  systemParams: CapabilityStatementRestResourceSearchParam[];
+  compartments: string[];
+} {
+  for (const resource of resources) {
+    const type = resource.type;
+    resource.interaction = [...(resource.interaction ?? []), { code: 'search-type' }];
+    resource.searchParam = searchParams(type);
+    const references = [...paramsOf(type).values()].filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`).sort();
+    resource.searchInclude = ['*', ...references];
+    resource.searchRevInclude = [];
+    if (type === 'Patient') {
+      resource.operation = [
+        ...(resource.operation ?? []),
+        { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+      ];
+    }
+  }
+  // revincludes: every reference parameter of any type that may point at this one
+  const byTarget = new Map<string, string[]>();
+  for (const resource of resources) {
+    for (const p of paramsOf(resource.type).values()) {
+      if (p.type !== 'reference') continue;
+      for (const target of p.target ?? []) byTarget.set(target, [...(byTarget.get(target) ?? []), `${resource.type}:${p.code}`]);
+    }
+  }
+  for (const resource of resources) resource.searchRevInclude = (byTarget.get(resource.type) ?? []).sort();
+  return { systemParams: searchParams(SYSTEM_TYPE), compartments: ['http://hl7.org/fhir/CompartmentDefinition/patient'] };
+}

@@ -1,0 +1,273 @@
+/**
+ * Index entries of a resource: for every supported search parameter of its type, the values its FHIRPath
+ * expression yields, encoded as key strings (docs/storage.md, `search-value` / `resource-value`). Pure: the
+ * compiled expressions come from the registry; no I/O.
+ *
+ * Entry codes are the parameter code, or the code with a suffix for a derived view of the same values:
+ * `name:exact` (string as written), `code:text` (token display text), `subject:identifier` (Reference.identifier),
+ * `date:hi` (date ranges ordered by their end, for gt/ge/eb scans).
+ */
+import { dateRange, DATE_MAX, DATE_MIN, encodeInstant, encodeNumber, normalizeString } from './encode.ts';
+import { paramsOf, type SearchParam } from './registry.ts';
+
+export interface IndexEntry {
+  code: string;
+  value: string;
+}
+
+/** Longest value kept in a key: longer strings are cut (a search on them still matches by prefix). */
+const MAX_VALUE = 200;
+
+interface Typed {
+  type: string | undefined;
+  data: unknown;
+}
+
+function typed(node: unknown): Typed {
+  if (node && typeof node === 'object' && 'fhirNodeDataType' in node) {
+    const n = node as { fhirNodeDataType?: string; data: unknown };
+    // fhirpath.js wraps decimals (FP_Decimal) to keep their precision: the number is its `value`
+    const d = n.data as { value?: unknown; asStr?: unknown } | null;
+    const data = d && typeof d === 'object' && typeof d.value === 'number' && typeof d.asStr === 'string' ? d.value : n.data;
+    return { type: n.fhirNodeDataType, data };
+  }
+  return { type: undefined, data: node };
+}
+
+const clean = (s: string) => s.replace(/[\x00-\x1f]/g, ' ').slice(0, MAX_VALUE);
+
+export interface ExtractOptions {
+  /** The server's FHIR base URL: absolute references under it are indexed as local `Type/id`. */
+  baseUrl?: string;
+}
+
+export function extractEntries(resource: { resourceType: string; id?: string }, options: ExtractOptions = {}): IndexEntry[] {
+  const out = new Map<string, IndexEntry>();
+  const add = (code: string, value: string) => {
+    const v = clean(value);
+    out.set(`${code}/${v}`, { code, value: v });
+  };
+  for (const param of paramsOf(resource.resourceType).values()) {
+    let nodes: unknown[];
+    try {
+      nodes = param.evaluate(resource);
+    } catch {
+      continue; // an element the expression cannot walk is not searchable; validation speaks about it
+    }
+    if (param.type === 'composite') {
+      for (const node of nodes) for (const value of compositeValues(param, node, options)) add(param.code, value);
+      continue;
+    }
+    for (const node of nodes) for (const [suffix, value] of valuesOf(param, typed(node), options)) add(param.code + suffix, value);
+  }
+  return [...out.values()];
+}
+
+/** Values of one node for a parameter: [code suffix, encoded value] pairs. */
+export function valuesOf(param: SearchParam, node: Typed, options: ExtractOptions): Array<[string, string]> {
+  const { data } = node;
+  if (data === undefined || data === null) return [];
+  switch (param.type) {
+    case 'string':
+      return stringsOf(data).flatMap((s) => [['', normalizeString(s)], [':exact', s]] as Array<[string, string]>);
+    case 'token':
+      return tokenValues(node);
+    case 'reference':
+      return referenceValues(param, data, options);
+    case 'date':
+      return dateValues(node).flatMap(([lo, hi]) => [['', `${lo}~${hi}`], [':hi', `${hi}~${lo}`]] as Array<[string, string]>);
+    case 'number':
+      return typeof data === 'number' ? [['', encodeNumber(data)]] : [];
+    case 'quantity':
+      return quantityValues(data).map((v) => ['', v]);
+    case 'uri':
+      return typeof data === 'string' ? [['', data]] : [];
+    default:
+      return [];
+  }
+}
+
+function stringsOf(data: unknown): string[] {
+  if (typeof data === 'string') return [data];
+  if (!data || typeof data !== 'object') return [];
+  const o = data as Record<string, unknown>;
+  const parts: string[] = [];
+  // HumanName and Address: every textual part is searchable on its own
+  for (const key of ['text', 'family', 'given', 'prefix', 'suffix', 'line', 'city', 'district', 'state', 'postalCode', 'country']) {
+    const v = o[key];
+    if (typeof v === 'string') parts.push(v);
+    else if (Array.isArray(v)) for (const x of v) if (typeof x === 'string') parts.push(x);
+  }
+  return parts;
+}
+
+function tokenForms(system: string | undefined, code: string | undefined): string[] {
+  const forms: string[] = [];
+  if (code !== undefined && code !== '') {
+    forms.push(code);
+    forms.push(system ? `${system}|${code}` : `|${code}`);
+  }
+  if (system) forms.push(`${system}|`);
+  return forms;
+}
+
+function tokenValues({ type, data }: Typed): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const text = (s: unknown) => typeof s === 'string' && s && out.push([':text', normalizeString(s)]);
+  if (typeof data === 'string' || typeof data === 'number') {
+    for (const f of tokenForms(undefined, String(data))) out.push(['', f]);
+    return out;
+  }
+  if (typeof data === 'boolean') return [['', String(data)]];
+  if (typeof data !== 'object') return out;
+  const o = data as Record<string, any>;
+  const coding = (c: Record<string, any>) => {
+    for (const f of tokenForms(c.system, c.code)) out.push(['', f]);
+    text(c.display);
+  };
+  if (Array.isArray(o.coding) || type === 'CodeableConcept') {
+    for (const c of o.coding ?? []) if (c && typeof c === 'object') coding(c);
+    text(o.text);
+  } else if ('code' in o) coding(o);
+  else if ('value' in o) {
+    // Identifier and ContactPoint: system|value
+    for (const f of tokenForms(o.system, o.value === undefined ? undefined : String(o.value))) out.push(['', f]);
+    text(o.type?.text);
+  }
+  return out;
+}
+
+function referenceValues(param: SearchParam, data: unknown, options: ExtractOptions): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (typeof data === 'string') {
+    // canonical: indexed with and without its |version
+    out.push(['', data]);
+    if (data.includes('|')) out.push(['', data.slice(0, data.indexOf('|'))]);
+    return out;
+  }
+  if (!data || typeof data !== 'object') return out;
+  const o = data as { reference?: unknown; identifier?: { system?: string; value?: string } };
+  if (o.identifier && typeof o.identifier === 'object') {
+    for (const f of tokenForms(o.identifier.system, o.identifier.value)) out.push([':identifier', f]);
+  }
+  if (typeof o.reference !== 'string') return out;
+  const local = localReference(o.reference, options.baseUrl);
+  if (local) {
+    // what `.where(resolve() is X)` would have decided for a local reference
+    if (param.target && !param.target.includes(local.type)) return [];
+    out.push(['', `${local.type}/${local.id}`], ['', local.id]);
+  } else if (!o.reference.startsWith('#')) out.push(['', o.reference]);
+  return out;
+}
+
+const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** `Patient/1`, `Patient/1/_history/2` and `<base>/Patient/1` → Patient, 1; other URLs → undefined. */
+export function localReference(reference: string, baseUrl?: string): { type: string; id: string } | undefined {
+  let ref = reference;
+  if (baseUrl && ref.startsWith(`${baseUrl}/`)) ref = ref.slice(baseUrl.length + 1);
+  const m = LOCAL_REF.exec(ref);
+  return m ? { type: m[1]!, id: m[2]! } : undefined;
+}
+
+function dateValues({ type, data }: Typed): Array<[string, string]> {
+  const range = (s: unknown): [string, string] | undefined => {
+    if (typeof s !== 'string') return undefined;
+    const r = dateRange(s);
+    return r ? [encodeInstant(r.low), encodeInstant(r.high)] : undefined;
+  };
+  if (typeof data === 'string') {
+    const r = range(data);
+    return r ? [r] : [];
+  }
+  if (!data || typeof data !== 'object') return [];
+  const o = data as Record<string, any>;
+  if (type === 'Period' || 'start' in o || 'end' in o) {
+    const start = range(o.start);
+    const end = range(o.end);
+    if (!start && !end) return [];
+    return [[start?.[0] ?? DATE_MIN, end?.[1] ?? DATE_MAX]];
+  }
+  if (Array.isArray(o.event)) return o.event.flatMap((e: unknown) => (range(e) ? [range(e)!] : []));
+  return [];
+}
+
+function quantityValues(data: unknown): string[] {
+  if (!data || typeof data !== 'object') return [];
+  const o = data as { value?: unknown; system?: string; code?: string; unit?: string; currency?: string };
+  if (typeof o.value !== 'number') return [];
+  const n = encodeNumber(o.value);
+  const out = new Set<string>([`#${n}`]);
+  const system = o.currency ? 'urn:iso:std:iso:4217' : o.system;
+  const code = o.currency ?? o.code;
+  if (code) {
+    out.add(`|${code}#${n}`);
+    if (system) out.add(`${system}|${code}#${n}`);
+  }
+  if (o.unit) out.add(`|${o.unit}#${n}`);
+  return [...out];
+}
+
+/** Composite values: every combination of the components' values, joined by `$` (as the search syntax does). */
+function compositeValues(param: SearchParam, node: unknown, options: ExtractOptions): string[] {
+  let combos: string[] = [''];
+  for (const [i, component] of (param.components ?? []).entries()) {
+    let values: string[] = [];
+    try {
+      for (const sub of component.evaluate(node)) {
+        for (const [suffix, v] of valuesOf(component.param, typed(sub), options)) if (suffix === '') values.push(v);
+      }
+    } catch {
+      return [];
+    }
+    values = [...new Set(values)];
+    if (values.length === 0) return [];
+    combos = combos.flatMap((c) => values.map((v) => (i === 0 ? v : `${c}$${v}`)));
+  }
+  return combos;
+}
+
+/** Keyed hash of an index value (see sealEntries); identity in pure tests. */
+export type IndexHash = (value: string) => string;
+
+/** Longest string prefix indexed (as keyed hashes); longer search prefixes are checked on decrypted resources. */
+export const MAX_PREFIX = 40;
+
+/**
+ * The entries as they are stored: values that can identify a person — strings (names, addresses), tokens
+ * (identifiers, telecoms, codes) and reference identifiers — become keyed hashes, so that no LevelDB key holds
+ * them in plaintext. Strings are indexed by the hash of every prefix up to MAX_PREFIX characters (that is what
+ * keeps the default starts-with search on the index); token display texts (`:text`) are not indexed at all
+ * (`:text` and `:contains` are checked on decrypted candidates). References, dates, numbers, quantities and
+ * URIs stay in their order-preserving clear form: ids are already public in the ledger, and range searches need
+ * the order.
+ */
+export function sealEntries(resourceType: string, entries: IndexEntry[], hash: IndexHash): IndexEntry[] {
+  const out = new Map<string, IndexEntry>();
+  const add = (code: string, value: string) => out.set(`${code}/${value}`, { code, value });
+  const params = paramsOf(resourceType);
+  for (const e of entries) {
+    const colon = e.code.indexOf(':');
+    const base = colon < 0 ? e.code : e.code.slice(0, colon);
+    const suffix = colon < 0 ? '' : e.code.slice(colon);
+    const param = params.get(base);
+    if (!param || e.code === '_id') {
+      // ids are no secret (the ledger names them) and `_id` entries list a type's resources
+      add(e.code, e.value);
+      continue;
+    }
+    if (param.type === 'string' && suffix === '') {
+      const n = Math.min(MAX_PREFIX, e.value.length);
+      for (let i = 1; i <= n; i++) add(e.code, hash(e.value.slice(0, i)));
+    } else if ((param.type === 'string' && suffix === ':exact') || (param.type === 'token' && suffix === '') || suffix === ':identifier') {
+      add(e.code, hash(e.value));
+    } else if (param.type === 'token' && suffix === ':text') {
+      continue;
+    } else if (param.type === 'composite') {
+      const parts = e.value.split('$');
+      const components = param.components ?? [];
+      add(e.code, parts.map((p, i) => (['token', 'string'].includes(components[i]?.param.type ?? '') ? hash(p) : p)).join('$'));
+    } else add(e.code, e.value);
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,245 @@
+/**
+ * Parses a FHIR search query (http://hl7.org/fhir/R4/search.html) into filters and result parameters. Pure: no
+ * I/O; the parameter definitions come from the registry. OR by comma inside a value, AND by repeating a parameter.
+ * Unknown or unsupported parameters are a 400 unless the request is lenient (`Prefer: handling=lenient`), in
+ * which case they are listed in `ignored`; malformed values are always a 400 that names the parameter.
+ */
+import { errors } from '../../errors.ts';
+import { conditionFor, splitEscaped, type Condition, type Hash } from './conditions.ts';
+import { paramOf, paramsOf, UNSUPPORTED_COMMON, type SearchParam } from './registry.ts';
+import { RESOURCE_TYPES } from '../validate.ts';
+
+export type Filter =
+  /** At least one condition holds (OR); with `negate`, none does (`:not`). */
+  | { kind: 'match'; name: string; code: string; negate: boolean; conditions: Condition[] }
+  /** Conditions the index cannot answer (`:contains`, `:text`): checked on decrypted candidates (OR; `negate`). */
+  | { kind: 'residual'; name: string; code: string; negate: boolean; conditions: Condition[] }
+  | { kind: 'missing'; name: string; code: string; missing: boolean }
+  /** `subject:Patient.name=x`: the reference points at a resource of one of `targets` matching `query`. */
+  | { kind: 'chain'; name: string; code: string; targets: string[]; query: Record<string, string[]> }
+  /** `_has:Observation:patient:code=x`: some Observation whose `patient` points here matches `query`. */
+  | { kind: 'has'; name: string; type: string; code: string; query: Record<string, string[]> };
+
+export interface Include {
+  /** Source type, `*` for every type. */
+  type: string;
+  code: string;
+  target?: string;
+  iterate: boolean;
+}
+
+export interface SortKey {
+  code: string;
+  type: SearchParam['type'] | 'id';
+  descending: boolean;
+}
+
+export type Summary = 'true' | 'text' | 'data' | 'count' | 'false';
+export type Total = 'none' | 'estimate' | 'accurate';
+
+export interface ParsedSearch {
+  filters: Filter[];
+  count?: number;
+  sort: SortKey[];
+  include: Include[];
+  revinclude: Include[];
+  summary?: Summary;
+  elements?: string[];
+  total?: Total;
+  /** Opaque paging cursor from a previous page's link. */
+  page?: string;
+  /** Parameters ignored under lenient handling (reported in the Bundle's OperationOutcome). */
+  ignored: string[];
+}
+
+export interface ParseOptions {
+  lenient?: boolean;
+  baseUrl?: string;
+  /** Keyed hash of index values (the repository's); identity when absent. */
+  hash?: Hash;
+  /** Largest `_count` accepted. */
+  maxCount?: number;
+  /** Parameters the caller handles itself (e.g. `_since`, `_type` of $everything). */
+  extra?: Set<string>;
+}
+
+/** Parameters that shape the result, handled by the engine and not by the index. */
+const RESULT_PARAMETERS = new Set(['_count', '_sort', '_include', '_revinclude', '_summary', '_elements', '_total', '_page', '_format', '_pretty']);
+const MODIFIERS: Record<string, Set<string>> = {
+  string: new Set(['exact', 'contains', 'missing']),
+  token: new Set(['text', 'not', 'missing']),
+  reference: new Set(['identifier', 'missing']),
+  date: new Set(['missing']),
+  number: new Set(['missing']),
+  quantity: new Set(['missing']),
+  uri: new Set(['above', 'below', 'missing']),
+  composite: new Set(['missing']),
+};
+const resourceTypes = new Set<string>(RESOURCE_TYPES);
+
+function bad(name: string, message: string, code = 'ERR_SEARCH_VALUE'): never {
+  throw errors.badRequest(`Search parameter '${name}': ${message}`, [name], code);
+}
+
+function unknown(name: string, message: string, code = 'ERR_UNKNOWN_PARAMETER'): never {
+  throw errors.badRequest(message, [name], code);
+}
+
+export function parseSearch(resourceType: string, query: Record<string, string[]>, options: ParseOptions = {}): ParsedSearch {
+  const out: ParsedSearch = { filters: [], sort: [], include: [], revinclude: [], ignored: [] };
+  for (const [name, values] of Object.entries(query)) {
+    if (options.extra?.has(name)) continue;
+    try {
+      if (RESULT_PARAMETERS.has(name) || name.startsWith('_include') || name.startsWith('_revinclude')) {
+        parseResultParameter(resourceType, name, values, out, options);
+        continue;
+      }
+      for (const value of values) out.filters.push(parseFilter(resourceType, name, value, options));
+    } catch (err) {
+      const e = err as { code?: string };
+      if (options.lenient && (e.code === 'ERR_UNKNOWN_PARAMETER' || e.code === 'ERR_UNSUPPORTED_PARAMETER' || e.code === 'ERR_UNKNOWN_MODIFIER')) {
+        out.ignored.push(name);
+        continue;
+      }
+      throw err;
+    }
+  }
+  return out;
+}
+
+function parseFilter(resourceType: string, name: string, value: string, options: ParseOptions): Filter {
+  if (name.startsWith('_has:')) return parseHas(resourceType, name, value);
+  const dot = name.indexOf('.');
+  if (dot > 0) return parseChain(resourceType, name, dot, value);
+  const [code, modifier, ...more] = name.split(':');
+  if (more.length) unknown(name, `Search parameter '${name}' has more than one modifier`, 'ERR_UNKNOWN_MODIFIER');
+  const param = lookup(resourceType, code!, name);
+  if (modifier !== undefined && !MODIFIERS[param.type]!.has(modifier) && !(param.type === 'reference' && resourceTypes.has(modifier))) {
+    unknown(name, `Modifier ':${modifier}' is not supported on the ${param.type} parameter '${code}'`, 'ERR_UNKNOWN_MODIFIER');
+  }
+  if (modifier === 'missing') {
+    if (value !== 'true' && value !== 'false') bad(name, ':missing takes true or false', 'ERR_SEARCH_VALUE');
+    return { kind: 'missing', name, code: param.code, missing: value === 'true' };
+  }
+  const conditions = splitEscapedKeep(value).flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl, options.hash));
+  const negate = modifier === 'not';
+  if (conditions.some((c) => c.residual)) return { kind: 'residual', name, code: param.code, negate, conditions };
+  return { kind: 'match', name, code: param.code, negate, conditions };
+}
+
+/** Splits a value at unescaped commas; backslash escapes of `$` and `|` are kept for the type's own parser. */
+function splitEscapedKeep(value: string): string[] {
+  return splitEscaped(value.replace(/\\([$|])/g, '\u0001$1'), ',').map((v) => v.replace(/\u0001/g, '\\'));
+}
+
+function lookup(resourceType: string, code: string, name: string): SearchParam {
+  const param = paramOf(resourceType, code);
+  if (param) return param;
+  if (UNSUPPORTED_COMMON.includes(code) || code === '_contained' || code === '_containedType') {
+    unknown(name, `Search parameter '${code}' is not supported by this server`, 'ERR_UNSUPPORTED_PARAMETER');
+  }
+  return unknown(name, `Unknown search parameter '${code}' for ${resourceType}`);
+}
+
+function parseChain(resourceType: string, name: string, dot: number, value: string): Filter {
+  const [code, typeModifier] = name.slice(0, dot).split(':');
+  const param = lookup(resourceType, code!, name);
+  if (param.type !== 'reference') bad(name, `'${code}' is not a reference parameter and cannot be chained`, 'ERR_INVALID_CHAIN');
+  let targets = typeModifier ? [typeModifier] : (param.target ?? []);
+  if (typeModifier && !resourceTypes.has(typeModifier)) bad(name, `'${typeModifier}' is not a resource type`, 'ERR_INVALID_CHAIN');
+  const rest = name.slice(dot + 1);
+  const innerCode = rest.split(/[.:]/)[0]!;
+  targets = targets.filter((t) => paramsOf(t).has(innerCode) || innerCode.startsWith('_has'));
+  if (targets.length === 0) unknown(name, `Chained parameter '${name}': no target of '${code}' has a parameter '${innerCode}'`);
+  return { kind: 'chain', name, code: param.code, targets, query: { [rest]: [value] } };
+}
+
+function parseHas(resourceType: string, name: string, value: string): Filter {
+  const [, type, code, ...rest] = name.split(':');
+  const inner = rest.join(':');
+  if (!type || !code || !inner) bad(name, 'expected _has:Type:reference:parameter', 'ERR_INVALID_CHAIN');
+  if (!resourceTypes.has(type)) bad(name, `'${type}' is not a resource type`, 'ERR_INVALID_CHAIN');
+  const param = lookup(type, code, name);
+  if (param.type !== 'reference' || (param.target && !param.target.includes(resourceType))) {
+    bad(name, `'${type}:${code}' does not refer to ${resourceType}`, 'ERR_INVALID_CHAIN');
+  }
+  const innerCode = inner.split(/[.:]/)[0]!;
+  if (!innerCode.startsWith('_has')) lookup(type, innerCode, name);
+  return { kind: 'has', name, type, code: param.code, query: { [inner]: [value] } };
+}
+
+function parseResultParameter(resourceType: string, name: string, values: string[], out: ParsedSearch, options: ParseOptions): void {
+  const single = () => {
+    if (values.length > 1) bad(name, 'may appear only once');
+    return values[0]!;
+  };
+  switch (name) {
+    case '_count': {
+      const v = single();
+      if (!/^\d{1,6}$/.test(v)) bad(name, `'${v.slice(0, 20)}' is not a non-negative integer`, 'ERR_INVALID_COUNT');
+      out.count = Math.min(Number(v), options.maxCount ?? 1000);
+      return;
+    }
+    case '_sort':
+      for (const part of single().split(',')) {
+        const descending = part.startsWith('-');
+        const code = descending ? part.slice(1) : part;
+        if (code === '_id') {
+          out.sort.push({ code, type: 'id', descending });
+          continue;
+        }
+        const param = lookup(resourceType, code, name);
+        if (param.type === 'composite') bad(name, `cannot sort by the composite '${code}'`);
+        out.sort.push({ code: param.code, type: param.type, descending });
+      }
+      return;
+    case '_summary': {
+      const v = single();
+      if (!['true', 'text', 'data', 'count', 'false'].includes(v)) bad(name, 'must be true, text, data, count or false');
+      out.summary = v as Summary;
+      return;
+    }
+    case '_total': {
+      const v = single();
+      if (!['none', 'estimate', 'accurate'].includes(v)) bad(name, 'must be none, estimate or accurate');
+      out.total = v as Total;
+      return;
+    }
+    case '_elements':
+      out.elements = values.flatMap((v) => v.split(',')).map((e) => e.trim()).filter(Boolean);
+      for (const e of out.elements) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad(name, `'${e.slice(0, 40)}' is not an element name`);
+      return;
+    case '_page':
+      out.page = single();
+      return;
+    case '_format':
+    case '_pretty':
+      return;
+  }
+  const reverse = name.startsWith('_revinclude');
+  const suffix = name.slice(reverse ? '_revinclude'.length : '_include'.length);
+  if (suffix !== '' && suffix !== ':iterate' && suffix !== ':recurse') unknown(name, `Unknown parameter '${name}'`);
+  for (const value of values) {
+    const include = parseInclude(name, value, suffix !== '');
+    if (!reverse && include.type !== '*' && include.type !== resourceType && !include.iterate) {
+      bad(name, `'${value}': _include must start with ${resourceType} (or use :iterate)`, 'ERR_INVALID_INCLUDE');
+    }
+    (reverse ? out.revinclude : out.include).push(include);
+  }
+}
+
+export function parseInclude(name: string, value: string, iterate: boolean): Include {
+  const [type, code, target, ...more] = value.split(':');
+  if (value === '*') return { type: '*', code: '*', iterate };
+  if (!type || !code || more.length || (type !== '*' && !resourceTypes.has(type))) {
+    bad(name, `'${value.slice(0, 80)}' is not Type:parameter[:targetType]`, 'ERR_INVALID_INCLUDE');
+  }
+  if (type !== '*' && code !== '*') {
+    const param = paramOf(type, code);
+    if (!param || param.type !== 'reference') bad(name, `'${type}:${code}' is not a reference parameter`, 'ERR_INVALID_INCLUDE');
+  }
+  if (target !== undefined && !resourceTypes.has(target)) bad(name, `'${target}' is not a resource type`, 'ERR_INVALID_INCLUDE');
+  const include: Include = { type, code, iterate };
+  if (target) include.target = target;
+  return include;
+}

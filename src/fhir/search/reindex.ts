@@ -1,0 +1,63 @@
+/**
+ * Rebuilds the whole search index from the stored versions: clears both index sublevels, then decrypts every
+ * current (non-deleted) version and writes its entries, in batches. The index is derived data (docs/storage.md),
+ * so this must give exactly the index that writing the versions one by one gave (tested). Run it with the server
+ * stopped: LevelDB admits one process. It reads every resource, so it appends one ledger entry for that.
+ */
+import type { LedgerWriter } from '../../ledger/types.ts';
+import type { BatchOp, Database } from '../../storage/db.ts';
+import type { Repository } from '../repository.ts';
+
+export interface ReindexProgress {
+  done: number;
+  total: number;
+}
+
+export interface ReindexResult {
+  resources: number;
+  entries: number;
+}
+
+const BATCH = 256;
+
+export async function reindex(
+  db: Database,
+  repo: Repository,
+  ledger: LedgerWriter,
+  onProgress: (p: ReindexProgress) => void = () => {},
+): Promise<ReindexResult> {
+  let total = 0;
+  for await (const _ of repo.allHeads()) total++;
+  await repo.index.valueIndex.clear();
+  await repo.index.resourceIndex.clear();
+  let done = 0;
+  let resources = 0;
+  let entries = 0;
+  let ops: BatchOp[] = [];
+  const flush = async () => {
+    if (ops.length) await db.batch(ops);
+    ops = [];
+  };
+  const decoder = new TextDecoder();
+  for await (const head of repo.allHeads()) {
+    done++;
+    if (!head.deleted) {
+      const resource = JSON.parse(decoder.decode(await repo.open(head)));
+      const found = repo.entriesFor(resource);
+      ops.push(...repo.index.ops(head.resourceType, head.id, [], found));
+      resources++;
+      entries += found.length;
+    }
+    if (done % BATCH === 0) {
+      await flush();
+      onProgress({ done, total });
+    }
+  }
+  await flush();
+  onProgress({ done, total });
+  await ledger.commit({
+    entries: [{ interaction: 'reindex', status: 200, agent: { sub: 'reindex' } }],
+    ops: () => [],
+  });
+  return { resources, entries };
+}

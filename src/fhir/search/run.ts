@@ -1,0 +1,149 @@
+/**
+ * Runs a parsed search to one page: matching ids (engine) → current heads, minus resources created after the
+ * search's point in time → sort keys from `resource-value` → the page around the cursor → `_include` /
+ * `_revinclude` (with `:iterate`). Reads grow with the number of matches, not with the database.
+ */
+import { exact } from './conditions.ts';
+import type { SearchEngine } from './engine.ts';
+import type { Filter, Include, ParsedSearch, SortKey } from './params.ts';
+import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cursor, type Row } from './paging.ts';
+import { paramsOf } from './registry.ts';
+import { r4PatientCompartment } from '../definitions.ts';
+import type { Repository, VersionRecord } from '../repository.ts';
+import type { ValuesCache } from './index-store.ts';
+
+export interface SearchPlan {
+  /** Per resource type searched, the filters that apply to it (AND). */
+  types: Array<{ type: string; filters: Filter[] }>;
+  parsed: ParsedSearch;
+  count: number;
+}
+
+export interface SearchOutcome {
+  matches: VersionRecord[];
+  included: VersionRecord[];
+  total: number;
+  /** Cursors (`_page` values) of the neighbouring pages and of this one. */
+  next?: string;
+  previous?: string;
+  self?: string;
+}
+
+interface RowWithRecord extends Row {
+  record: VersionRecord;
+}
+
+/** Include rounds for `:iterate` (R4 lets servers bound the recursion). */
+const MAX_ITERATE = 4;
+/** Most resources a page adds through _include / _revinclude. */
+const MAX_INCLUDED = 1000;
+
+export async function runSearch(repo: Repository, engine: SearchEngine, plan: SearchPlan): Promise<SearchOutcome> {
+  const cursor = plan.parsed.page ? decodeCursor(plan.parsed.page) : undefined;
+  const snapshot = cursor?.s ?? (await repo.latestT());
+  const sort = plan.parsed.sort;
+  const rows: RowWithRecord[] = [];
+  for (const { type, filters } of plan.types) {
+    const cache: ValuesCache = new Map();
+    const ids = [...(await engine.matchIds(type, filters, 0, cache))];
+    const heads = await repo.headsOf(type, ids);
+    const visible = await Promise.all(heads.map((h) => (h && !h.deleted ? existedAt(repo, h, snapshot) : false)));
+    const kept = heads.filter((h, i): h is VersionRecord => visible[i] === true);
+    const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort, cache)));
+    kept.forEach((record, i) => rows.push({ id: record.id, type, keys: keys[i]!, record }));
+  }
+  rows.sort((a, b) => compareRows(sort, a, b));
+  const page = slicePage(rows, sort, plan.count, cursor);
+  const at = (d: Cursor['d'], row: RowWithRecord) => encodeCursor({ s: snapshot, d, k: row.keys, t: row.type, id: row.id });
+  const outcome: SearchOutcome = { matches: page.rows.map((r) => r.record), included: [], total: rows.length };
+  const first = page.rows[0];
+  const last = page.rows[page.rows.length - 1];
+  if (page.hasNext && last) outcome.next = at('a', last);
+  if (page.hasPrevious && first) outcome.previous = at('b', first);
+  if (cursor) outcome.self = plan.parsed.page!;
+  outcome.included = await includes(repo, outcome.matches, plan.parsed.include, plan.parsed.revinclude);
+  return outcome;
+}
+
+/** Whether the resource was already there at the point in time (its first version is not newer). */
+async function existedAt(repo: Repository, head: VersionRecord, snapshot: number): Promise<boolean> {
+  if (head.t <= snapshot) return true;
+  if (head.versionId === 1) return false;
+  const first = await repo.version(head.resourceType, head.id, 1);
+  return first !== undefined && first.t <= snapshot;
+}
+
+/** Sort keys from the index; strings and tokens are sealed there, so those come from the decrypted resource. */
+async function sortKeys(repo: Repository, record: VersionRecord, sort: SortKey[], cache: ValuesCache): Promise<Array<string | null>> {
+  const out: Array<string | null> = [];
+  let plain: Array<{ code: string; value: string }> | undefined;
+  for (const key of sort) {
+    if (key.type === 'id') out.push(record.id);
+    else if (key.type === 'string' || key.type === 'token') {
+      plain ??= await repo.plainEntries(record);
+      out.push(sortKeyOf(key, plain.filter((e) => e.code === key.code).map((e) => e.value)));
+    } else {
+      // descending dates sort by their ends: the `:hi` entries, which a ge/gt/eb filter has usually read already
+      const code = key.type === 'date' && key.descending ? `${key.code}:hi` : key.code;
+      out.push(sortKeyOf(key, await repo.index.valuesOf(record.resourceType, record.id, code, cache)));
+    }
+  }
+  return out;
+}
+
+async function includes(repo: Repository, matches: VersionRecord[], include: Include[], revinclude: Include[]): Promise<VersionRecord[]> {
+  if (include.length === 0 && revinclude.length === 0) return [];
+  const seen = new Set(matches.map((r) => `${r.resourceType}/${r.id}`));
+  const out: VersionRecord[] = [];
+  let sources = matches;
+  for (let round = 0; round <= MAX_ITERATE && sources.length && out.length < MAX_INCLUDED; round++) {
+    const active = (specs: Include[]) => (round === 0 ? specs : specs.filter((s) => s.iterate));
+    const refs = new Map<string, Set<string>>();
+    const want = (type: string, id: string) => {
+      if (seen.has(`${type}/${id}`)) return;
+      seen.add(`${type}/${id}`);
+      if (!refs.has(type)) refs.set(type, new Set());
+      refs.get(type)!.add(id);
+    };
+    for (const source of sources) {
+      for (const spec of active(include)) {
+        if (spec.type !== '*' && spec.type !== source.resourceType) continue;
+        const codes = spec.code === '*' ? [...paramsOf(source.resourceType).values()].filter((p) => p.type === 'reference').map((p) => p.code) : [spec.code];
+        for (const code of codes) {
+          for (const value of await repo.index.valuesOf(source.resourceType, source.id, code)) {
+            const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
+            if (m && (!spec.target || spec.target === m[1])) want(m[1]!, m[2]!);
+          }
+        }
+      }
+      for (const spec of active(revinclude)) {
+        if (spec.type === '*') continue;
+        const param = paramsOf(spec.type).get(spec.code);
+        if (!param) continue;
+        if (spec.target && spec.target !== source.resourceType) continue;
+        for await (const { id } of repo.index.scan(spec.type, exact(spec.code, `${source.resourceType}/${source.id}`))) want(spec.type, id);
+      }
+    }
+    const found: VersionRecord[] = [];
+    for (const [type, ids] of refs) {
+      for (const head of await repo.headsOf(type, [...ids])) if (head && !head.deleted) found.push(head);
+    }
+    out.push(...found.slice(0, MAX_INCLUDED - out.length));
+    sources = found;
+  }
+  return out;
+}
+
+/**
+ * The filter that keeps a type's search inside one patient's compartment
+ * (http://hl7.org/fhir/R4/compartmentdefinition-patient.html): any of the type's compartment parameters refers
+ * to the patient (and for Patient itself, the patient is its own compartment). Undefined: the type is not in it.
+ */
+export function compartmentFilter(type: string, patientId: string): Filter | undefined {
+  const def = r4PatientCompartment().find((r) => r.code === type);
+  const codes = (def?.param ?? []).filter((c) => paramsOf(type).has(c));
+  const conditions = codes.map((code) => exact(code, `Patient/${patientId}`));
+  if (type === 'Patient') conditions.push(exact('_id', patientId));
+  if (conditions.length === 0) return undefined;
+  return { kind: 'match', name: 'compartment', code: conditions[0]!.code, negate: false, conditions };
+}

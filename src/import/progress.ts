@@ -1,0 +1,71 @@
+/**
+ * The importer's progress record, in the node's own database (sublevel `import-progress`, key = the file's
+ * absolute path): which files are done, and how far a batch Bundle (entries) or an NDJSON file (lines) got.
+ * A transaction file's record is written in the SAME synced batch as its resources (WorkUnit.attach), so after a
+ * crash a file is either fully stored and marked done, or neither; an NDJSON chunk's commit carries the line it
+ * reached, and each batch entry's commit an `<path>\x00<entry index>` key (batch entries commit concurrently, in
+ * any order). A rerun skips what is recorded.
+ */
+import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
+import { jsonSublevel } from '../storage/db.ts';
+
+export const IMPORT_PROGRESS_SUBLEVEL = 'import-progress';
+
+export interface FileProgress {
+  /** Size of the file when it was (partly) imported: a file that changed since is imported from the start. */
+  size: number;
+  /** Every unit of the file was consumed (stored or reported as failed). */
+  done?: true;
+  /** NDJSON lines consumed so far (1-based number of the last one). Batch entries have keys of their own. */
+  units?: number;
+}
+
+export class ProgressStore {
+  private readonly level: Sublevel<FileProgress>;
+
+  constructor(db: Database) {
+    this.level = jsonSublevel<FileProgress>(db, IMPORT_PROGRESS_SUBLEVEL);
+  }
+
+  /** Progress of a file of this size; a record for a different size is stale and ignored. */
+  async get(file: string, size: number): Promise<FileProgress | undefined> {
+    const record = await this.level.get(file);
+    return record && record.size === size ? record : undefined;
+  }
+
+  op(file: string, value: FileProgress): BatchOp {
+    return { type: 'put', sublevel: this.level, key: file, value } as BatchOp;
+  }
+
+  async put(file: string, value: FileProgress): Promise<void> {
+    await this.level.put(file, value);
+  }
+
+  /** Marks one batch entry done (in the entry's own commit). */
+  entryOp(file: string, index: number): BatchOp {
+    return { type: 'put', sublevel: this.level, key: `${file}\x00${index}`, value: { size: -1 } } as BatchOp;
+  }
+
+  /** Indexes of the batch entries of `file` already committed. */
+  async doneEntries(file: string): Promise<Set<number>> {
+    const done = new Set<number>();
+    for await (const key of this.level.keys({ gt: `${file}\x00`, lt: `${file}\x01` })) done.add(Number(key.slice(file.length + 1)));
+    return done;
+  }
+
+  /** Starts a file afresh: no per-entry records, nothing done. */
+  async reset(file: string, size: number): Promise<void> {
+    await this.level.clear({ gt: `${file}\x00`, lt: `${file}\x01` });
+    await this.level.put(file, { size });
+  }
+
+  /** Marks a file done and drops its per-entry records. */
+  async finish(file: string, size: number): Promise<void> {
+    await this.level.clear({ gt: `${file}\x00`, lt: `${file}\x01` });
+    await this.level.put(file, { size, done: true });
+  }
+
+  async clear(): Promise<void> {
+    await this.level.clear();
+  }
+}

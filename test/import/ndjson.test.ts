@@ -1,0 +1,54 @@
+/**
+ * Integration: `npm run import` of NDJSON (one resource per line, in transactions of --chunk lines) and of a
+ * collection Bundle; lines that are not JSON or whose resource is rejected are reported by line and counted, the
+ * rest of their chunk is stored, and the exit status says something failed.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import t from 'tap';
+import { runImport, storedCounts, tempDir, type Json } from './fixtures/helpers.ts';
+
+t.test('NDJSON and collection Bundles; bad lines are reported and counted', async (t) => {
+  const source = await tempDir(t, 'sealed-fhir-import-src-');
+  const dataDir = await tempDir(t, 'sealed-fhir-import-');
+  const patient = (id: string, extra: Json = {}) => JSON.stringify({ resourceType: 'Patient', id, name: [{ family: `N${id}` }], ...extra });
+  const lines = [
+    patient('nd-1'),
+    patient('nd-2'),
+    '{"resourceType": "Patient", "id": "nd-broken"', // line 3: not JSON
+    '',
+    patient('nd-3', { birthDate: '2001-13-01' }), // line 5: rejected by validation
+    patient('nd-4'),
+    '["not", "a", "resource"]', // line 7
+    JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nd-1' } }),
+    patient('nd-5'),
+  ];
+  await fs.writeFile(path.join(source, 'a.ndjson'), `${lines.join('\r\n')}\r\n`);
+  await fs.writeFile(
+    path.join(source, 'b-collection.json'),
+    JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: JSON.parse(patient('col-1')) }, { resource: JSON.parse(patient('col-2')) }] }),
+  );
+  await fs.writeFile(path.join(source, 'c-document.json'), JSON.stringify({ resourceType: 'Bundle', type: 'document', entry: [] }));
+  await fs.writeFile(path.join(source, 'notes.txt'), 'ignored');
+
+  const run = await runImport(dataDir, [source, '--chunk', '2']);
+  t.equal(run.code, 1, 'failures make the exit status non-zero');
+  t.match(run.stdout, /Imported 7 resources/);
+  t.match(run.stdout, /Files: 3 found, 2 imported, 0 already done, 1 failed; 1 other files ignored/);
+  t.match(run.stdout, /Failures \(4\)/);
+  t.match(run.stdout, /a\.ndjson line 3: ERR_JSON_SYNTAX/);
+  t.match(run.stdout, /a\.ndjson line 5: ERR_VALIDATION: .*birthDate/);
+  t.match(run.stdout, /a\.ndjson line 7: ERR_JSON_SYNTAX/);
+  t.match(run.stdout, /c-document\.json: ERR_BUNDLE_TYPE/);
+
+  await storedCounts(t, dataDir, [], async (fhir) => {
+    t.equal((await fhir('Patient?_summary=count')).body.total, 6, '4 good NDJSON lines and 2 from the collection');
+    t.equal((await fhir('Observation?_summary=count')).body.total, 1);
+    t.equal((await fhir('Patient/nd-4')).status, 200, 'ids kept');
+    t.equal((await fhir('Patient/col-2')).status, 200);
+    t.equal((await fhir('Patient/nd-3')).status, 404, 'the rejected line stored nothing');
+  });
+  const again = await runImport(dataDir, [source]);
+  t.match(again.stdout, /Imported 0 resources/, 'a rerun does not load the done files again');
+  t.match(again.stdout, /2 already done/);
+});

@@ -1,0 +1,167 @@
+// The pure core of search values: date ranges per precision, number precision, prefixes, and the invariant that
+// a condition's scan range [lower, upper) holds every stored value its test accepts (so a scan never misses).
+import t from 'tap';
+import { dateCondition, numberCondition, quantityCondition, splitEscaped, splitPrefix } from '../../src/fhir/search/conditions.ts';
+import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from '../../src/fhir/search/encode.ts';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+t.test('dateRange: the instants a date covers at its precision', async (t) => {
+  const cases: Array<[string, string, string] | [string, undefined]> = [
+    ['2024', '2024-01-01T00:00:00.000Z', '2024-12-31T23:59:59.999Z'],
+    ['2024-02', '2024-02-01T00:00:00.000Z', '2024-02-29T23:59:59.999Z'],
+    ['2023-02', '2023-02-01T00:00:00.000Z', '2023-02-28T23:59:59.999Z'],
+    ['2024-12', '2024-12-01T00:00:00.000Z', '2024-12-31T23:59:59.999Z'],
+    ['2024-02-29', '2024-02-29T00:00:00.000Z', '2024-02-29T23:59:59.999Z'],
+    ['2024-01-01T10:00Z', '2024-01-01T10:00:00.000Z', '2024-01-01T10:00:59.999Z'],
+    ['2024-01-01T10:00:00Z', '2024-01-01T10:00:00.000Z', '2024-01-01T10:00:00.999Z'],
+    ['2024-01-01T10:00:00.5Z', '2024-01-01T10:00:00.500Z', '2024-01-01T10:00:00.599Z'],
+    ['2024-01-01T10:00:00.123Z', '2024-01-01T10:00:00.123Z', '2024-01-01T10:00:00.123Z'],
+    ['2024-01-01T10:00:00.123456Z', '2024-01-01T10:00:00.123Z', '2024-01-01T10:00:00.123Z'],
+    ['2024-01-01T10:30:00+02:00', '2024-01-01T08:30:00.000Z', '2024-01-01T08:30:00.999Z'],
+    ['2024-01-01T00:30:00-05:30', '2024-01-01T06:00:00.000Z', '2024-01-01T06:00:00.999Z'],
+    ['2024-01-01T10:00:00', '2024-01-01T10:00:00.000Z', '2024-01-01T10:00:00.999Z'],
+    ['2023-02-29', undefined],
+    ['2024-13', undefined],
+    ['2024-00', undefined],
+    ['2024-01-32', undefined],
+    ['2024-01-01T24:00:00Z', undefined],
+    ['2024-01-01T10', undefined],
+    ['2024-01-01T10:60Z', undefined],
+    ['2024-01-01T10:00:00+15:00', undefined],
+    ['24', undefined],
+    ['20240101', undefined],
+    ['', undefined],
+  ];
+  for (const [text, low, high] of cases) {
+    const r = dateRange(text);
+    if (low === undefined) t.equal(r, undefined, `${text} is not a date`);
+    else t.same(r && [iso(r.low), iso(r.high)], [low, high], text);
+  }
+  t.same(dateRange('0001') && iso(dateRange('0001')!.low), '0001-01-01T00:00:00.000Z', 'year 1');
+  t.ok(encodeInstant(dateRange('0001')!.low) < encodeInstant(dateRange('9999')!.high), 'instants encode in order');
+});
+
+t.test('prefixes and escapes', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['2024', 'eq', '2024'], ['eq2024', 'eq', '2024'], ['ne2024', 'ne', '2024'], ['gt2024', 'gt', '2024'], ['lt2024', 'lt', '2024'],
+    ['ge2024', 'ge', '2024'], ['le2024', 'le', '2024'], ['sa2024', 'sa', '2024'], ['eb2024', 'eb', '2024'], ['ap2024', 'ap', '2024'],
+    ['gt-5', 'gt', '-5'], ['lt.5', 'lt', '.5'], ['-5', 'eq', '-5'], ['xx2024', 'eq', 'xx2024'], ['ge', 'eq', 'ge'], ['GE2024', 'eq', 'GE2024'],
+  ];
+  for (const [raw, prefix, rest] of cases) t.same(splitPrefix(raw), [prefix, rest], raw);
+  t.same(splitEscaped('a,b\\,c,d', ','), ['a', 'b,c', 'd']);
+  t.same(splitEscaped('5.4|http://u|mg', '|'), ['5.4', 'http://u', 'mg']);
+  t.same(splitEscaped('a\\$b$c', '$'), ['a$b', 'c']);
+});
+
+t.test('numberRange: implicit precision of a search number', async (t) => {
+  const cases: Array<[string, number, number] | [string, undefined]> = [
+    ['100', 99.5, 100.5], ['100.00', 99.995, 100.005], ['1e2', 95, 105], ['0.25', 0.245, 0.255], ['-1.5', -1.55, -1.45], ['2.5E-1', 0.2495, 0.2505], // exponent form: as the spec's 1e2 → [95, 105), half a unit of the next digit
+    ['abc', undefined], ['1,2', undefined], ['', undefined], ['1.', undefined], ['0x10', undefined],
+  ];
+  for (const [text, low, high] of cases) {
+    const r = numberRange(text);
+    if (low === undefined) t.equal(r, undefined, `${text} is not a number`);
+    else {
+      t.ok(r && Math.abs(r.low - low) < 1e-9, `${text} low ${r?.low}`);
+      t.ok(r && Math.abs(r.high - high!) < 1e-9, `${text} high ${r?.high}`);
+    }
+  }
+});
+
+t.test('encodeNumber sorts like the numbers and round-trips', async (t) => {
+  const values = [-1e300, -1e10, -2.5, -1, -0.1, -1e-300, 0, 1e-300, 0.1, 1, 2.5, 100, 1e10, 1e300];
+  const encoded = values.map(encodeNumber);
+  t.same([...encoded].sort(), encoded);
+  for (const v of values) t.equal(decodeNumber(encodeNumber(v)), v);
+  t.equal(encodeNumber(-0), encodeNumber(0));
+});
+
+t.test('normalizeString folds case, accents and spaces', async (t) => {
+  t.equal(normalizeString('  Müller-Lüdenscheidt  Ève '), 'muller-ludenscheidt eve');
+  t.equal(normalizeString('ÅSA'), 'asa');
+});
+
+// Stored date values as the extractor writes them
+const stored = (low: string, high: string) => {
+  const a = dateRange(low)!;
+  const b = dateRange(high)!;
+  const lo = encodeInstant(a.low);
+  const hi = encodeInstant(b.high);
+  return { byLow: `${lo}~${hi}`, byHigh: `${hi}~${lo}` };
+};
+
+t.test('date prefixes against targets of every precision (R4 search.html#prefix)', async (t) => {
+  // [query, target low, target high, expected]
+  const cases: Array<[string, string, string, boolean]> = [
+    ['2024-01-01', '2024-01-01T10:00:00Z', '2024-01-01T10:00:00Z', true],
+    ['2024-01-01', '2024-01-01', '2024-01-02', false], // the target reaches beyond the day
+    ['2024-01', '2024-01-31', '2024-01-31', true],
+    ['2024-01-01T10:00Z', '2024-01-01T10:00:30Z', '2024-01-01T10:00:30Z', true],
+    ['ne2024', '2023-12-31', '2023-12-31', true],
+    ['ne2024', '2024-06-01', '2024-06-01', false],
+    ['gt2024-01-01', '2024-01-01', '2024-01-01', false],
+    ['gt2024-01-01', '2023-12-31', '2024-01-02', true], // a period reaching beyond
+    ['gt2024-01-01', '2024-01-02', '2024-01-02', true],
+    ['ge2024-01-01', '2024-01-01T23:59:59Z', '2024-01-01T23:59:59Z', true],
+    ['ge2024-01-01', '2023-12-31', '2023-12-31', false],
+    ['lt2024-01-01', '2023-12-31T23:59:59Z', '2023-12-31T23:59:59Z', true],
+    ['lt2024-01-01', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', false],
+    ['lt2024-01-01', '2023', '2023', true],
+    ['le2024-01-01', '2024-01-01T12:00:00Z', '2024-01-01T12:00:00Z', true],
+    ['le2024-01-01', '2024-01-02', '2024-01-02', false],
+    ['sa2024-01-01', '2024-01-02', '2024-01-05', true],
+    ['sa2024-01-01', '2024-01-01T23:00:00Z', '2024-01-05', false], // starts inside: not after
+    ['eb2024-01-01', '2023-12-30', '2023-12-31', true],
+    ['eb2024-01-01', '2023-12-30', '2024-01-01T01:00:00Z', false], // ends inside: not before
+    ['gt2024', '2024-06-01', '2025-06-01', true],
+    ['lt2024-03-03', '2024-03-01', '2024-03-05', true],
+    ['2024-01-01T10:30:00+02:00', '2024-01-01T08:30:00Z', '2024-01-01T08:30:00Z', true],
+  ];
+  for (const [query, low, high, expected] of cases) {
+    const c = dateCondition('date', 'date', query);
+    const s = stored(low, high);
+    const value = c.code.endsWith(':hi') ? s.byHigh : s.byLow;
+    t.equal(c.test(value), expected, `${query} vs [${low}, ${high}]`);
+    if (expected) t.ok(value >= c.lower && value < c.upper, `${query}: the scan range holds [${low}, ${high}]`);
+  }
+  // ap: within 10% of the distance from now (at least a day)
+  const now = Date.parse('2024-01-11T00:00:00Z');
+  const ap = dateCondition('date', 'date', 'ap2024-01-01', now);
+  t.ok(ap.test(stored('2024-01-01', '2024-01-01').byLow));
+  t.ok(ap.test(stored('2024-01-01T23:00:00Z', '2024-01-02T00:30:00Z').byLow), 'within a day after');
+  t.notOk(ap.test(stored('2024-01-05', '2024-01-05').byLow), 'four days off');
+  t.throws(() => dateCondition('date', 'date', 'ge2024-02-30'), { code: 'ERR_INVALID_DATE', status: 400 });
+  t.throws(() => dateCondition('date', 'date', 'zz2024'), { code: 'ERR_INVALID_DATE' });
+});
+
+t.test('number and quantity prefixes; scan ranges hold every match', async (t) => {
+  const targets = [-3, 0, 0.25, 0.3, 0.34, 0.35, 99.5, 100, 100.49, 100.5, 1000];
+  const cases: Array<[string, number[]]> = [
+    ['100', [99.5, 100, 100.49]],
+    ['0.3', [0.25, 0.3, 0.34]],
+    ['ne100', [-3, 0, 0.25, 0.3, 0.34, 0.35, 100.5, 1000]],
+    ['gt100', [100.49, 100.5, 1000]],
+    ['ge100', [100, 100.49, 100.5, 1000]],
+    ['lt0.3', [-3, 0, 0.25]],
+    ['le0.3', [-3, 0, 0.25, 0.3]],
+    ['sa100', [100.49, 100.5, 1000]],
+    ['eb0', [-3]],
+    ['ap100', [99.5, 100, 100.49, 100.5]],
+    ['gt-5', [-3, 0, 0.25, 0.3, 0.34, 0.35, 99.5, 100, 100.49, 100.5, 1000]],
+  ];
+  for (const [query, expected] of cases) {
+    const c = numberCondition('n', 'n', query, '');
+    const hits = targets.filter((x) => c.test(encodeNumber(x)));
+    t.same(hits, expected, query);
+    for (const x of hits) t.ok(encodeNumber(x) >= c.lower && encodeNumber(x) < c.upper, `${query}: scan holds ${x}`);
+  }
+  const q = quantityCondition('q', 'q', 'gt5|http://unitsofmeasure.org|mg');
+  t.ok(q.test(`http://unitsofmeasure.org|mg#${encodeNumber(6)}`));
+  t.notOk(q.test(`http://unitsofmeasure.org|kg#${encodeNumber(6)}`));
+  t.notOk(q.test(`http://unitsofmeasure.org|mg#${encodeNumber(5)}`));
+  t.ok(quantityCondition('q', 'q', '5||mg').test(`|mg#${encodeNumber(5)}`));
+  t.ok(quantityCondition('q', 'q', '5').test(`#${encodeNumber(5.4)}`));
+  for (const bad of ['5|a', 'x|a|b', '5|a|', 'gt', '5|a|b|c']) t.throws(() => quantityCondition('q', 'q', bad), { code: 'ERR_INVALID_QUANTITY', status: 400 }, bad);
+  t.throws(() => numberCondition('n', 'n', 'abc', ''), { code: 'ERR_INVALID_NUMBER' });
+});

@@ -1,0 +1,60 @@
+// Reindex rebuilds exactly the index that the writes built: same entries, same search results (library and CLI).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { reindex } from '../../src/fhir/search/reindex.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { ids, loadDataset, RESOURCES } from './fixtures/dataset.ts';
+
+const QUERIES = [
+  'Patient?name=smith', 'Patient?identifier=http://hospital.example/mrn|', 'Observation?date=ge2024-01-02', 'Observation?code=8480-6',
+  'Observation?value-quantity=gt100||mm[Hg]', 'RiskAssessment?probability=gt0.5', 'Observation?subject:Patient.name=smith',
+  'Patient?_has:Observation:patient:code=8462-4', 'ValueSet?url:below=http://example.org', 'Observation?_sort=-date',
+  'Patient/p1/Observation', 'Observation?component-code-value-quantity=8480-6$118', 'Patient?birthdate:missing=true',
+];
+
+async function dump(server: TestServer): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const k of server.app.repo.index.valueIndex.keys()) keys.push(`v ${k}`);
+  for await (const k of server.app.repo.index.resourceIndex.keys()) keys.push(`r ${k}`);
+  return keys;
+}
+
+async function answers(server: TestServer): Promise<string[][]> {
+  return Promise.all(QUERIES.map((q) => ids(server, q, true)));
+}
+
+t.test('reindex gives the same index and the same answers', async (t) => {
+  const server = await startServer(t);
+  await loadDataset(server);
+  // history that must not leave traces: an update and a deletion
+  await server.fhir('Patient/p3', { method: 'PUT', body: { resourceType: 'Patient', id: 'p3', active: false, name: [{ family: 'Smithson', given: ['Jo'] }], gender: 'other' } });
+  await server.fhir('Organization/org2', { method: 'DELETE' });
+  const before = await answers(server);
+  const entries = await dump(server);
+  t.ok(entries.length > 300, `${entries.length} index keys`);
+  t.ok(before.some((a) => a.length > 0));
+
+  await server.app.repo.index.valueIndex.clear();
+  await server.app.repo.index.resourceIndex.clear();
+  t.same(await ids(server, 'Patient?name=smith'), [], 'an empty index finds nothing');
+
+  const progress: number[] = [];
+  const result = await reindex(server.app.db, server.app.repo, server.app.ledger, ({ done }) => progress.push(done));
+  t.equal(result.resources, RESOURCES.length - 1, 'every resource but the deleted one');
+  t.ok(progress.length >= 1 && progress.at(-1) === RESOURCES.length, 'progress reaches every head (deletions included)');
+  t.same(await dump(server), entries, 'identical index keys');
+  t.same(await answers(server), before, 'identical answers');
+
+  // the CLI, on the stopped node
+  await server.app.close();
+  const run = await promisify(execFile)(path.join(process.cwd(), 'node_modules/.bin/node'), ['src/cli/reindex.ts'], {
+    env: { ...process.env, DATA_DIR: server.dataDir, MASTER_KEY_PASSPHRASE: 'test passphrase', BASE_URL: server.baseUrl, LOG_LEVEL: 'silent' },
+  });
+  t.match(run.stderr, new RegExp(`reindex \\[#+\\] 100% ${RESOURCES.length}/${RESOURCES.length}`));
+  t.match(run.stderr, new RegExp(`reindexed ${RESOURCES.length - 1} resources`));
+  await server.restart();
+  t.same(await dump(server), entries, 'identical index keys after the CLI');
+  t.same(await answers(server), before, 'identical answers after the CLI');
+});
