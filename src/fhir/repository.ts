@@ -2,7 +2,8 @@
  * Versions of resources over sealed storage: the version head and history in the index (LevelDB), each version's
  * ciphertext as an IPFS block, and the atomic commit through the ledger (which writes the index changes and the
  * audit entry in one synced batch). Knows nothing of HTTP or of who is asking; callers hold the resource locks.
- * Key layouts: docs/storage.md.
+ * Key layouts: docs/storage.md. Each version's search-index entries are written in the same batch (search/).
+ * Ready for conditional interactions and import: `findIds(type, query, { limit })` (search/engine.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';

@@ -17,6 +17,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../consent/principal.ts';
 import type { FhirError } from '../errors.ts';
 import { toFhirError } from '../fhir/outcome.ts';
+import type { Repository } from '../fhir/repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../fhir/request.ts';
 import { dispatch, route } from '../fhir/router.ts';
 import type { WorkUnit } from '../fhir/work.ts';
@@ -43,6 +44,8 @@ export interface FileOutcome {
 
 export interface ImporterDeps {
   db: Database;
+  /** Keyed hashing of the progress record's keys (file paths can hold patient names). */
+  repo: Pick<Repository, 'auditQuery'>;
   context(principal: Principal | undefined, agent: Agent): InteractionContext;
 }
 
@@ -73,7 +76,7 @@ export class Importer {
   constructor(deps: ImporterDeps, options: ImporterOptions) {
     this.deps = deps;
     this.options = options;
-    this.progress = new ProgressStore(deps.db);
+    this.progress = new ProgressStore(deps.db, (file) => deps.repo.auditQuery({ file: [file] }));
   }
 
   get progressStore(): ProgressStore {

@@ -8,6 +8,9 @@ import path from 'node:path';
 import t from 'tap';
 import { runImport, storedCounts, tempDir, type Json } from './fixtures/helpers.ts';
 
+// Several importer and server processes start in turn (a few seconds each): more than tap's default on a busy machine.
+t.setTimeout(300_000);
+
 t.test('NDJSON and collection Bundles; bad lines are reported and counted', async (t) => {
   const source = await tempDir(t, 'sealed-fhir-import-src-');
   const dataDir = await tempDir(t, 'sealed-fhir-import-');

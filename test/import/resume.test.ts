@@ -6,10 +6,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
+import { IMPORT_PROGRESS_SUBLEVEL, type FileProgress } from '../../src/import/progress.ts';
+import { jsonSublevel, openDatabase } from '../../src/storage/db.ts';
 import { startServer } from '../helpers/server.ts';
 import { ENV, runImport, storedCounts, tempDir } from './fixtures/helpers.ts';
 
-const FILES = 12;
+const FILES = 8;
 const OBSERVATIONS = 40;
 
 /** A patient transaction Bundle in Synthea's shape: POST entries with urn:uuid fullUrls referring to each other. */
@@ -33,6 +35,9 @@ function patientBundle(n: number) {
   };
 }
 
+// Several importer and server processes start in turn (a few seconds each): more than tap's default on a busy machine.
+t.setTimeout(300_000);
+
 t.test('an import killed mid-run resumes: the rerun completes and nothing is duplicated', async (t) => {
   const source = await tempDir(t, 'sealed-fhir-import-src-');
   const dataDir = await tempDir(t, 'sealed-fhir-import-');
@@ -47,6 +52,16 @@ t.test('an import killed mid-run resumes: the rerun completes and nothing is dup
   t.match(resumed.stdout, new RegExp(`Imported ${((FILES - done) * (OBSERVATIONS + 1)).toLocaleString('en-US')} resources`));
   const stored = await storedCounts(t, dataDir, ['Patient', 'Observation']);
   t.same(Object.fromEntries(stored), { Patient: FILES, Observation: FILES * OBSERVATIONS }, 'every resource exactly once');
+
+  // The progress record names files by keyed hash only: file names can carry patient names (Synthea's do).
+  const db = await openDatabase(path.join(dataDir, 'db'));
+  try {
+    const records = await jsonSublevel<FileProgress>(db, IMPORT_PROGRESS_SUBLEVEL).iterator().all();
+    t.equal(records.length, FILES, 'one record per file');
+    t.ok(records.every(([key, value]) => !key.includes('patient-') && !key.includes(source) && value.done === true), 'all done, no path in the keys');
+  } finally {
+    await db.close();
+  }
 });
 
 t.test('the importer refuses a data dir that a running server holds', async (t) => {

@@ -7,6 +7,9 @@ import path from 'node:path';
 import t from 'tap';
 import { expectedCounts, PATIENT_FILES, readJson, runImport, SHARED, storedCounts, SYNTHEA, tempDir } from './fixtures/helpers.ts';
 
+// Several importer and server processes start in turn (a few seconds each): more than tap's default on a busy machine.
+t.setTimeout(300_000);
+
 t.test('the Synthea fixtures load as they are; a rerun imports nothing twice', async (t) => {
   const dataDir = await tempDir(t, 'sealed-fhir-import-');
   const expected = await expectedCounts(SHARED, PATIENT_FILES);

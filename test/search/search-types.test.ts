@@ -151,6 +151,7 @@ t.test('search answers match the dataset', async (t) => {
     t.same(await included('Observation?_id=o1&_include=Observation:subject:Practitioner'), []);
     t.same(await included('Observation?_id=o4&_include=Observation:encounter&_include:iterate=Encounter:service-provider'), ['Encounter/e1', 'Organization/org1']);
     t.same(await included('Patient?_id=p2&_revinclude=Observation:subject'), ['Observation/o3', 'Observation/o4']);
+    t.same(await included('Organization?_id=org2&_revinclude=Organization:partof&_revinclude:iterate=Encounter:service-provider'), ['Encounter/e1', 'Organization/org1']);
     t.same(await included('Encounter?_id=e1&_include=Encounter:service-provider&_include:iterate=Organization:partof'), ['Organization/org1', 'Organization/org2']);
     t.same(await included('Observation?_id=o1&_include=*'), ['Patient/p1', 'Practitioner/pr1']);
   });
@@ -166,6 +167,10 @@ t.test('search answers match the dataset', async (t) => {
     t.notOk(count.body.entry);
     const elements = await server.fhir('Patient?_id=p1&_elements=gender');
     t.same(Object.keys(elements.body.entry[0].resource).sort(), ['gender', 'id', 'meta', 'resourceType']);
+    const text = await server.fhir('Patient?_id=p1&_summary=text');
+    t.same(Object.keys(text.body.entry[0].resource).sort(), ['id', 'meta', 'resourceType'], 'text: id, meta, text and mandatory elements only');
+    const data = await server.fhir('Patient?_id=p1&_summary=data');
+    t.ok(data.body.entry[0].resource.name && !data.body.entry[0].resource.text, 'data: everything but text');
     const none = await server.fhir('Patient?_total=none');
     t.equal(none.body.total, undefined);
     t.equal(none.body.entry.length, 3);
@@ -191,6 +196,19 @@ t.test('search answers match the dataset', async (t) => {
     }
     t.same(seen.sort(), ['e1', 'o1', 'o2', 'o6', 'p1', 'r1']);
     t.equal((await server.fhir('Patient/nope/$everything')).status, 404);
+  });
+
+  t.test('searches as GET entries of a batch Bundle; HEAD', async (t) => {
+    const res = await server.fhir('', {
+      method: 'POST',
+      body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Patient?name=smith&_sort=_id' } }, { request: { method: 'GET', url: 'Patient?bad:x=1' } }] },
+    });
+    t.equal(res.status, 200);
+    t.equal(res.body.entry[0].response.status.slice(0, 3), '200');
+    t.same(res.body.entry[0].resource.entry.map((e: any) => e.resource.id), ['p2', 'p3']);
+    t.equal(res.body.entry[1].response.status.slice(0, 3), '400');
+    const head = await server.fhir('Patient?name=smith', { method: 'HEAD' });
+    t.equal(head.status, 200);
   });
 
   t.test('POST _search with a form body; the form type is refused elsewhere', async (t) => {

@@ -69,9 +69,13 @@ export function expressionFor(type: string, expression: string): string {
   return own.length ? own.join(' | ') : expression;
 }
 
+/** Compiled on first use: a server start (and the CapabilityStatement) needs the ~3,000 definitions, not their code. */
 function compile(expression: string): (resource: unknown) => unknown[] {
-  const fn = fhirpath.compile(withoutResolve(expression), r4Model as never, { resolveInternalTypes: false } as never);
-  return (resource) => fn(resource as never) as unknown[];
+  let fn: ((resource: never) => unknown) | undefined;
+  return (resource) => {
+    fn ??= fhirpath.compile(withoutResolve(expression), r4Model as never, { resolveInternalTypes: false } as never) as never;
+    return fn(resource as never) as unknown[];
+  };
 }
 
 function build(): void {
@@ -111,11 +115,12 @@ function build(): void {
 /** Composite components are FHIRPath relative to the node the composite expression selected. */
 function compileRelative(expression: string, base: string): (node: unknown) => unknown[] {
   const path = /^[A-Za-z]+(\.[A-Za-z]+)*$/.test(base) ? { base, expression: withoutResolve(expression) } : withoutResolve(expression);
-  const fn = fhirpath.compile(path as never, r4Model as never, { resolveInternalTypes: false } as never);
+  let fn: ((data: never) => unknown) | undefined;
   return (node) => {
+    fn ??= fhirpath.compile(path as never, r4Model as never, { resolveInternalTypes: false } as never) as never;
     const n = node as { data?: unknown; fhirNodeDataType?: string };
     const data = n && typeof n === 'object' && 'fhirNodeDataType' in n ? n.data : node;
-    return fn(data as never) as unknown[];
+    return fn!(data as never) as unknown[];
   };
 }
 
