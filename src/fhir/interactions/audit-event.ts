@@ -33,7 +33,10 @@ export const AUDIT_EVENT_CAPABILITY: Partial<CapabilityStatementRestResource> = 
   versioning: 'no-version',
   readHistory: false,
   updateCreate: false,
+  conditionalCreate: false,
   conditionalRead: 'not-supported',
+  conditionalUpdate: false,
+  conditionalDelete: 'not-supported',
   operation: [],
   documentation: 'Read-only view of the audit ledger (IHE BALP); id = ledger index. Needs the auditor role or system/AuditEvent.rs.',
   searchParam: ([['patient', 'reference'], ['agent', 'reference'], ['entity', 'reference'], ['date', 'date'], ['action', 'token'], ['outcome', 'token'], ['subtype', 'token']] as const)
