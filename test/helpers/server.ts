@@ -3,10 +3,10 @@
  * HTTP listener on a free loopback port, real signed tokens from the node's development issuer.
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
+import { freePort } from '../../bench/servers.ts';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loadDevIssuer, type DevTokenRequest } from '../../src/consent/dev-issuer.ts';
@@ -37,16 +37,8 @@ export interface FhirResult {
   text: string;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One way to find a free loopback port, shared with the benchmark harness that starts servers too.
+export { freePort };
 
 export async function startServer(t: Test, env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-test-')));
