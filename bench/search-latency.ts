@@ -14,6 +14,7 @@ import path from 'node:path';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { KeyedLocks } from '../src/fhir/locks.ts';
+import { withReferences } from '../src/fhir/references.ts';
 import { dispatch, route } from '../src/fhir/router.ts';
 import type { InteractionContext } from '../src/fhir/request.ts';
 import { planOf } from '../src/fhir/interactions/search.ts';
@@ -26,16 +27,6 @@ const DIR = path.join(ROOT, 'test/fixtures/synthea');
 const SIZES = (process.env.BENCH_SEARCH_SIZES ?? '100000').split(',').map(Number);
 const SAMPLES = Number(process.env.BENCH_SEARCH_SAMPLES ?? 300);
 const read = (f: string) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as { entry: Array<{ fullUrl: string; resource: R }> };
-
-function rewrite(value: unknown, resolve: (ref: string) => string): unknown {
-  if (Array.isArray(value)) return value.map((v) => rewrite(v, resolve));
-  if (value && typeof value === 'object') {
-    const out: R = {};
-    for (const [k, v] of Object.entries(value)) out[k] = k === 'reference' && typeof v === 'string' ? resolve(v) : rewrite(v, resolve);
-    return out;
-  }
-  return value;
-}
 
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealed-fhir-bench-search-'));
@@ -70,7 +61,7 @@ async function main() {
   const clone = (k: number): R[] => {
     const ids = new Map(base.map((e) => [e.fullUrl, `${e.resource.resourceType}/c${k}-${e.resource.id}`]));
     const resolve = (ref: string) => ids.get(ref) ?? conditional.get(ref) ?? ref;
-    return base.map((e) => ({ ...(rewrite(e.resource, resolve) as R), id: `c${k}-${e.resource.id}` }));
+    return base.map((e) => ({ ...withReferences(e.resource, resolve), id: `c${k}-${e.resource.id}` }));
   };
   // the most frequent LOINC code and the median Observation date of the base patient
   const obs = base.map((e) => e.resource).filter((r) => r.resourceType === 'Observation');

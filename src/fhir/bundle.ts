@@ -15,6 +15,7 @@ import { auditEntry } from './audit.ts';
 import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf, matchIds, parseCondition, type ConditionalKind } from './conditional.ts';
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
+import { visitReferences } from './references.ts';
 import { isRaw, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
 import { dispatch } from './router.ts';
@@ -231,23 +232,6 @@ function assignIds(planned: PlannedEntry[], entries: BundleEntry[], ctx: Interac
     }
   }
   return references;
-}
-
-/** Every `reference` string in a resource body, visited so it can be replaced in place. */
-function visitReferences(node: unknown, replace: (reference: string) => string | undefined): void {
-  if (Array.isArray(node)) {
-    for (const item of node) visitReferences(item, replace);
-  } else if (node && typeof node === 'object') {
-    const record = node as Record<string, unknown>;
-    for (const [key, value] of Object.entries(record)) {
-      if (key === 'reference' && typeof value === 'string') {
-        const target = replace(value);
-        if (target !== undefined) record[key] = target;
-      } else if (value && typeof value === 'object') {
-        visitReferences(value, replace);
-      }
-    }
-  }
 }
 
 /**

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { withReferences } from '../../src/fhir/references.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const DIR = path.join(import.meta.dirname, '../fixtures/synthea');
@@ -12,16 +13,6 @@ const PATIENTS = ['8a4c9c04-1524-9f1c-d65b-9b17e4520fef.json', 'e1dbcb04-9c64-e9
 
 type R = Record<string, any>;
 const read = (file: string) => JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as { entry: Array<{ fullUrl?: string; resource: R }> };
-
-function rewrite(value: unknown, resolve: (ref: string) => string): unknown {
-  if (Array.isArray(value)) return value.map((v) => rewrite(v, resolve));
-  if (value && typeof value === 'object') {
-    const out: R = {};
-    for (const [k, v] of Object.entries(value)) out[k] = k === 'reference' && typeof v === 'string' ? resolve(v) : rewrite(v, resolve);
-    return out;
-  }
-  return value;
-}
 
 async function putAll(server: TestServer, resources: R[]) {
   for (let i = 0; i < resources.length; i += 200) {
@@ -64,7 +55,7 @@ t.test('Synthea: search counts agree with the bundle files', async (t) => {
       }
       return ref;
     };
-    return entries.map((e) => rewrite(e.resource, resolve) as R);
+    return entries.map((e) => withReferences(e.resource, resolve));
   });
   for (const resources of bundles) await putAll(server, resources);
   const all = [...shared, ...bundles.flat()];
