@@ -31,14 +31,17 @@ export interface LoadOptions {
 
 export interface Measurement {
   durationSeconds: number;
+  /** Successful (2xx) responses. */
   ok: number;
   /** Successes of the warm-up run (not in `ok`), to relate CPU sampled over both runs to requests served. */
   warmupOk: number;
   p50Ms: number;
   p99Ms: number;
+  /** Non-2xx responses, connection errors, timeouts: each one makes the run a failure. */
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Status codes seen other than 2xx, with counts (for the failure report). */
   badStatuses: Record<string, number>;
 }
 

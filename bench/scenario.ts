@@ -4,6 +4,7 @@
  * transaction import, ledger proofs…) is one small object added to a module's list, plus the checks that
  * compare it with its baseline measured in the same run.
  */
+import type { Measurement } from './load.ts';
 
 /** Which child process a scenario drives. */
 export type ServerRole = 'sealed' | 'bare';
@@ -33,23 +34,12 @@ export interface Scenario<C extends BenchContext = BenchContext> {
 }
 
 /** The outcome of one measured scenario. */
-export interface ScenarioResult {
+export interface ScenarioResult extends Omit<Measurement, 'warmupOk'> {
   name: string;
   description: string;
   server: ServerRole;
   connections: number;
-  durationSeconds: number;
-  /** Successful (2xx) responses. */
-  ok: number;
   requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** Non-2xx responses, connection errors, timeouts: each one makes the run a failure. */
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  /** Status codes seen other than 2xx, with counts (for the failure report). */
-  badStatuses: Record<string, number>;
   /** Highest VmRSS of the server process sampled during warm-up and measurement, in bytes. */
   peakRssBytes: number;
   /** CPU used by the server process and by the bench process (the load generator), in percent of one core. */
