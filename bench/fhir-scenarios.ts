@@ -18,6 +18,8 @@ export interface FhirContext extends BenchContext {
   fhirPath: string;
   /** The patient read by `read` and served by `bare`. */
   readId: string;
+  /** The same patient body, created on the unaudited comparison server and read by `read-unaudited`. */
+  unauditedReadId: string;
   /** Pre-created patients that `read-mix` cycles through. */
   mixIds: string[];
   nextPatientBody(): string;
@@ -33,7 +35,7 @@ export function patientBodies(runId: string): () => string {
   return () => `${head}${runId}-${(seq += 1)}${tail}`;
 }
 
-function fhirHeaders(token: string, withBody: boolean): Record<string, string> {
+export function fhirHeaders(token: string, withBody: boolean): Record<string, string> {
   const headers: Record<string, string> = { accept: FHIR_JSON, authorization: `Bearer ${token}` };
   if (withBody) headers['content-type'] = FHIR_JSON;
   return headers;
@@ -62,11 +64,11 @@ export async function createPatients(origin: string, fhirPath: string, token: st
   return ids;
 }
 
-/** What the bare server must serve: the exact bytes and representation headers of a read. */
-export async function captureRead(origin: string, fhirPath: string, token: string, id: string): Promise<{ body: Buffer; headers: Record<string, string> }> {
-  const response = await fetch(`${origin}${fhirPath}/Patient/${id}`, { headers: fhirHeaders(token, false) });
+/** What the bare server must serve for one URL (path and query): the exact bytes and representation headers. */
+export async function captureGet(origin: string, url: string, token: string): Promise<{ body: Buffer; headers: Record<string, string> }> {
+  const response = await fetch(`${origin}${url}`, { headers: fhirHeaders(token, false) });
   const body = Buffer.from(await response.arrayBuffer());
-  if (response.status !== 200) throw new Error(`read Patient/${id} answered ${response.status}: ${body.toString('utf8', 0, 300)}`);
+  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}: ${body.toString('utf8', 0, 300)}`);
   const headers: Record<string, string> = {};
   for (const name of ['content-type', 'etag', 'last-modified']) {
     const value = response.headers.get(name);
@@ -96,6 +98,12 @@ export const fhirScenarios: Scenario<FhirContext>[] = [
     description: 'GET /fhir/Patient/<id>, one patient; the audit entry is durable before the response',
     server: 'sealed',
     request: (ctx) => ({ method: 'GET', path: `${ctx.fhirPath}/Patient/${ctx.readId}`, headers: fhirHeaders(ctx.token, false) }),
+  },
+  {
+    name: 'read-unaudited',
+    description: 'the same read on the same build with no ledger entry for reads (bench/unaudited-server.ts)',
+    server: 'unaudited',
+    request: (ctx) => ({ method: 'GET', path: `${ctx.fhirPath}/Patient/${ctx.unauditedReadId}`, headers: fhirHeaders(ctx.token, false) }),
   },
   {
     name: 'read-mix',
@@ -128,4 +136,6 @@ export const fhirChecks: Check[] = [
   { kind: 'rate', label: 'durable creates ≥ 1,500/s', scenario: 'create', min: 1500 },
   { kind: 'ratio', label: 'read / bare ≥ 0.60', numerator: 'read', denominator: 'bare', min: 0.6 },
   { kind: 'ratio', label: 'read-mix / bare ≥ 0.60', numerator: 'read-mix', denominator: 'bare', min: 0.6 },
+  // issue 4: what the audit entry (made durable before the answer) costs a read
+  { kind: 'ratio', label: 'read / read-unaudited ≥ 0.85', numerator: 'read', denominator: 'read-unaudited', min: 0.85 },
 ];

@@ -3,7 +3,7 @@
  * docs/benchmarks.md). Pure: a Report in, a string out.
  */
 import type { Machine } from './machine.ts';
-import type { CheckResult, ScenarioResult } from './scenario.ts';
+import type { CheckResult, InProcessResult, ScenarioResult } from './scenario.ts';
 
 export interface Report {
   /** When the run started (ISO 8601). */
@@ -22,11 +22,14 @@ export interface Report {
   /** Lifetime peak RSS (VmHWM) of each server process, in bytes, read just before it was stopped. */
   lifetimePeakRss: Record<string, number | undefined>;
   results: ScenarioResult[];
+  /** Measured inside the bench process after the servers stopped (the ledger's append, verify, proofs). */
+  inProcess: InProcessResult[];
   checks: CheckResult[];
   failures: string[];
 }
 
-const HEADER = ['scenario', 'server', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MiB', 'server CPU %', 'server CPU ms/req', 'bench CPU %'];
+const HEADER = ['scenario', 'server', 'conns', 'requests/s', 'resources/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MiB', 'server CPU %', 'server CPU ms/req', 'bench CPU %'];
+const IN_PROCESS_HEADER = ['measure', 'rate', 'unit', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'baseline (same run)', 'baseline rate', 'rate / baseline'];
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
@@ -34,7 +37,9 @@ function resultRow(r: ScenarioResult): string[] {
   return [
     r.name,
     r.server,
+    String(r.connections),
     r.requestsPerSecond.toFixed(0),
+    r.resourcesPerSecond.toFixed(0),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
     String(r.non2xx + r.errors),
@@ -45,9 +50,32 @@ function resultRow(r: ScenarioResult): string[] {
   ];
 }
 
+const optional = (value: number | undefined, digits: number) => (value === undefined ? '–' : value.toFixed(digits));
+
+function inProcessRow(r: InProcessResult): string[] {
+  return [
+    r.name,
+    r.rate.toFixed(0),
+    r.unit,
+    optional(r.p50Ms, 3),
+    optional(r.p99Ms, 3),
+    optional(r.peakRssBytes === undefined ? undefined : r.peakRssBytes / 2 ** 20, 0),
+    r.baseline?.name ?? '–',
+    optional(r.baseline?.rate, 0),
+    r.baseline && r.baseline.rate > 0 ? (r.rate / r.baseline.rate).toFixed(3) : '–',
+  ];
+}
+
+function checkValue(c: CheckResult): string {
+  if (c.value === undefined) return 'not run';
+  if (c.kind === 'ratio') return c.value.toFixed(2);
+  if (c.kind === 'latency') return `${c.value.toFixed(2)} ms`;
+  return `${c.value.toFixed(0)}/s`;
+}
+
 function checkRow(c: CheckResult): string[] {
-  const value = c.value === undefined ? 'not run' : c.kind === 'ratio' ? c.value.toFixed(2) : `${c.value.toFixed(0)}/s`;
-  return [c.label, value, c.value === undefined ? 'NOT RUN' : c.pass ? 'PASS' : 'BELOW'];
+  const mark = c.value === undefined ? 'NOT RUN' : c.pass === undefined ? 'info' : c.pass ? 'PASS' : 'BELOW';
+  return [c.label, checkValue(c), mark];
 }
 
 function machineLines(report: Report): string[] {
@@ -81,6 +109,7 @@ export function formatText(report: Report): string {
   const parts = [
     machineLines(report).join('\n'),
     textTable([HEADER, ...report.results.map(resultRow)]),
+    ...(report.inProcess.length > 0 ? [textTable([IN_PROCESS_HEADER, ...report.inProcess.map(inProcessRow)])] : []),
     textTable([['check', 'measured', 'mark'], ...report.checks.map(checkRow)]),
   ];
   if (report.failures.length > 0) parts.push(`FAILED:\n${report.failures.map((f) => `  - ${f}`).join('\n')}`);
@@ -90,8 +119,9 @@ export function formatText(report: Report): string {
 export function formatMarkdown(report: Report): string {
   const parts = [
     machineLines(report).map((line) => `- ${line}`).join('\n'),
-    report.results.map((r) => `- \`${r.name}\` (${r.server}): ${r.description}`).join('\n'),
+    [...report.results.map((r) => `- \`${r.name}\` (${r.server}): ${r.description}`), ...report.inProcess.map((r) => `- \`${r.name}\` (in-process): ${r.description}`)].join('\n'),
     markdownTable([HEADER, ...report.results.map(resultRow)]),
+    ...(report.inProcess.length > 0 ? [markdownTable([IN_PROCESS_HEADER, ...report.inProcess.map(inProcessRow)])] : []),
     markdownTable([['check (same run)', 'measured', 'mark'], ...report.checks.map(checkRow)]),
   ];
   if (report.failures.length > 0) parts.push(`**Failed:**\n\n${report.failures.map((f) => `- ${f}`).join('\n')}`);

@@ -20,6 +20,7 @@ import type { InteractionContext } from '../src/fhir/request.ts';
 import { planOf } from '../src/fhir/interactions/search.ts';
 import { runSearch } from '../src/fhir/search/run.ts';
 import { WorkUnit } from '../src/fhir/work.ts';
+import { searchTargets } from './synthea-scenarios.ts';
 
 type R = Record<string, any>;
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -64,12 +65,7 @@ async function main() {
     return base.map((e) => ({ ...withReferences(e.resource, resolve), id: `c${k}-${e.resource.id}` }));
   };
   // the most frequent LOINC code and the median Observation date of the base patient
-  const obs = base.map((e) => e.resource).filter((r) => r.resourceType === 'Observation');
-  const freq = new Map<string, number>();
-  for (const o of obs) for (const c of o.code.coding) freq.set(c.code, (freq.get(c.code) ?? 0) + 1);
-  const code = [...freq].sort((a, b) => b[1] - a[1])[0]![0];
-  const dates = obs.map((o) => String(o.effectiveDateTime)).sort();
-  const since = dates[Math.floor(dates.length / 2)]!.slice(0, 10);
+  const { code, since } = searchTargets(base.map((e) => e.resource as { resourceType: string }));
 
   const queries = {
     A: (pid: string) => ({ patient: [pid], code: [`http://loinc.org|${code}`] }),

@@ -2,7 +2,7 @@
  * Pure arithmetic over measured results: latency percentiles, the checks (targets and ratios measured in the
  * same run) and the list of failures that make the run exit non-zero. No I/O, so it is tested with tables.
  */
-import type { Check, CheckResult, ScenarioResult } from './scenario.ts';
+import type { Check, CheckResult, InProcessResult, ScenarioResult } from './scenario.ts';
 
 /**
  * Nearest-rank percentile (p in 0…100) of ascending-sorted samples; 0 for no samples. Nearest-rank never
@@ -15,18 +15,31 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(rank, sorted.length) - 1]!;
 }
 
-export function evaluateChecks(checks: readonly Check[], results: readonly ScenarioResult[]): CheckResult[] {
-  const rate = (name: string) => results.find((r) => r.name === name)?.requestsPerSecond;
+/** Checks over HTTP scenarios and in-process measures (a rate there is its own unit per second). */
+export function evaluateChecks(checks: readonly Check[], results: readonly ScenarioResult[], inProcess: readonly InProcessResult[] = []): CheckResult[] {
+  const find = (name: string) => results.find((r) => r.name === name);
+  const measured = (name: string) => inProcess.find((r) => r.name === name);
   return checks.map((check) => {
-    let value: number | undefined;
-    if (check.kind === 'rate') {
-      value = rate(check.scenario);
-    } else {
-      const numerator = rate(check.numerator);
-      const denominator = rate(check.denominator);
-      value = numerator !== undefined && denominator !== undefined && denominator > 0 ? numerator / denominator : undefined;
+    const base = { label: check.label, kind: check.kind };
+    switch (check.kind) {
+      case 'rate':
+      case 'resources': {
+        const result = find(check.scenario);
+        const value = result ? (check.kind === 'rate' ? result.requestsPerSecond : result.resourcesPerSecond) : measured(check.scenario)?.rate;
+        return { ...base, value, pass: value === undefined ? false : value >= check.min };
+      }
+      case 'latency': {
+        const value = find(check.scenario)?.p50Ms ?? measured(check.scenario)?.p50Ms;
+        return { ...base, value, pass: value === undefined ? false : value <= check.maxP50Ms };
+      }
+      case 'ratio': {
+        const numerator = find(check.numerator)?.requestsPerSecond;
+        const denominator = find(check.denominator)?.requestsPerSecond;
+        const value = numerator !== undefined && denominator !== undefined && denominator > 0 ? numerator / denominator : undefined;
+        const pass = check.min === undefined ? undefined : value !== undefined && value >= check.min;
+        return { ...base, value, pass };
+      }
     }
-    return { label: check.label, kind: check.kind, value, min: check.min, pass: value !== undefined && value >= check.min };
   });
 }
 

@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Config } from './config.ts';
 import { errors } from './errors.ts';
 import type { Principal } from './consent/principal.ts';
-import type { Agent } from './ledger/types.ts';
+import type { Agent, LedgerWriter } from './ledger/types.ts';
 import { loadDevIssuer } from './consent/dev-issuer.ts';
 import { DEV_ISSUER_JWKS_PATH } from './consent/dev-issuer.ts';
 import { createTokenVerifier } from './consent/token.ts';
@@ -52,6 +52,12 @@ export interface App {
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Wraps the ledger writer that FHIR requests commit through. Only the benchmark's unaudited comparison server
+   * (bench/unaudited-server.ts) passes it, to measure what auditing a read costs; `npm start` never does, and no
+   * configuration or environment variable can.
+   */
+  workLedger?: (ledger: LedgerWriter) => LedgerWriter;
 }
 
 /** One log line per request, with the path but never the query string: queries can carry PHI. */
@@ -132,6 +138,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       contentHash: (bytes) => keyring.contentHash(bytes),
     });
     const locks = new KeyedLocks();
+    const workLedger = options.workLedger ? options.workLedger(ledger) : ledger;
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
     const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });
     const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString());
@@ -143,8 +150,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       repo,
       validator,
       capabilities,
-      work: new WorkUnit(ledger, locks, false),
-      newWork: (deferred) => new WorkUnit(ledger, locks, deferred),
+      work: new WorkUnit(workLedger, locks, false),
+      newWork: (deferred) => new WorkUnit(workLedger, locks, deferred),
       auditLog: { ledger, index: auditIndex },
     });
 

@@ -18,13 +18,22 @@ t.test('measure against the bare server', async (t) => {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const headers = { 'content-type': 'application/fhir+json; charset=utf-8', etag: 'W/"1"' };
-  const bare = await startChild('bare', 'bench/bare-server.ts', { PORT: String(port), BODY_FILE: bodyFile, HEADERS_JSON: JSON.stringify(headers) }, origin);
+  const searchFile = path.join(dir, 'search.json');
+  await fs.writeFile(searchFile, '{"resourceType":"Bundle","type":"searchset"}');
+  const routesFile = path.join(dir, 'routes.json');
+  await fs.writeFile(routesFile, JSON.stringify([
+    { url: '/fhir/Patient/p1', bodyFile, headers },
+    { url: '/fhir/Observation?patient=p1&code=x', bodyFile: searchFile, headers: {} },
+  ]));
+  const bare = await startChild('bare', 'bench/bare-server.ts', { PORT: String(port), ROUTES_FILE: routesFile }, origin);
   t.teardown(() => bare.stop());
 
   const response = await fetch(`${origin}/fhir/Patient/p1`);
   t.equal(await response.text(), body, 'serves the bytes it was given');
   t.equal(response.headers.get('content-type'), headers['content-type']);
   t.equal(response.headers.get('etag'), headers.etag);
+  t.equal(await (await fetch(`${origin}/fhir/Observation?patient=p1&code=x`)).text(), '{"resourceType":"Bundle","type":"searchset"}', 'each URL, query included, has its own bytes');
+  t.equal((await fetch(`${origin}/fhir/Observation?patient=p1&code=y`)).status, 404, 'an URL not captured is not served');
 
   const usage = watchUsage(bare, 20);
   const ok = await measure({ origin, connections: 4, durationSeconds: 1, warmupSeconds: 0, request: { method: 'GET', path: '/fhir/Patient/p1' } });
@@ -45,5 +54,5 @@ t.test('measure against the bare server', async (t) => {
 
 t.test('a server that cannot start is an error naming it', async (t) => {
   const port = await freePort();
-  await t.rejects(startChild('bare', 'bench/bare-server.ts', { PORT: String(port) }, `http://127.0.0.1:${port}`), /bare server .* exited \(2\).*BODY_FILE are required/s);
+  await t.rejects(startChild('bare', 'bench/bare-server.ts', { PORT: String(port) }, `http://127.0.0.1:${port}`), /bare server .* exited \(2\).*ROUTES_FILE are required/s);
 });

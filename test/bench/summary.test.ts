@@ -14,6 +14,7 @@ function result(name: string, requestsPerSecond: number, extra: Partial<Scenario
     durationSeconds: 10,
     ok: Math.round(requestsPerSecond * 10),
     requestsPerSecond,
+    resourcesPerSecond: requestsPerSecond,
     p50Ms: 1,
     p99Ms: 2,
     non2xx: 0,
@@ -63,6 +64,24 @@ t.test('checks compare rates and same-run ratios with their minimum', async (t) 
   t.match(mixRatio, { value: 0.6, pass: true });
   t.match(missing, { value: undefined, pass: false }, 'a scenario that did not run never passes');
   t.match(evaluateChecks(checks.slice(1, 2), [result('read', 10), result('bare', 0)])[0], { value: undefined, pass: false }, 'no ratio over zero');
+});
+
+t.test('resources per second, p50 latency, and ratios printed without a target', async (t) => {
+  const checks: Check[] = [
+    { kind: 'resources', label: 'import', scenario: 'transaction', min: 2500 },
+    { kind: 'latency', label: 'search p50', scenario: 'search', maxP50Ms: 5 },
+    { kind: 'ratio', label: 'search/bare', numerator: 'search', denominator: 'bare' },
+    { kind: 'latency', label: 'not run', scenario: 'nothing', maxP50Ms: 5 },
+  ];
+  const [resources, latency, info, missing] = evaluateChecks(checks, [
+    result('transaction', 40, { resourcesPerSecond: 2640 }),
+    result('search', 500, { p50Ms: 5.01 }),
+    result('bare', 2000),
+  ]);
+  t.match(resources, { value: 2640, pass: true }, 'resources/s, not requests/s');
+  t.match(latency, { value: 5.01, pass: false }, 'a p50 above the bound is below target');
+  t.match(info, { value: 0.25, pass: undefined }, 'no bound: printed for information');
+  t.match(missing, { value: undefined, pass: false });
 });
 
 t.test('any failed request or an empty run is a failure', async (t) => {
