@@ -20,6 +20,9 @@ import { KeyedLocks } from './fhir/locks.ts';
 import { Repository } from './fhir/repository.ts';
 import type { InteractionContext } from './fhir/request.ts';
 import { createValidator } from './fhir/validate.ts';
+import { indexHasher, inlineAnalyzer, type Analyzer } from './fhir/analysis/analyze.ts';
+import { createAnalysisPool } from './fhir/analysis/pool.ts';
+import { secretKey } from './storage/envelope.ts';
 import { WorkUnit } from './fhir/work.ts';
 import { AuditIndex } from './ledger/audit-index.ts';
 import { Checkpointer } from './ledger/checkpoint.ts';
@@ -129,13 +132,37 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       onError: (err) => http.log.error({ err }, 'checkpoint signing failed'),
     });
     opened.push(() => checkpointer.close());
-    const validator = createValidator({ profilesDir: path.join(PROJECT_ROOT, 'profiles'), maxDepth: config.maxJsonDepth });
+    const profilesDir = path.join(PROJECT_ROOT, 'profiles');
+    // The keyring's content-hash key (same HKDF purpose): index values are its HMACs on every thread.
+    const hashKeyBytes = await keyStore.deriveKey('content-hash');
+    const hashKey = secretKey(hashKeyBytes);
+    hashKeyBytes.fill(0);
+    // The workers start (and build their validators) on other cores while this thread builds its own, which also
+    // answers while a worker that died is being replaced.
+    let inline: Analyzer | undefined;
+    const pool = config.analysisWorkers > 0
+      ? createAnalysisPool({
+          size: config.analysisWorkers,
+          settings: { profilesDir, maxDepth: config.maxJsonDepth, baseUrl: config.baseUrl },
+          hashKey: () => new Uint8Array(hashKey.export()),
+          onWorkerError: (err) => http.log.error({ err }, 'an analysis worker died; it is being replaced'),
+          fallback: { analyze: (resource, options) => inline!.analyze(resource, options), close: async () => undefined },
+        })
+      : undefined;
+    pool?.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection meanwhile
+    const validator = createValidator({ profilesDir, maxDepth: config.maxJsonDepth });
+    const compartment = new PatientCompartment();
+    const indexHash = indexHasher(hashKey);
+    inline = inlineAnalyzer({ validator, compartment, baseUrl: config.baseUrl, indexHash });
+    const analyzer = pool ? await pool : inline;
+    opened.push(() => analyzer.close());
     const repo = new Repository(db, {
       sealed: createSealedStore({ blocks, keyring }),
       validator,
-      compartment: new PatientCompartment(),
       baseUrl: config.baseUrl,
       contentHash: (bytes) => keyring.contentHash(bytes),
+      indexHash,
+      analyzer,
     });
     const locks = new KeyedLocks();
     const workLedger = options.workLedger ? options.workLedger(ledger) : ledger;

@@ -2,6 +2,7 @@
  * The node's configuration: one typed object from environment variables, validated at start and printed
  * without secrets. Every option is documented in README.md (Configuration).
  */
+import os from 'node:os';
 import path from 'node:path';
 
 export interface TrustedIssuer {
@@ -27,6 +28,11 @@ export interface Config {
   bodyLimit: number;
   /** Deepest JSON nesting accepted in a request body. */
   maxJsonDepth: number;
+  /**
+   * Worker threads that validate and index resources being written (0: on the main thread). The default, one
+   * fewer than the cores, leaves the main thread for HTTP, encryption and commits.
+   */
+  analysisWorkers: number;
   /** Whether the node's own development token issuer is trusted (default on). */
   devIssuer: boolean;
   logLevel: string;
@@ -137,6 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     masterKeyPassphrase: env.MASTER_KEY_PASSPHRASE || undefined,
     bodyLimit: intOption(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxJsonDepth: intOption(env, 'MAX_JSON_DEPTH', 64, 8, 1024),
+    analysisWorkers: intOption(env, 'ANALYSIS_WORKERS', Math.min(4, Math.max(0, os.availableParallelism() - 1)), 0, 64),
     devIssuer: env.DEV_ISSUER !== 'off',
     logLevel,
     ledger: ledgerConfig(env, base),

@@ -7,13 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
-import { canonicalBytes } from '../ledger/canonical.ts';
 import type { Appended, EntityRef } from '../ledger/types.ts';
 import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
 import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
 import type { SealedStore, SealedVersion } from '../storage/types.ts';
-import type { PatientCompartment } from './compartment.ts';
-import { extractEntries, sealEntries, type IndexEntry } from './search/extract.ts';
+import { extractEntries, type IndexEntry, type IndexHash } from './search/extract.ts';
+import { indexEntriesOf, type Analyzer } from './analysis/analyze.ts';
 import { SearchIndex } from './search/index-store.ts';
 import { SearchEngine, type FindOptions } from './search/engine.ts';
 import { protectQuery } from './search/audit-query.ts';
@@ -61,19 +60,18 @@ export interface HistoryPage {
 export interface RepositoryDeps {
   sealed: SealedStore;
   validator: Validator;
-  compartment: PatientCompartment;
   /** FHIR base URL: absolute references under it are indexed as local references. */
-  baseUrl?: string;
+  baseUrl: string | undefined;
   /**
    * Keyed hash (the keyring's content hash, HMAC-SHA-256 under the node's content-hash key): keeps search values
-   * out of the ledger and identifying index values out of LevelDB keys in plaintext.
+   * out of the ledger.
    */
   contentHash: (bytes: Uint8Array) => string;
+  /** The same key's hash of index values (analysis/analyze.ts, indexHasher): none is kept in plaintext. */
+  indexHash: IndexHash;
+  /** Validation, compartment, index entries and canonical bytes of a resource: inline or on worker threads. */
+  analyzer: Analyzer;
 }
-
-const encoder = new TextEncoder();
-/** Index-value hashes kept in memory (cleared when full; ~100 bytes each). */
-const HASH_CACHE = 100_000;
 
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
@@ -147,17 +145,9 @@ export class Repository {
   }
 
   /** Index values that could identify a person are stored as this keyed hash (docs/storage.md, search index). */
-  readonly indexHash = (value: string): string => {
-    let hashed = this.hashCache.get(value);
-    if (hashed === undefined) {
-      hashed = `h${this.deps.contentHash(encoder.encode(`search-index\u0000${value}`)).slice(0, 22)}`;
-      // codes, systems and statuses repeat across resources: an HMAC costs more than a map lookup
-      if (this.hashCache.size >= HASH_CACHE) this.hashCache.clear();
-      this.hashCache.set(value, hashed);
-    }
-    return hashed;
-  };
-  private readonly hashCache = new Map<string, string>();
+  get indexHash(): IndexHash {
+    return this.deps.indexHash;
+  }
 
   /** Plaintext index entries of a stored version (decrypted): for `:contains`, `:text` and sorting by text. */
   async plainEntries(record: VersionRecord): Promise<IndexEntry[]> {
@@ -172,8 +162,7 @@ export class Repository {
 
   /** Index entries of a resource as stored: extracted, then sealed (used by prepare and by reindex). */
   entriesFor(resource: Resource): IndexEntry[] {
-    const plain = extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
-    return sealEntries(resource.resourceType, plain, this.indexHash);
+    return indexEntriesOf(this.deps, resource);
   }
 
   /** Current heads of many resources of one type, in the order asked (undefined where unknown). */
@@ -224,15 +213,12 @@ export class Repository {
 
     const resource = { ...args.resource, id } as Resource;
     resource.meta = { ...(resource.meta ?? {}), versionId: String(versionId), lastUpdated };
-    this.deps.validator.assertValid(resource, {
+    const { plaintext, patient, entries } = await this.deps.analyzer.analyze(resource, {
       expectedType: resourceType,
       expectedId: id,
       allowConditionalReferences: args.allowConditionalReferences ?? false,
     });
-    const patient = this.deps.compartment.patientsOf(resource)[0];
-    const entries = this.entriesFor(resource);
     const searchOps = await this.searchOps(resourceType, id, previous, entries);
-    const plaintext = canonicalBytes(resource);
     const { sealed, ops: blockOps } = await this.deps.sealed.seal({
       resourceType,
       id,
