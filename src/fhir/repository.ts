@@ -159,10 +159,13 @@ export class Repository {
   };
   private readonly hashCache = new Map<string, string>();
 
-  /** Plaintext index entries of a stored version (decrypted): for `:contains`, `:text` and sorting by text. */
-  async plainEntries(record: VersionRecord): Promise<IndexEntry[]> {
+  /**
+   * Plaintext index entries of a stored version (decrypted): for `:contains`, `:text`, prefixes the index only
+   * narrows, and sorting by text. `codes`: only these parameters' entries (the others are not evaluated).
+   */
+  async plainEntries(record: VersionRecord, codes?: ReadonlySet<string>): Promise<IndexEntry[]> {
     const resource = JSON.parse(new TextDecoder().decode(await this.open(record))) as Resource;
-    return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    return extractEntries(resource, { ...(this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {}), ...(codes ? { codes } : {}) });
   }
 
   /** The query as the ledger records it: parameter names in clear, values as keyed hashes (docs/ledger.md). */
