@@ -72,6 +72,8 @@ export interface RepositoryDeps {
 }
 
 const encoder = new TextEncoder();
+/** Server-assigned ids remembered as unused (newId). */
+const ISSUED_IDS = 10_000;
 /** Index-value hashes kept in memory (cleared when full; ~100 bytes each). */
 const HASH_CACHE = 100_000;
 
@@ -195,9 +197,18 @@ export class Repository {
     return -1;
   }
 
+  /**
+   * A new server-assigned id (random UUID). Remembered until its resource is prepared: nothing can be stored under
+   * it, so a Patient created with it skips the lookup of its (certainly missing) key-encryption key.
+   */
   newId(): string {
-    return randomUUID();
+    const id = randomUUID();
+    // ids given out but never used (a failed transaction) must not pile up; a forgotten one only costs the lookup
+    if (this.issued.size >= ISSUED_IDS) this.issued.clear();
+    this.issued.add(id);
+    return id;
   }
+  private readonly issued = new Set<string>();
 
   /**
    * Validates, stamps meta, seals and stages a new version (or a deletion marker when `resource` is undefined).
@@ -233,6 +244,8 @@ export class Repository {
       allowConditionalReferences: args.allowConditionalReferences ?? false,
     });
     const patient = this.deps.compartment.patientsOf(resource)[0];
+    // one use only: once this version is staged, its KEK is pending or stored and must be looked up again
+    const freshKek = this.issued.delete(id) && resourceType === 'Patient' && patient === id;
     const entries = this.entriesFor(resource);
     const searchOps = await this.searchOps(resourceType, id, previous, entries);
     const plaintext = canonicalBytes(resource);
@@ -242,6 +255,7 @@ export class Repository {
       versionId: String(versionId),
       plaintext,
       kek: patient ? `patient/${patient}` : 'node',
+      freshKek,
     });
     const record: VersionRecord = { resourceType, id, versionId, lastUpdated, method, t: -1, ...sealed };
     if (patient) record.patient = patient;
