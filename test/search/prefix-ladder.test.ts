@@ -49,6 +49,15 @@ t.test('prefix searches of every length 1..60 give exactly the starts-with match
   t.same(await repo.findIds('Patient', { family: ['smithso,mu'] }), or('smithso', 'mu'));
   t.same(await repo.findIds('Patient', { _id: [`${ids.get(STEM)},${ids.get('Vanderbilt')}`], family: ['vanderbilt-o'] }), [ids.get(STEM)!]);
   t.same(await repo.findIds('Patient', { family: ['vanderbilt-oppenheimer montgomery fitzwilliam castellanos-smythe!'] }), []);
+  // `phonetic` has `name`'s expression: stored once, under `name`, and answered the same
+  for (const q of ['vanderbilt-oppenheimer montgomery', 'smi', 'G1', 'Muller-Lü']) {
+    t.same(await repo.findIds('Patient', { phonetic: [q] }), await repo.findIds('Patient', { name: [q] }), `phonetic=${q}`);
+    t.same(await repo.findIds('Patient', { 'phonetic:exact': [q] }), await repo.findIds('Patient', { 'name:exact': [q] }), `phonetic:exact=${q}`);
+  }
+  t.same(await repo.findIds('Patient', { 'phonetic:missing': ['false'] }), [...ids.values()].sort());
+  const keys: string[] = [];
+  for await (const k of repo.index.valueIndex.keys({ gte: 'Patient/', lt: 'Patient0' })) keys.push(k);
+  t.ok(keys.some((k) => k.startsWith('Patient/name/')) && !keys.some((k) => k.startsWith('Patient/phonetic')), 'no phonetic keys');
   // over HTTP too (the interaction's paging and total)
   const res = await server.fhir('Patient?family=vanderbilt-oppenheimer%20montgomery%20fitz&_count=2');
   t.equal(res.body.total, expected('vanderbilt-oppenheimer montgomery fitz').length);

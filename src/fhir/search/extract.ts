@@ -257,6 +257,7 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
     const base = colon < 0 ? e.code : e.code.slice(0, colon);
     const suffix = colon < 0 ? '' : e.code.slice(colon);
     const param = params.get(base);
+    if (param?.indexCode !== undefined) continue; // stored once under the code it repeats (registry.ts)
     if (!param || e.code === '_id') {
       // ids are no secret (the ledger names them) and `_id` entries list a type's resources
       add(e.code, e.value);

@@ -4,6 +4,7 @@
  *   search-value      `<Type>/<code>/<value>\x00<id>`  → ''   value → resource: range and prefix scans
  *   resource-entries  `<Type>/<id>`                    → packed entries   resource → values: point checks, sort
  *                                                                           keys, `:missing`, removal
+ * Entry codes of a parameter that repeats another's expression are read under the other's code (indexCodeOf).
  * The resource side is one record per resource rather than one key per entry: a create writes one key there
  * instead of ~100, and every per-resource question is answered by one point read.
  * Both are derived data: written in the same batch as the version they describe, rebuilt by `npm run reindex`.
@@ -12,6 +13,7 @@ import type { BatchOp, Database, Sublevel } from '../../storage/db.ts';
 import { stringSublevel, SUBLEVELS } from '../../storage/db.ts';
 import type { Condition } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
+import { indexCodeOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
 /**
@@ -111,7 +113,7 @@ export class SearchIndex {
 
   /** Ids of resources of `type` with a value satisfying `c`, in value order (an id may repeat). */
   async *scan(type: string, c: Condition): AsyncGenerator<{ id: string; value: string }> {
-    const prefix = `${type}/${c.code}/`;
+    const prefix = `${type}/${indexCodeOf(type, c.code)}/`;
     for await (const key of this.valueIndex.keys({ gte: prefix + c.lower, lt: prefix + c.upper })) {
       const sep = key.lastIndexOf('\x00');
       const value = key.slice(prefix.length, sep);
@@ -121,7 +123,7 @@ export class SearchIndex {
 
   /** Every value one resource has for an entry code. */
   async valuesOf(type: string, id: string, code: string, cache?: ValuesCache): Promise<string[]> {
-    return packedValues(await this.record(type, id, cache), code);
+    return packedValues(await this.record(type, id, cache), indexCodeOf(type, code));
   }
 
   /** Whether one resource satisfies one of the conditions (one point read). */
@@ -129,9 +131,10 @@ export class SearchIndex {
     const packed = await this.record(type, id, cache);
     if (packed === undefined) return false;
     for (const c of conditions) {
+      const code = indexCodeOf(type, c.code);
       if (c.exact !== undefined) {
-        if (packedHas(packed, c.code, c.exact)) return true;
-      } else if (packedValues(packed, c.code).some((v) => c.test(v))) return true;
+        if (packedHas(packed, code, c.exact)) return true;
+      } else if (packedValues(packed, code).some((v) => c.test(v))) return true;
     }
     return false;
   }
@@ -139,13 +142,14 @@ export class SearchIndex {
   /** For many resources at once: which have one of the exact values (one batched read). */
   async matchesExact(type: string, ids: string[], conditions: Condition[]): Promise<boolean[]> {
     const found = ids.length ? await this.resourceIndex.getMany(ids.map((id) => `${type}/${id}`)) : [];
-    return found.map((packed) => conditions.some((c) => packedHas(packed, c.code, c.exact!)));
+    const codes = conditions.map((c) => indexCodeOf(type, c.code));
+    return found.map((packed) => conditions.some((c, i) => packedHas(packed, codes[i]!, c.exact!)));
   }
 
   /** Whether a resource has any value for a parameter (`:missing`). */
   async hasAny(type: string, id: string, code: string): Promise<boolean> {
     const packed = await this.record(type, id);
-    return packed !== undefined && packed.includes(`${REC}${code}${SEP}`);
+    return packed !== undefined && packed.includes(`${REC}${indexCodeOf(type, code)}${SEP}`);
   }
 
   /** Ids of every indexed resource of a type, in id order (each has an `_id` entry). */

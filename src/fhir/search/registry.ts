@@ -31,6 +31,8 @@ export interface SearchParam {
   /** The same through fhirpath.js always (tests check the fast path against it). */
   evaluateFhirpath: (resource: unknown) => unknown[];
   components?: ParamComponent[];
+  /** Set when another parameter of the type has the same expression: the index holds the entries under its code. */
+  indexCode?: string;
 }
 
 /** Parameters defined for every type but served without FHIRPath or not at all (declared unsupported). */
@@ -209,6 +211,26 @@ function build(): void {
       if (param) byType.get(type)!.set(def.code, param);
     }
   }
+  // Parameters of one type with the same expression have the same entries (Patient `name` and `phonetic`): the
+  // index keeps them once, under the first one's code.
+  for (const params of byType.values()) {
+    const first = new Map<string, string>();
+    for (const param of params.values()) {
+      if (param.type === 'composite') continue;
+      const key = `${param.type} ${JSON.stringify(param.target ?? null)} ${param.expression}`;
+      const code = first.get(key);
+      if (code === undefined) first.set(key, param.code);
+      else param.indexCode = code;
+    }
+  }
+}
+
+/** The code under which the index stores an entry code's values (`phonetic:exact` → `name:exact` on Patient). */
+export function indexCodeOf(type: string, code: string): string {
+  const colon = code.indexOf(':');
+  const base = colon < 0 ? code : code.slice(0, colon);
+  const alias = paramsOf(type).get(base)?.indexCode;
+  return alias === undefined ? code : alias + code.slice(base.length);
 }
 
 /** Composite components are FHIRPath relative to the node the composite expression selected. */
