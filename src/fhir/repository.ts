@@ -86,7 +86,7 @@ export class Repository {
   private readonly systemHistory: Sublevel<HistoryPointer>;
 
   private readonly deps: RepositoryDeps;
-  /** The search index (search-value / resource-value sublevels), maintained in every version's batch. */
+  /** The search index (search-value / resource-entries sublevels), maintained in every version's batch. */
   readonly index: SearchIndex;
   readonly search: SearchEngine;
   /** Index entries of versions prepared but not yet committed (a transaction writing one resource twice). */

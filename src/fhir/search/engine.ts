@@ -1,7 +1,7 @@
 /**
  * Query planning and execution over the search index. A search reads in proportion to its result: one filter
  * drives (the most selective kind: an id set from a chain or `_has`, then exact matches, then ranges), its scan
- * gives the candidates, and every other filter is a point check per candidate against `resource-value`.
+ * gives the candidates, and every other filter is a point check per candidate against its `resource-entries` record.
  * Only filters that cannot drive (`:not`, `:missing`, nothing else) fall back to all resources of the type.
  *
  * READY for conditional interactions and import: `Repository.findIds(type, query, { limit })` → ids.

@@ -1,6 +1,6 @@
 /**
  * Index entries of a resource: for every supported search parameter of its type, the values its FHIRPath
- * expression yields, encoded as key strings (docs/storage.md, `search-value` / `resource-value`). Pure: the
+ * expression yields, encoded as key strings (docs/storage.md, `search-value` / `resource-entries`). Pure: the
  * compiled expressions come from the registry; no I/O.
  *
  * Entry codes are the parameter code, or the code with a suffix for a derived view of the same values:

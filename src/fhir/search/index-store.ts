@@ -90,10 +90,17 @@ export class SearchIndex {
 
   /** Batch ops that turn the stored entries `before` of a resource into `after` (only the difference is written). */
   ops(type: string, id: string, before: IndexEntry[], after: IndexEntry[]): BatchOp[] {
+    const ops: BatchOp[] = [];
+    const record = `${type}/${id}`;
+    if (before.length === 0) {
+      // a create: nothing to compare (the common case, kept free of the sets below)
+      for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: '' } as BatchOp);
+      if (after.length) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
+      return ops;
+    }
     const key = (e: IndexEntry) => `${e.code}/${e.value}`;
     const old = new Set(before.map(key));
     const now = new Set(after.map(key));
-    const ops: BatchOp[] = [];
     let changed = before.length !== after.length;
     for (const e of before) {
       if (now.has(key(e))) continue;
@@ -105,9 +112,8 @@ export class SearchIndex {
       changed = true;
       ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: '' } as BatchOp);
     }
-    if (after.length === 0) {
-      if (before.length) ops.push({ type: 'del', sublevel: this.resourceIndex, key: `${type}/${id}` } as BatchOp);
-    } else if (changed) ops.push({ type: 'put', sublevel: this.resourceIndex, key: `${type}/${id}`, value: packEntries(after) } as BatchOp);
+    if (after.length === 0) ops.push({ type: 'del', sublevel: this.resourceIndex, key: record } as BatchOp);
+    else if (changed) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
     return ops;
   }
 
