@@ -73,6 +73,9 @@ export interface RepositoryDeps {
   analyzer: Analyzer;
 }
 
+/** Server-assigned ids remembered as unused (newId). */
+const ISSUED_IDS = 10_000;
+
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
 export class Repository {
@@ -82,7 +85,7 @@ export class Repository {
   private readonly systemHistory: Sublevel<HistoryPointer>;
 
   private readonly deps: RepositoryDeps;
-  /** The search index (search-value / resource-value sublevels), maintained in every version's batch. */
+  /** The search index (search-value / resource-entries sublevels), maintained in every version's batch. */
   readonly index: SearchIndex;
   readonly search: SearchEngine;
   /** Index entries of versions prepared but not yet committed (a transaction writing one resource twice). */
@@ -149,10 +152,13 @@ export class Repository {
     return this.deps.indexHash;
   }
 
-  /** Plaintext index entries of a stored version (decrypted): for `:contains`, `:text` and sorting by text. */
-  async plainEntries(record: VersionRecord): Promise<IndexEntry[]> {
+  /**
+   * Plaintext index entries of a stored version (decrypted): for `:contains`, `:text`, prefixes the index only
+   * narrows, and sorting by text. `codes`: only these parameters' entries (the others are not evaluated).
+   */
+  async plainEntries(record: VersionRecord, codes?: ReadonlySet<string>): Promise<IndexEntry[]> {
     const resource = JSON.parse(new TextDecoder().decode(await this.open(record))) as Resource;
-    return extractEntries(resource, this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {});
+    return extractEntries(resource, { ...(this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {}), ...(codes ? { codes } : {}) });
   }
 
   /** The query as the ledger records it: parameter names in clear, values as keyed hashes (docs/ledger.md). */
@@ -181,9 +187,18 @@ export class Repository {
     return -1;
   }
 
+  /**
+   * A new server-assigned id (random UUID). Remembered until its resource is prepared: nothing can be stored under
+   * it, so a Patient created with it skips the lookup of its (certainly missing) key-encryption key.
+   */
   newId(): string {
-    return randomUUID();
+    const id = randomUUID();
+    // ids given out but never used (a failed transaction) must not pile up; a forgotten one only costs the lookup
+    if (this.issued.size >= ISSUED_IDS) this.issued.clear();
+    this.issued.add(id);
+    return id;
   }
+  private readonly issued = new Set<string>();
 
   /**
    * Validates, stamps meta, seals and stages a new version (or a deletion marker when `resource` is undefined).
@@ -218,6 +233,8 @@ export class Repository {
       expectedId: id,
       allowConditionalReferences: args.allowConditionalReferences ?? false,
     });
+    // one use only: once this version is staged, its KEK is pending or stored and must be looked up again
+    const freshKek = this.issued.delete(id) && resourceType === 'Patient' && patient === id;
     const searchOps = await this.searchOps(resourceType, id, previous, entries);
     const { sealed, ops: blockOps } = await this.deps.sealed.seal({
       resourceType,
@@ -225,6 +242,7 @@ export class Repository {
       versionId: String(versionId),
       plaintext,
       kek: patient ? `patient/${patient}` : 'node',
+      freshKek,
     });
     const record: VersionRecord = { resourceType, id, versionId, lastUpdated, method, t: -1, ...sealed };
     if (patient) record.patient = patient;

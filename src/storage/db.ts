@@ -45,8 +45,10 @@ export const SUBLEVELS = {
   /** Search index (issue 3) lives in its own sublevels beside these. */
   /** Search index, value → resource: `Type/code/<value>\x00<id>` → '' (docs/storage.md). */
   searchValue: 'search-value',
-  /** Search index, resource → value: `Type/id/code/<value>` → '' (docs/storage.md). */
-  resourceValue: 'resource-value',
+  /** Search index, resource → values: `Type/id` → the resource's entries packed in one string (docs/storage.md). */
+  resourceEntries: 'resource-entries',
+  /** Former resource → value layout (`Type/id/code/<value>` → ''), one key per entry: only cleared by reindex. */
+  legacyResourceValue: 'resource-value',
 } as const;
 
 export async function openDatabase(location: string): Promise<Database> {

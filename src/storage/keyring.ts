@@ -195,11 +195,20 @@ export interface Keyring {
    * returned with the ops that store it: they must go into the same batch as the first commit that uses it, so a key
    * never exists without data, nor data without its key. Until that commit lands every caller gets the same key.
    */
-  kekForWrite(name: string): Promise<{ key: KeyObject; ops: BatchOp[] }>;
+  kekForWrite(name: string, options?: KekForWriteOptions): Promise<{ key: KeyObject; ops: BatchOp[] }>;
   /** The KEK of stored data. Throws ERR_KEY_DESTROYED (410) once the patient was erased. */
   kekForRead(name: string): Promise<KeyObject>;
   /** Crypto-shredding: deletes the patient's wrapped KEK (synced) and forgets it, so all versions under it are unreadable. */
   destroyPatientKey(patientId: string): Promise<void>;
+}
+
+export interface KekForWriteOptions {
+  /**
+   * The caller knows no such KEK can be stored: the patient's id was just generated (a random UUID) for the
+   * resource being sealed. The database lookup, a certain miss, is skipped; a KEK already created in this process
+   * (cached or pending) is still shared.
+   */
+  fresh?: boolean;
 }
 
 export interface KeyringOptions {
@@ -270,22 +279,40 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
     return key;
   }
 
-  /** Confirms pending KEKs that are committed by now (load() moves them to the cache), so `pending` stays small. */
+  /**
+   * Confirms pending KEKs that are committed by now (moves them to the cache), so `pending` stays small. One
+   * batched read; a stored key equal to the pending one needs no unwrapping (it is the key in hand).
+   */
   let sweeping = false;
   async function sweepPending(): Promise<void> {
     if (sweeping) return;
     sweeping = true;
     try {
-      for (const name of [...pending.keys()].slice(0, PENDING_SWEEP)) await load(name);
+      const epoch = destructions;
+      const names = [...pending.keys()].slice(0, PENDING_SWEEP);
+      const stored = await store.getMany(names);
+      for (const [i, name] of names.entries()) {
+        const wrapped = stored[i];
+        const mine = pending.get(name);
+        if (wrapped === undefined || mine === undefined) continue;
+        const { key, wrapped: expected } = await mine;
+        if (epoch !== destructions || pending.get(name) !== mine) continue;
+        if (Buffer.from(wrapped).equals(Buffer.from(expected))) {
+          remember(name, key);
+          pending.delete(name);
+          confirmations++;
+        } else await load(name);
+      }
     } catch {
-      // a failed read only leaves the entry pending, as it was
+      // a failed read only leaves the entries pending, as they were
     } finally {
       sweeping = false;
     }
   }
 
-  async function kekForWrite(name: string): Promise<{ key: KeyObject; ops: BatchOp[] }> {
+  async function kekForWrite(name: string, options: KekForWriteOptions = {}): Promise<{ key: KeyObject; ops: BatchOp[] }> {
     assertKekName(name);
+    const fresh = options.fresh === true && name !== 'node';
     for (;;) {
       const hit = cached(name);
       if (hit) return { key: hit, ops: [] };
@@ -297,11 +324,13 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
         const { key, wrapped } = await early;
         return { key, ops: [{ type: 'put', sublevel: store, key: name, value: wrapped }] };
       }
-      const seen = confirmations;
-      const stored = await load(name);
-      if (stored) return { key: stored, ops: [] };
-      // A KEK confirmed while we read may be this one, and no longer pending: read again rather than create a second.
-      if (seen !== confirmations) continue;
+      if (!fresh) {
+        const seen = confirmations;
+        const stored = await load(name);
+        if (stored) return { key: stored, ops: [] };
+        // A KEK confirmed while we read may be this one, and no longer pending: read again rather than create a second.
+        if (seen !== confirmations) continue;
+      }
       let created = pending.get(name);
       if (!created) {
         // Set before any await, so concurrent writers of the same new patient share this one key.

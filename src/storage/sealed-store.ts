@@ -45,7 +45,7 @@ export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 10
       const { resourceType, id, versionId, plaintext, kek: kekName } = input;
       const address = { resourceType, id, versionId };
       // The KEK first: a block is only sent to a remote node once its key can be kept.
-      const kek = await keyring.kekForWrite(kekName);
+      const kek = await keyring.kekForWrite(kekName, { fresh: input.freshKek === true });
       const dataKey = newKey();
       try {
         const staged = await blocks.stage(sealBlock(dataKey, plaintext, address));

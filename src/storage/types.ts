@@ -44,6 +44,8 @@ export interface SealInput {
   plaintext: Uint8Array;
   /** `patient/<id>` for resources in a patient compartment, else `node`. */
   kek: string;
+  /** The KEK cannot be stored yet (its patient's id was just generated): see Keyring.kekForWrite. */
+  freshKek?: boolean;
 }
 
 export interface SealedStore {

@@ -48,14 +48,15 @@ t.test('extraction per parameter type', async (t) => {
   t.same(extractEntries({ resourceType: 'Observation', status: 'final', code: {}, effectiveDateTime: 'not a date' } as never).filter((e) => e.code === 'date'), [], 'invalid dates are skipped, not thrown');
 });
 
-t.test('sealEntries: identifying values become keyed hashes; strings by every prefix; order-preserving values stay', async (t) => {
+t.test('sealEntries: identifying values become keyed hashes; strings by prefixes of the ladder lengths; order-preserving values stay', async (t) => {
   const hash = (s: string) => `H(${s})`;
   const plain = extractEntries({
-    resourceType: 'Patient', id: 'p', name: [{ family: 'Ann' }], identifier: [{ system: 's', value: 'MRN' }], birthDate: '2000',
+    resourceType: 'Patient', id: 'p', name: [{ family: 'Ann' }, { given: ['Bartholomew'] }], identifier: [{ system: 's', value: 'MRN' }], birthDate: '2000',
     generalPractitioner: [{ reference: 'Practitioner/1' }], maritalStatus: { text: 'Married' },
   } as never);
   const sealed = sealEntries('Patient', plain, hash);
-  t.same(has(sealed, 'family'), ['H(a)', 'H(an)', 'H(ann)'], 'every prefix of the folded string');
+  t.same(has(sealed, 'family'), ['H(a)', 'H(an)', 'H(ann)'], 'every prefix up to 4 characters of the folded string');
+  t.same(has(sealed, 'given'), ['H(b)', 'H(ba)', 'H(bar)', 'H(bart)', 'H(bartho)', 'H(bartholo)'], 'then prefixes of 6 and 8 characters');
   t.same(has(sealed, 'family:exact'), ['H(Ann)']);
   t.same(has(sealed, 'identifier'), ['H(MRN)', 'H(s|)', 'H(s|MRN)']);
   t.same(has(sealed, 'general-practitioner'), ['1', 'Practitioner/1'], 'references stay clear');

@@ -17,7 +17,7 @@ const QUERIES = [
 async function dump(server: TestServer): Promise<string[]> {
   const keys: string[] = [];
   for await (const k of server.app.repo.index.valueIndex.keys()) keys.push(`v ${k}`);
-  for await (const k of server.app.repo.index.resourceIndex.keys()) keys.push(`r ${k}`);
+  for await (const [k, v] of server.app.repo.index.resourceIndex.iterator()) keys.push(`r ${k} ${v}`);
   return keys;
 }
 

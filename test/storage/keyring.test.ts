@@ -130,6 +130,48 @@ t.test('patient KEKs: created lazily, written only by the commit, persisted, des
   t.notSame(raw(fresh.key), raw(first.key), 'new data after erasure gets a new key');
 });
 
+t.test('fresh KEKs: no lookup for a patient id just generated; pending ones are confirmed in batches', async (t) => {
+  const dir = await tempDir(t);
+  const keyStore = await keyFile(dir, 'pass');
+  const db = await openDb(t, dir);
+  const kek = bytesSublevel(db, SUBLEVELS.kek);
+  const keyring = await openKeyring({ db, keyStore });
+
+  // what a lookup would have found: `fresh` promises there is none, so the keyring does not read it
+  const stored = await keyring.kekForWrite('patient/p1');
+  await db.batch(stored.ops, { sync: true });
+  const reopened = await openKeyring({ db, keyStore });
+  const fresh = await reopened.kekForWrite('patient/p1', { fresh: true });
+  t.equal(fresh.ops.length, 1, 'a fresh KEK is created with its op, without reading the database');
+  t.notSame(raw(fresh.key), raw(stored.key));
+  const shared = await reopened.kekForWrite('patient/p1', { fresh: true });
+  t.same(raw(shared.key), raw(fresh.key), 'but one created in this process (pending) is shared');
+  const node = await reopened.kekForWrite('node', { fresh: true });
+  t.same(node.ops.length, 1);
+  await db.batch(node.ops, { sync: true });
+  t.same((await reopened.kekForWrite('node', { fresh: true })).ops.length, 1, 'pending until confirmed');
+  t.same(raw(await (await openKeyring({ db, keyStore })).kekForRead('node')), raw(node.key), 'committed node KEK');
+  const nodeAgain = await (await openKeyring({ db, keyStore })).kekForWrite('node', { fresh: true });
+  t.same([raw(nodeAgain.key), nodeAgain.ops], [raw(node.key), []], 'the node KEK is never taken as fresh: it is looked up');
+
+  // many new patients committed: once more than the sweep size are pending, one batched read confirms them
+  const names = Array.from({ length: 1100 }, (_, i) => `patient/n${i}`);
+  const created: Array<{ key: Parameters<typeof raw>[0]; ops: BatchOp[] }> = [];
+  for (const name of names) created.push(await keyring.kekForWrite(name, { fresh: true }));
+  await db.batch(created.flatMap((c) => c.ops), { sync: true });
+  await keyring.kekForWrite('patient/trigger', { fresh: true });
+  let confirmed = false;
+  for (let i = 0; i < 1000 && !confirmed; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    confirmed = (await keyring.kekForWrite(names[0]!)).ops.length === 0;
+  }
+  t.ok(confirmed, 'a committed pending KEK is confirmed by the sweep (no more ops)');
+  const again = await keyring.kekForWrite(names[0]!);
+  t.same(raw(again.key), raw(created[0]!.key), 'with the key that was pending');
+  t.same(raw(await keyring.kekForRead(names[1099]!)), raw(created[1099]!.key));
+  t.equal((await kek.get(names[5]!))?.length, 61);
+});
+
 t.test('KEK names are checked', async (t) => {
   const dir = await tempDir(t);
   const db = await openDb(t, dir);

@@ -5,7 +5,7 @@
  */
 import { errors } from '../../errors.ts';
 import { dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from './encode.ts';
-import { localReference, MAX_PREFIX } from './extract.ts';
+import { indexedPrefixLength, localReference } from './extract.ts';
 import type { SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
@@ -22,8 +22,13 @@ export interface Condition {
   test(value: string): boolean;
   /** Test on a plaintext value of the same entry code, from a decrypted resource (defaults to `test`). */
   plain?(value: string): boolean;
-  /** Cannot be answered from the index (`:contains`, `:text`, long prefixes): only `plain` applies. */
+  /** Cannot be answered from the index (`:contains`, `:text`): only `plain` applies. */
   residual?: boolean;
+  /**
+   * The index match is necessary but not sufficient (a string prefix looked up at a shorter indexed length): a
+   * resource the index finds must still pass `plain` on its decrypted values.
+   */
+  lossy?: boolean;
 }
 
 /** Keyed hash of index values (extract.ts, sealEntries); identity when none is given (pure tests). */
@@ -89,9 +94,11 @@ export function conditionFor(param: SearchParam, name: string, modifier: string 
       if (modifier === 'exact') return [hashedExact(`${code}:exact`, raw, hash)];
       const norm = normalizeString(raw);
       if (modifier === 'contains') return [residual(code, (v) => v.includes(norm))];
-      // the index holds the hash of every prefix up to MAX_PREFIX characters
-      if (norm.length > MAX_PREFIX) return [residual(code, (v) => v.startsWith(norm))];
-      return [{ ...exact(code, hash(norm)), plain: (v) => v.startsWith(norm) }];
+      // the index holds the hashes of the prefixes of some lengths (extract.ts, PREFIX_LENGTHS)
+      const indexed = indexedPrefixLength(norm.length);
+      const condition: Condition = { ...exact(code, hash(norm.slice(0, indexed))), plain: (v) => v.startsWith(norm) };
+      if (indexed < norm.length) condition.lossy = true;
+      return [condition];
     }
     case 'token': {
       if (modifier === 'text') {
@@ -265,16 +272,22 @@ function compositeCondition(param: SearchParam, name: string, raw: string, baseU
   if (parts.length !== components.length) bad(name, `needs ${components.length} values joined by '$'`, 'ERR_SEARCH_VALUE');
   let head = '';
   let plainHead = '';
+  // a string component is stored as the hash of its whole folded value (extract.ts), not of its prefixes
+  const part = (p: SearchParam, raw: string, h: Hash): Condition[] => {
+    if (p.type !== 'string') return conditionFor(p, name, undefined, raw, baseUrl, h);
+    const norm = normalizeString(raw);
+    return [{ ...exact(p.code, h(norm)), plain: (v) => v.startsWith(norm) }];
+  };
   for (let i = 0; i < parts.length - 1; i++) {
-    const [c] = conditionFor(components[i]!.param, name, undefined, parts[i]!, baseUrl, hash);
-    const [p] = conditionFor(components[i]!.param, name, undefined, parts[i]!, baseUrl);
+    const [c] = part(components[i]!.param, parts[i]!, hash);
+    const [p] = part(components[i]!.param, parts[i]!, identity);
     if (c?.exact === undefined || p?.exact === undefined) bad(name, 'only the last component of a composite may be a range', 'ERR_SEARCH_VALUE');
     head += `${c.exact}$`;
     plainHead += `${p.exact}$`;
   }
   const lastParam = components[parts.length - 1]!.param;
-  const [last] = conditionFor(lastParam, name, undefined, parts[parts.length - 1]!, baseUrl, hash);
-  const [lastPlain] = conditionFor(lastParam, name, undefined, parts[parts.length - 1]!, baseUrl);
+  const [last] = part(lastParam, parts[parts.length - 1]!, hash);
+  const [lastPlain] = part(lastParam, parts[parts.length - 1]!, identity);
   if (last!.residual) bad(name, 'this composite value cannot be searched', 'ERR_SEARCH_VALUE');
   return {
     code: param.code,

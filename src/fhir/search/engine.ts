@@ -1,7 +1,7 @@
 /**
  * Query planning and execution over the search index. A search reads in proportion to its result: one filter
  * drives (the most selective kind: an id set from a chain or `_has`, then exact matches, then ranges), its scan
- * gives the candidates, and every other filter is a point check per candidate against `resource-value`.
+ * gives the candidates, and every other filter is a point check per candidate against its `resource-entries` record.
  * Only filters that cannot drive (`:not`, `:missing`, nothing else) fall back to all resources of the type.
  *
  * READY for conditional interactions and import: `Repository.findIds(type, query, { limit })` → ids.
@@ -26,6 +26,9 @@ type Resolved = Filter | { kind: 'ids'; name: string; ids: Set<string> };
 const MAX_DEPTH = 4;
 /** Candidates checked concurrently. */
 const CHECK_BATCH = 64;
+
+/** Whether a filter is decided on decrypted values: residual, or an index match that only narrows (`lossy`). */
+const needsPlain = (f: Resolved) => f.kind === 'residual' || (f.kind === 'match' && f.conditions.some((c) => c.lossy));
 
 export class SearchEngine {
   private readonly repo: Repository;
@@ -55,18 +58,20 @@ export class SearchEngine {
     for (const f of filters) resolved.push(await this.resolve(resourceType, f, depth));
     const driver = pickDriver(resolved);
     const candidates = driver ? await this.scan(resourceType, driver) : await collect(this.repo.index.allIds(resourceType));
-    // point checks first, then what needs the decrypted resource
-    let rest = resolved.filter((f) => f !== driver).sort((a, b) => Number(a.kind === 'residual') - Number(b.kind === 'residual'));
+    // point checks first, then what needs the decrypted resource (a lossy driver's candidates too)
+    let rest = resolved.filter((f) => f !== driver || needsPlain(f)).sort((a, b) => Number(needsPlain(a)) - Number(needsPlain(b)));
     if (rest.length === 0) return candidates;
     const out = new Set<string>();
     let list = [...candidates];
-    // exact filters first, each as one batched read over all candidates
-    const batched = rest.filter((f) => f.kind === 'match' && f.conditions.every((c) => c.exact !== undefined)) as Array<Extract<Filter, { kind: 'match' }>>;
+    // exact filters first, each as one batched read over all candidates; a lossy one only narrows the list here
+    const batched = rest.filter(
+      (f) => f !== driver && f.kind === 'match' && f.conditions.every((c) => c.exact !== undefined) && !(f.negate && needsPlain(f)),
+    ) as Array<Extract<Filter, { kind: 'match' }>>;
     for (const f of batched) {
       const ok = await this.repo.index.matchesExact(resourceType, list, f.conditions);
       list = list.filter((_, i) => ok[i] !== f.negate);
     }
-    rest = rest.filter((f) => !batched.includes(f as never));
+    rest = rest.filter((f) => !batched.includes(f as never) || needsPlain(f));
     if (rest.length === 0) return new Set(list);
     for (let i = 0; i < list.length; i += CHECK_BATCH) {
       const chunk = list.slice(i, i + CHECK_BATCH);
@@ -109,10 +114,11 @@ export class SearchEngine {
     let plain: IndexEntry[] | undefined;
     for (const f of filters) {
       let ok: boolean;
-      if (f.kind === 'residual') {
+      if (needsPlain(f) && (f.kind === 'residual' || f.kind === 'match')) {
         if (!plain) {
           const head = await this.repo.head(resourceType, id);
-          plain = head && !head.deleted ? await this.repo.plainEntries(head) : [];
+          const codes = new Set(filters.flatMap((g) => (needsPlain(g) && 'conditions' in g ? g.conditions.map((c) => c.code.split(':')[0]!) : [])));
+          plain = head && !head.deleted ? await this.repo.plainEntries(head, codes) : [];
         }
         const values = plain.filter((e) => f.conditions.some((c) => c.code === e.code)).map((e) => e.value);
         ok = f.conditions.some((c) => values.some((v) => (c.plain ?? c.test)(v))) !== f.negate;
@@ -130,7 +136,7 @@ export class SearchEngine {
 function rank(f: Resolved): number | undefined {
   if (f.kind === 'ids') return 0;
   if (f.kind !== 'match' || f.negate) return undefined;
-  if (f.conditions.every((c) => c.exact !== undefined)) return 1;
+  if (f.conditions.every((c) => c.exact !== undefined && !c.lossy)) return 1;
   if (f.conditions.every((c) => c.lower !== '')) return 2;
   return 3;
 }

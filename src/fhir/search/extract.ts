@@ -1,6 +1,6 @@
 /**
  * Index entries of a resource: for every supported search parameter of its type, the values its FHIRPath
- * expression yields, encoded as key strings (docs/storage.md, `search-value` / `resource-value`). Pure: the
+ * expression yields, encoded as key strings (docs/storage.md, `search-value` / `resource-entries`). Pure: the
  * compiled expressions come from the registry; no I/O.
  *
  * Entry codes are the parameter code, or the code with a suffix for a derived view of the same values:
@@ -39,6 +39,8 @@ const clean = (s: string) => s.replace(/[\x00-\x1f]/g, ' ').slice(0, MAX_VALUE);
 export interface ExtractOptions {
   /** The server's FHIR base URL: absolute references under it are indexed as local `Type/id`. */
   baseUrl?: string;
+  /** Only these parameters (by code): the others' expressions are not evaluated. */
+  codes?: ReadonlySet<string>;
 }
 
 export function extractEntries(resource: { resourceType: string; id?: string }, options: ExtractOptions = {}): IndexEntry[] {
@@ -48,6 +50,7 @@ export function extractEntries(resource: { resourceType: string; id?: string }, 
     out.set(`${code}/${v}`, { code, value: v });
   };
   for (const param of paramsOf(resource.resourceType).values()) {
+    if (options.codes && !options.codes.has(param.code)) continue;
     let nodes: unknown[];
     try {
       nodes = param.evaluate(resource);
@@ -230,18 +233,21 @@ function compositeValues(param: SearchParam, node: unknown, options: ExtractOpti
 /** Keyed hash of an index value (see sealEntries); identity in pure tests. */
 export type IndexHash = (value: string) => string;
 
-/** Longest string prefix indexed (as keyed hashes); longer search prefixes are checked on decrypted resources. */
-export const MAX_PREFIX = 40;
-
 /**
- * The entries as they are stored: values that can identify a person — strings (names, addresses), tokens
- * (identifiers, telecoms, codes) and reference identifiers — become keyed hashes, so that no LevelDB key holds
- * them in plaintext. Strings are indexed by the hash of every prefix up to MAX_PREFIX characters (that is what
- * keeps the default starts-with search on the index); token display texts (`:text`) are not indexed at all
- * (`:text` and `:contains` are checked on decrypted candidates). References, dates, numbers, quantities and
- * URIs stay in their order-preserving clear form: ids are already public in the ledger, and range searches need
- * the order.
+ * Lengths at which string prefixes are indexed (as keyed hashes): every length up to 4, then a ladder that grows
+ * by about half. A search prefix of another length is looked up at the longest rung not above it and the
+ * candidates are checked on their decrypted values (conditions.ts, `lossy`): a Patient's names and address take
+ * ~60 index keys instead of the ~120 that every prefix up to 40 characters took.
  */
+export const PREFIX_LENGTHS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32] as const;
+
+/** The longest indexed prefix length not above `n` (0 for n = 0). */
+export function indexedPrefixLength(n: number): number {
+  let best = 0;
+  for (const l of PREFIX_LENGTHS) if (l <= n) best = l;
+  return best;
+}
+
 export function sealEntries(resourceType: string, entries: IndexEntry[], hash: IndexHash): IndexEntry[] {
   const out = new Map<string, IndexEntry>();
   const add = (code: string, value: string) => out.set(`${code}/${value}`, { code, value });
@@ -251,14 +257,17 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
     const base = colon < 0 ? e.code : e.code.slice(0, colon);
     const suffix = colon < 0 ? '' : e.code.slice(colon);
     const param = params.get(base);
+    if (param?.indexCode !== undefined) continue; // stored once under the code it repeats (registry.ts)
     if (!param || e.code === '_id') {
       // ids are no secret (the ledger names them) and `_id` entries list a type's resources
       add(e.code, e.value);
       continue;
     }
     if (param.type === 'string' && suffix === '') {
-      const n = Math.min(MAX_PREFIX, e.value.length);
-      for (let i = 1; i <= n; i++) add(e.code, hash(e.value.slice(0, i)));
+      for (const l of PREFIX_LENGTHS) {
+        if (l > e.value.length) break;
+        add(e.code, hash(e.value.slice(0, l)));
+      }
     } else if ((param.type === 'string' && suffix === ':exact') || (param.type === 'token' && suffix === '') || suffix === ':identifier') {
       add(e.code, hash(e.value));
     } else if (param.type === 'token' && suffix === ':text') {

@@ -1,63 +1,125 @@
 /**
  * The search index's two LevelDB sublevels (docs/storage.md, "search index"), after Blaze's
  * SearchParamValueResource / ResourceSearchParamValue pair:
- *   search-value    `<Type>/<code>/<value>\x00<id>`  → ''   value → resource: range and prefix scans
- *   resource-value  `<Type>/<id>/<code>/<value>`     → ''   resource → value: point checks, sort keys, removal
+ *   search-value      `<Type>/<code>/<value>\x00<id>`  → ''   value → resource: range and prefix scans
+ *   resource-entries  `<Type>/<id>`                    → packed entries   resource → values: point checks, sort
+ *                                                                           keys, `:missing`, removal
+ * Entry codes of a parameter that repeats another's expression are read under the other's code (indexCodeOf).
+ * The resource side is one record per resource rather than one key per entry: a create writes one key there
+ * instead of ~100, and every per-resource question is answered by one point read.
  * Both are derived data: written in the same batch as the version they describe, rebuilt by `npm run reindex`.
  */
 import type { BatchOp, Database, Sublevel } from '../../storage/db.ts';
 import { stringSublevel, SUBLEVELS } from '../../storage/db.ts';
 import type { Condition } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
+import { indexCodeOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
+/**
+ * Separators of a packed record: `\x1e<code>\x1f<value>\x1e<code>\x1f<value>\x1e`. Neither can occur in a code
+ * or a value (extract.ts replaces every control character in values), so a substring test is a membership test.
+ */
+const REC = '\x1e';
+const SEP = '\x1f';
 
-/** Values read during one search, by `Type/id/code`: a value checked by a filter is not read again to sort. */
-export type ValuesCache = Map<string, Promise<string[]>>;
+/** Packed records read during one search, by `Type/id`: a record checked by a filter is not read again to sort. */
+export type ValuesCache = Map<string, Promise<string | undefined>>;
+
+export function packEntries(entries: IndexEntry[]): string {
+  let out = REC;
+  for (const e of entries) out += `${e.code}${SEP}${e.value}${REC}`;
+  return out;
+}
+
+export function unpackEntries(packed: string | undefined): IndexEntry[] {
+  if (!packed) return [];
+  const out: IndexEntry[] = [];
+  let start = 1;
+  while (start < packed.length) {
+    const end = packed.indexOf(REC, start);
+    const sep = packed.indexOf(SEP, start);
+    out.push({ code: packed.slice(start, sep), value: packed.slice(sep + 1, end) });
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Every value a packed record holds under one entry code. */
+export function packedValues(packed: string | undefined, code: string): string[] {
+  if (!packed) return [];
+  const needle = `${REC}${code}${SEP}`;
+  const out: string[] = [];
+  for (let i = packed.indexOf(needle); i >= 0; ) {
+    const start = i + needle.length;
+    const end = packed.indexOf(REC, start);
+    out.push(packed.slice(start, end));
+    i = packed.indexOf(needle, end);
+  }
+  return out;
+}
+
+/** A searched value holding a separator is in no record (stored values never do): it must not match across entries. */
+const packedHas = (packed: string | undefined, code: string, value: string) =>
+  packed !== undefined && !value.includes(REC) && !value.includes(SEP) && packed.includes(`${REC}${code}${SEP}${value}${REC}`);
 
 export class SearchIndex {
   readonly valueIndex: Sublevel<string>;
   readonly resourceIndex: Sublevel<string>;
+  /** The layout before packed records; never written, cleared by reindex. */
+  readonly legacyResourceIndex: Sublevel<string>;
 
   constructor(db: Database) {
     this.valueIndex = stringSublevel(db, SUBLEVELS.searchValue);
-    this.resourceIndex = stringSublevel(db, SUBLEVELS.resourceValue);
+    this.resourceIndex = stringSublevel(db, SUBLEVELS.resourceEntries);
+    this.legacyResourceIndex = stringSublevel(db, SUBLEVELS.legacyResourceValue);
+  }
+
+  private record(type: string, id: string, cache?: ValuesCache): Promise<string | undefined> {
+    if (!cache) return this.resourceIndex.get(`${type}/${id}`);
+    const key = `${type}/${id}`;
+    let found = cache.get(key);
+    if (!found) cache.set(key, (found = this.resourceIndex.get(key)));
+    return found;
   }
 
   /** The entries stored for one resource (its current version's). */
   async entriesOf(type: string, id: string): Promise<IndexEntry[]> {
-    const prefix = `${type}/${id}/`;
-    const out: IndexEntry[] = [];
-    for await (const key of this.resourceIndex.keys({ gte: prefix, lt: prefix + HIGH })) {
-      const rest = key.slice(prefix.length);
-      const slash = rest.indexOf('/');
-      out.push({ code: rest.slice(0, slash), value: rest.slice(slash + 1) });
-    }
-    return out;
+    return unpackEntries(await this.record(type, id));
   }
 
   /** Batch ops that turn the stored entries `before` of a resource into `after` (only the difference is written). */
   ops(type: string, id: string, before: IndexEntry[], after: IndexEntry[]): BatchOp[] {
+    const ops: BatchOp[] = [];
+    const record = `${type}/${id}`;
+    if (before.length === 0) {
+      // a create: nothing to compare (the common case, kept free of the sets below)
+      for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: '' } as BatchOp);
+      if (after.length) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
+      return ops;
+    }
     const key = (e: IndexEntry) => `${e.code}/${e.value}`;
     const old = new Set(before.map(key));
     const now = new Set(after.map(key));
-    const ops: BatchOp[] = [];
+    let changed = before.length !== after.length;
     for (const e of before) {
       if (now.has(key(e))) continue;
+      changed = true;
       ops.push({ type: 'del', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}` } as BatchOp);
-      ops.push({ type: 'del', sublevel: this.resourceIndex, key: `${type}/${id}/${e.code}/${e.value}` } as BatchOp);
     }
     for (const e of after) {
       if (old.has(key(e))) continue;
+      changed = true;
       ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: '' } as BatchOp);
-      ops.push({ type: 'put', sublevel: this.resourceIndex, key: `${type}/${id}/${e.code}/${e.value}`, value: '' } as BatchOp);
     }
+    if (after.length === 0) ops.push({ type: 'del', sublevel: this.resourceIndex, key: record } as BatchOp);
+    else if (changed) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
     return ops;
   }
 
   /** Ids of resources of `type` with a value satisfying `c`, in value order (an id may repeat). */
   async *scan(type: string, c: Condition): AsyncGenerator<{ id: string; value: string }> {
-    const prefix = `${type}/${c.code}/`;
+    const prefix = `${type}/${indexCodeOf(type, c.code)}/`;
     for await (const key of this.valueIndex.keys({ gte: prefix + c.lower, lt: prefix + c.upper })) {
       const sep = key.lastIndexOf('\x00');
       const value = key.slice(prefix.length, sep);
@@ -67,46 +129,33 @@ export class SearchIndex {
 
   /** Every value one resource has for an entry code. */
   async valuesOf(type: string, id: string, code: string, cache?: ValuesCache): Promise<string[]> {
-    if (cache) {
-      const key = `${type}/${id}/${code}`;
-      let found = cache.get(key);
-      if (!found) cache.set(key, (found = this.valuesOf(type, id, code)));
-      return found;
-    }
-    const prefix = `${type}/${id}/${code}/`;
-    const out: string[] = [];
-    for await (const key of this.resourceIndex.keys({ gte: prefix, lt: prefix + HIGH })) out.push(key.slice(prefix.length));
-    return out;
+    return packedValues(await this.record(type, id, cache), indexCodeOf(type, code));
   }
 
-  /** Whether one resource satisfies one of the conditions (a point read for exact ones, else a short scan). */
+  /** Whether one resource satisfies one of the conditions (one point read). */
   async matches(type: string, id: string, conditions: Condition[], cache?: ValuesCache): Promise<boolean> {
-    const exacts = conditions.filter((c) => c.exact !== undefined);
-    if (exacts.length) {
-      const found = await this.resourceIndex.getMany(exacts.map((c) => `${type}/${id}/${c.code}/${c.exact}`));
-      if (found.some((v) => v !== undefined)) return true;
-    }
-    const ranges = conditions.filter((c) => c.exact === undefined);
-    const byCode = new Map<string, Condition[]>();
-    for (const c of ranges) byCode.set(c.code, [...(byCode.get(c.code) ?? []), c]);
-    for (const [code, cs] of byCode) {
-      for (const value of await this.valuesOf(type, id, code, cache)) if (cs.some((c) => c.test(value))) return true;
+    const packed = await this.record(type, id, cache);
+    if (packed === undefined) return false;
+    for (const c of conditions) {
+      const code = indexCodeOf(type, c.code);
+      if (c.exact !== undefined) {
+        if (packedHas(packed, code, c.exact)) return true;
+      } else if (packedValues(packed, code).some((v) => c.test(v))) return true;
     }
     return false;
   }
 
   /** For many resources at once: which have one of the exact values (one batched read). */
   async matchesExact(type: string, ids: string[], conditions: Condition[]): Promise<boolean[]> {
-    const keys = ids.flatMap((id) => conditions.map((c) => `${type}/${id}/${c.code}/${c.exact}`));
-    const found = keys.length ? await this.resourceIndex.getMany(keys) : [];
-    return ids.map((_, i) => found.slice(i * conditions.length, (i + 1) * conditions.length).some((v) => v !== undefined));
+    const found = ids.length ? await this.resourceIndex.getMany(ids.map((id) => `${type}/${id}`)) : [];
+    const codes = conditions.map((c) => indexCodeOf(type, c.code));
+    return found.map((packed) => conditions.some((c, i) => packedHas(packed, codes[i]!, c.exact!)));
   }
 
   /** Whether a resource has any value for a parameter (`:missing`). */
   async hasAny(type: string, id: string, code: string): Promise<boolean> {
-    const prefix = `${type}/${id}/${code}/`;
-    for await (const _ of this.resourceIndex.keys({ gte: prefix, lt: prefix + HIGH, limit: 1 })) return true;
-    return false;
+    const packed = await this.record(type, id);
+    return packed !== undefined && packed.includes(`${REC}${indexCodeOf(type, code)}${SEP}`);
   }
 
   /** Ids of every indexed resource of a type, in id order (each has an `_id` entry). */

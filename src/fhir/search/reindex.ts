@@ -1,8 +1,9 @@
 /**
- * Rebuilds the whole search index from the stored versions: clears both index sublevels, then decrypts every
- * current (non-deleted) version and writes its entries, in batches. The index is derived data (docs/storage.md),
- * so this must give exactly the index that writing the versions one by one gave (tested). Run it with the server
- * stopped: LevelDB admits one process. It reads every resource, so it appends one ledger entry for that.
+ * Rebuilds the whole search index from the stored versions: clears the index sublevels (and the former
+ * one-key-per-entry `resource-value`), then decrypts every current (non-deleted) version and writes its entries,
+ * in batches. The index is derived data (docs/storage.md), so this must give exactly the index that writing the
+ * versions one by one gave (tested). Run it with the server stopped: LevelDB admits one process. It reads every
+ * resource, so it appends one ledger entry for that.
  */
 import type { LedgerWriter } from '../../ledger/types.ts';
 import type { BatchOp, Database } from '../../storage/db.ts';
@@ -30,6 +31,7 @@ export async function reindex(
   for await (const _ of repo.allHeads()) total++;
   await repo.index.valueIndex.clear();
   await repo.index.resourceIndex.clear();
+  await repo.index.legacyResourceIndex.clear();
   let done = 0;
   let resources = 0;
   let entries = 0;

@@ -1,6 +1,6 @@
 /**
  * Runs a parsed search to one page: matching ids (engine) → current heads, minus resources created after the
- * search's point in time → sort keys from `resource-value` → the page around the cursor → `_include` /
+ * search's point in time → sort keys from `resource-entries` → the page around the cursor → `_include` /
  * `_revinclude` (with `:iterate`). Reads grow with the number of matches, not with the database.
  */
 import { exact } from './conditions.ts';

@@ -1,0 +1,77 @@
+// Search expressions that only walk properties run as a plain JSON walk (registry.ts, fast path). Over every
+// official R4 example, every parameter of its type must give the same index values as fhirpath.js.
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { extractEntries, valuesOf } from '../../src/fhir/search/extract.ts';
+import { paramsOf } from '../../src/fhir/search/registry.ts';
+
+const DIR = path.resolve(import.meta.dirname, '../fixtures/fhir-r4-examples');
+
+function typedOf(node: unknown) {
+  if (node && typeof node === 'object' && 'fhirNodeDataType' in node) {
+    const n = node as { fhirNodeDataType?: string; data: unknown };
+    const d = n.data as { value?: unknown; asStr?: unknown } | null;
+    const data = d && typeof d === 'object' && typeof d.value === 'number' && typeof d.asStr === 'string' ? d.value : n.data;
+    return { type: n.fhirNodeDataType, data };
+  }
+  return { type: undefined, data: node };
+}
+
+const valuesBy = (param: ReturnType<typeof paramsOf> extends Map<string, infer P> ? P : never, nodes: unknown[]) =>
+  [...new Set(nodes.flatMap((n) => valuesOf(param, typedOf(n), { baseUrl: 'http://example.org/fhir' }).map(([s, v]) => `${s} ${v}`)))].sort();
+
+t.test('the fast path gives fhirpath.js values for every parameter of every official example', async (t) => {
+  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
+  t.ok(files.length > 400, `${files.length} examples`);
+  let compared = 0;
+  let fast = 0;
+  let nonEmpty = 0;
+  const mismatches: string[] = [];
+  for (const file of files) {
+    const resource = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'));
+    if (typeof resource.resourceType !== 'string') continue;
+    for (const param of paramsOf(resource.resourceType).values()) {
+      if (param.evaluate === param.evaluateFhirpath) continue;
+      fast++;
+      let expected: string[];
+      try {
+        expected = valuesBy(param, param.evaluateFhirpath(resource));
+      } catch {
+        continue; // extraction skips what fhirpath.js cannot walk
+      }
+      const actual = valuesBy(param, param.evaluate(resource));
+      compared++;
+      if (expected.length) nonEmpty++;
+      if (JSON.stringify(actual) !== JSON.stringify(expected)) mismatches.push(`${file} ${param.code} (${param.expression}): ${JSON.stringify(actual).slice(0, 200)} vs ${JSON.stringify(expected).slice(0, 200)}`);
+    }
+  }
+  t.same(mismatches, [], 'no differences');
+  t.ok(nonEmpty > 2000, `${compared} parameter evaluations compared on the fast path, ${nonEmpty} with values`);
+  t.ok(fast > 0);
+});
+
+t.test('most expressions take the fast path; where() and functions do not', async (t) => {
+  let all = 0;
+  let fast = 0;
+  for (const type of ['Patient', 'Observation', 'Encounter', 'Condition', 'MedicationRequest']) {
+    for (const param of paramsOf(type).values()) {
+      all++;
+      if (param.evaluate !== param.evaluateFhirpath) fast++;
+    }
+  }
+  t.ok(fast / all > 0.8, `${fast} of ${all}`);
+  t.equal(paramsOf('Patient').get('phone')!.evaluate, paramsOf('Patient').get('phone')!.evaluateFhirpath, 'where() stays on fhirpath.js');
+  t.not(paramsOf('Observation').get('date')!.evaluate, paramsOf('Observation').get('date')!.evaluateFhirpath, 'a choice element is walked');
+  // node types matter where extraction looks at them: a CodeableConcept with text only, a Period, a decimal
+  const obs = {
+    resourceType: 'Observation', status: 'final', code: { text: 'Blood pressure' }, effectivePeriod: { start: '2024-01-01' },
+    valueQuantity: { value: 5.5, unit: 'mg' }, category: [{ text: 'vital' }], _status: { extension: [] },
+  };
+  for (const param of paramsOf('Observation').values()) {
+    t.same(valuesBy(param, param.evaluate(obs)), valuesBy(param, param.evaluateFhirpath(obs)), param.code);
+  }
+  const entries = extractEntries(obs as never);
+  t.ok(entries.some((e) => e.code === 'code:text' && e.value === 'blood pressure'), 'text of a CodeableConcept without codings');
+  t.equal(entries.filter((e) => e.code === 'date').length, 1, 'one period');
+});
