@@ -202,10 +202,14 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
   const query: Record<string, string[]> = {};
   for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
   const headers: FhirRequest['headers'] = {};
-  if (request.ifMatch) headers.ifMatch = request.ifMatch;
-  if (request.ifNoneMatch) headers.ifNoneMatch = request.ifNoneMatch;
-  if (request.ifModifiedSince) headers.ifModifiedSince = request.ifModifiedSince;
-  if (request.ifNoneExist) headers.ifNoneExist = request.ifNoneExist;
+  // They stand for HTTP headers, which are text: anything else (a number from a careless client) is refused here
+  // rather than reaching the header parsers as a value they cannot handle.
+  for (const name of ['ifMatch', 'ifNoneMatch', 'ifModifiedSince', 'ifNoneExist'] as const) {
+    const value: unknown = request[name];
+    if (value === undefined || value === null || value === '') continue;
+    if (typeof value !== 'string') throw errors.badRequest(`${where}.request.${name} must be a string`, [`${where}.request.${name}`], 'ERR_BUNDLE_ENTRY');
+    headers[name] = value;
+  }
   if (prefer) headers.prefer = prefer;
   const fhirRequest: FhirRequest = { method, path, query, headers };
   if (entry.resource !== undefined) fhirRequest.body = entry.resource;

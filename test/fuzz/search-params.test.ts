@@ -13,48 +13,7 @@ import { parseSearch, type ParsedSearch } from '../../src/fhir/search/params.ts'
 import { paramsOf } from '../../src/fhir/search/registry.ts';
 import { RESOURCE_TYPES } from '../../src/fhir/validate.ts';
 import { holds } from './fixtures/runs.ts';
-
-const TYPES = ['Patient', 'Observation', 'Encounter', 'Condition', 'MedicationRequest', 'DiagnosticReport'];
-const codesOf = (type: string) => [...paramsOf(type).keys()];
-const MODIFIERS = ['exact', 'contains', 'missing', 'text', 'not', 'identifier', 'above', 'below', 'in', 'of-type', 'Patient', 'Bogus', '', 'iterate'];
-
-const garbage = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('', ',', '\\', '|', '$', ',,', '\\,', 'a\\', '%', '\u0000'));
-
-/** Values shaped like every parameter type, often nearly right. */
-const value = fc.oneof(
-  { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...PREFIXES, '', 'xx', 'GE'), fc.constantFrom('2024', '2024-02', '2024-02-30', '2024-13-01', '2024-01-01T10', '2024-01-01T10:00', '2024-01-01T10:00:00.123+14:00', '2024-01-01T25:00Z', '0000', '9999-12-31T23:59:59.999-14:59', '-1', '1e400', '100', '1.5e-3', '.5', '5.', 'NaN', 'Infinity')).map(([p, v]) => p + v) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom('', 'gt', 'le', 'ap'), fc.double().map(String), fc.constantFrom('', '|http://unitsofmeasure.org|mg', '||mg', '|x|', '|||', '|a|b|c')).map(([p, n, u]) => p + n + u) },
-  { weight: 2, arbitrary: fc.constantFrom('http://loinc.org|1234-5', '|x', 'x|', '|', 'a|b|c', 'Patient/1', 'Patient/', '/1', 'Nope/1', 'http://x/fhir/Patient/1', 'urn:uuid:1', 'a b', `x${'y'.repeat(70)}`, 'Patient/1/_history/2', 'true', 'false', 'a$b', 'a$b$c', '$') },
-  { weight: 3, arbitrary: garbage },
-  { weight: 1, arbitrary: fc.array(garbage, { maxLength: 3 }).map((parts) => parts.join(',')) },
-);
-
-function nameFor(type: string): fc.Arbitrary<string> {
-  const code = fc.constantFrom(...codesOf(type));
-  return fc.oneof(
-    { weight: 4, arbitrary: code },
-    { weight: 3, arbitrary: fc.tuple(code, fc.constantFrom(...MODIFIERS)).map(([c, m]) => `${c}:${m}`) },
-    { weight: 1, arbitrary: fc.tuple(code, fc.constantFrom(...MODIFIERS), fc.constantFrom(...MODIFIERS)).map(([c, m, n]) => `${c}:${m}:${n}`) },
-    { weight: 2, arbitrary: fc.tuple(code, fc.constantFrom('', ':Patient', ':Organization', ':Nope'), fc.constantFrom('name', 'identifier', 'birthdate', 'organization.name', '_has:Observation:patient:code', 'nope', '', '.')).map(([c, m, inner]) => `${c}${m}.${inner}`) },
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom('Observation', 'Encounter', 'Nope', ''), fc.constantFrom('patient', 'subject', 'code', ''), fc.constantFrom('code', 'date', '_id', '', 'code:not', '_has:Observation:subject:code')).map(([ty, r, p]) => `_has:${ty}:${r}:${p}`) },
-    { weight: 2, arbitrary: fc.constantFrom('_count', '_sort', '_include', '_revinclude', '_include:iterate', '_revinclude:recurse', '_include:bogus', '_summary', '_elements', '_total', '_page', '_id', '_lastUpdated', '_text', '_filter', '_contained', '_profile', '_tag', '_security', '_source', '_format', '_pretty') },
-    { weight: 1, arbitrary: garbage },
-  );
-}
-
-const resultValue = fc.oneof(
-  value,
-  fc.constantFrom('0', '1', '999999', '1000000', '-1', '1.5', 'true', 'count', 'accurate', '-date', '_id,-_id', 'birthdate,-name', 'code-value-quantity', 'Observation:patient', 'Observation:patient:Patient', 'Observation:patient:Nope', '*', '*:*', 'Patient:*', 'Patient:organization:Organization:x', 'name,gender', '1bad', 'a.b'),
-);
-
-/** A query: 1–5 parameters, each with 1–3 values (repetition is AND). */
-const query = fc.constantFrom(...TYPES).chain((type) =>
-  fc.tuple(
-    fc.constant(type),
-    fc.dictionary(nameFor(type), fc.array(fc.oneof(value, resultValue), { minLength: 1, maxLength: 3 }), { minKeys: 1, maxKeys: 5 }),
-    fc.boolean(),
-  ),
-);
+import { codesOf, garbage, query, value } from './fixtures/search.ts';
 
 const indexValue = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('000000000000000~999999999999999', '~', '#', '#8000000000000000', 'x|mg#bff0000000000000', 'Patient/1', 'a$b'));
 
