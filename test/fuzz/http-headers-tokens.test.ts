@@ -141,4 +141,30 @@ t.test('headers and tokens over HTTP', async (t) => {
     );
     await fz.settle(t, 'tokens');
   });
+
+  await t.test('the auditor API under odd parameters: proofs, entries, checkpoints and bundles', async (t) => {
+    const size = fz.server.app.ledger.size();
+    const number = fc.oneof(
+      fc.integer({ min: 0, max: size + 5 }).map(String),
+      fc.constantFrom('-1', '0', '01', '1.0', '1e3', '9007199254740991', '9007199254740992', '99999999999999999999', '', ' 1', '0x10', 'NaN', '%00'),
+      fc.string({ maxLength: 6 }).filter((s) => /^[\x21-\x7e]*$/.test(s)).map(encodeURIComponent),
+    );
+    const endpoint = fc.constantFrom(
+      ['checkpoints', ['from', 'limit']],
+      ['entries', ['start', 'end']],
+      ['proof/inclusion', ['index', 'size']],
+      ['proof/consistency', ['from', 'to']],
+      ['bundle', ['index']],
+    ) as fc.Arbitrary<[string, string[]]>;
+    await holds(
+      t,
+      fc.asyncProperty(endpoint, fc.array(fc.tuple(fc.oneof({ weight: 5, arbitrary: fc.nat({ max: 2 }) }, fc.constant(-1)), number), { maxLength: 4 }), async ([name, params], pairs) => {
+        const qs = pairs.map(([i, v]) => `${i === -1 ? 'bogus' : params[i % params.length]}=${v}`).join('&');
+        await fz.check({ method: 'GET', path: `/ledger/${name}${qs ? `?${qs}` : ''}` });
+      }),
+      60,
+      0.3,
+    );
+    await fz.settle(t, 'auditor API');
+  });
 });
