@@ -17,6 +17,7 @@ t.test('a search number with more digits than a double holds still matches its o
 });
 
 t.test('over HTTP', async (t) => {
+  // One node for every HTTP regression; each case checks only what it created itself.
   const server = await startServer(t);
 
   await t.test('a Bundle entry whose conditional header is not a string is a 400, not a 500', async (t) => {
@@ -30,6 +31,31 @@ t.test('over HTTP', async (t) => {
         t.equal(status, 400, `${type} with ${name}: ${JSON.stringify(value)}`);
       }
     }
-    t.equal((await server.fhir('Patient')).body.total, 0, 'nothing was created');
+    t.equal((await server.fhir('Patient?_count=0&_total=accurate')).body.total, 0, 'nothing was created');
+  });
+
+  await t.test('query parameters named like Object.prototype members are unknown parameters, not a 500', async (t) => {
+    await server.fhir('Patient/p1', { method: 'PUT', body: { resourceType: 'Patient', id: 'p1', gender: 'male' } });
+    for (const name of ['valueOf', 'constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const search = await server.fhir(`MedicationRequest?${name}=0`);
+      t.equal(search.status, 400, `search ?${name}=0 is an unknown parameter`);
+      t.equal(search.body?.issue?.[0]?.code, 'invalid');
+      const lenient = await server.fhir(`Patient?${name}=0`, { headers: { prefer: 'handling=lenient' } });
+      t.equal(lenient.status, 200, `?${name}=0 is ignored under lenient handling`);
+      const form = await server.fhir('Patient/_search', { method: 'POST', body: `${name}=1`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      t.equal(form.status, 400, `POST _search with ${name}`);
+      // A conditional delete must not drop the odd parameter and delete by the rest of its criteria.
+      const del = await server.fhir(`Patient?${name}=x&gender=male`, { method: 'DELETE' });
+      t.equal(del.status, 400, `conditional delete with ${name} is refused`);
+      const bundle = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient?${name}=1` } }] } });
+      t.equal(bundle.body?.entry?.[0]?.response?.status?.slice(0, 3), '400', `batch entry with ${name}`);
+    }
+    t.equal((await server.fhir('Patient/p1')).status, 200, 'the patient is still there');
+  });
+
+  await t.test('a Bundle entry whose fullUrl is not a string is a 400', async (t) => {
+    const res = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 7, request: { method: 'POST', url: 'Patient' }, resource: { resourceType: 'Patient', name: [{ family: 'FullUrl' }] } }] } });
+    t.equal(res.status, 400);
+    t.equal((await server.fhir('Patient?name=FullUrl')).body.total, 0, 'nothing was created');
   });
 });
