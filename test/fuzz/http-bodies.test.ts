@@ -37,7 +37,7 @@ t.test('hostile bodies over HTTP', async (t) => {
         // Only texts JSON.parse refuses must be refused as JSON; the rest may fail later, as any 4xx.
         await fz.check({ ...tgt, headers: JSON_TYPE, body: text }, { status: (s) => (valid ? s < 500 : s === 400) });
       }),
-      40,
+      25,
       0.2,
     );
     await fz.settle(t, 'malformed JSON');
@@ -57,7 +57,7 @@ t.test('hostile bodies over HTTP', async (t) => {
               : { method: 'POST', path: `${type}/$validate`, headers: JSON_TYPE, body: JSON.stringify(mutated) };
         await fz.check(request);
       }),
-      60,
+      30,
       0.3,
     );
     await fz.settle(t, 'mutated examples');
@@ -80,7 +80,7 @@ t.test('hostile bodies over HTTP', async (t) => {
                 : { method: 'POST', path: how.slice(5), headers: JSON_TYPE, body };
         await fz.check(request);
       }),
-      60,
+      30,
       0.3,
     );
     await fz.settle(t, 'fc.letrec nonsense');
@@ -101,7 +101,7 @@ t.test('hostile bodies over HTTP', async (t) => {
         const headers = method === 'PATCH' ? { 'content-type': 'application/json-patch+json' } : JSON_TYPE;
         await fz.check({ method, path, headers, body }, { status: (s) => (kind === 'huge' ? s === 413 : kind === 'deep' ? s === 400 : is4xx(s) || s < 300) });
       }),
-      20,
+      12,
       0.05,
     );
     await fz.settle(t, 'huge and deep');
@@ -139,7 +139,7 @@ t.test('hostile bodies over HTTP', async (t) => {
         }
         await fz.check(request);
       }),
-      60,
+      30,
       0.3,
     );
     await fz.settle(t, 'ids and references');
@@ -153,7 +153,7 @@ t.test('hostile bodies over HTTP', async (t) => {
         const headers: Record<string, string> = contentType === undefined ? {} : { 'content-type': contentType };
         await fz.check({ method, path, headers, body: method === 'GET' ? undefined : text });
       }),
-      80,
+      40,
       0.3,
     );
     await fz.settle(t, 'content types');

@@ -61,7 +61,7 @@ t.test('headers and tokens over HTTP', async (t) => {
         const sep = tgt.path.includes('?') ? '&' : '?';
         await fz.check({ ...tgt, path: query ? `${tgt.path}${sep}${query}` : tgt.path, headers: { ...tgt.headers, ...extra } });
       }),
-      80,
+      40,
       0.3,
     );
     await fz.settle(t, 'headers');
@@ -136,7 +136,7 @@ t.test('headers and tokens over HTTP', async (t) => {
         const res = await fz.check({ ...tgt, authorization: value }, { status: (s) => s === 401 });
         if (!/^Bearer realm=/.test(res.headers.get('www-authenticate') ?? '')) throw new Error(`401 without a Bearer challenge: ${res.headers.get('www-authenticate')}`);
       }),
-      80,
+      40,
       0.3,
     );
     await fz.settle(t, 'tokens');
@@ -162,7 +162,7 @@ t.test('headers and tokens over HTTP', async (t) => {
         const qs = pairs.map(([i, v]) => `${i === -1 ? 'bogus' : params[i % params.length]}=${v}`).join('&');
         await fz.check({ method: 'GET', path: `/ledger/${name}${qs ? `?${qs}` : ''}` });
       }),
-      60,
+      30,
       0.3,
     );
     await fz.settle(t, 'auditor API');

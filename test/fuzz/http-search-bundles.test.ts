@@ -59,7 +59,7 @@ t.test('searches and bundles over HTTP', async (t) => {
         const res = await fz.check(request);
         if (res.status === 200 && !(res.body?.resourceType === 'Bundle')) throw new Error(`200 without a Bundle for ${request.path}`);
       }),
-      120,
+      60,
       0.4,
     );
     await fz.settle(t, 'searches');
@@ -132,7 +132,7 @@ t.test('searches and bundles over HTTP', async (t) => {
           status: (s) => (!isBundleType ? s === 400 : isTransaction && broken ? s >= 400 && s < 500 : s < 500),
         });
       }),
-      80,
+      40,
       0.3,
     );
     await fz.settle(t, 'bundles');
