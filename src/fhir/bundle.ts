@@ -16,7 +16,7 @@ import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf,
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitReferences } from './references.ts';
-import { isRaw, parseQuery, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
+import { isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
 import { dispatch } from './router.ts';
 import type { WorkUnit } from './work.ts';
@@ -201,7 +201,7 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
   let url = request.url;
   if (url.startsWith(`${baseUrl}/`)) url = url.slice(baseUrl.length + 1);
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) throw errors.badRequest(`${where}.request.url must be relative to this server`, [`${where}.request.url`], 'ERR_BUNDLE_ENTRY');
-  const [path = '', search = ''] = url.split('?', 2);
+  const [path, search] = splitUrl(url);
   const query = parseQuery(search);
   const headers: FhirRequest['headers'] = {};
   // They stand for HTTP headers, which are text: anything else (a number from a careless client) is refused here

@@ -76,6 +76,12 @@ export function parseQuery(...searches: string[]): Record<string, string[]> {
   return query;
 }
 
+/** Splits a URL at its first `?`: a `?` inside the query is data (`name=a?b`), not a second separator. */
+export function splitUrl(url: string): [path: string, search: string] {
+  const question = url.indexOf('?');
+  return question < 0 ? [url, ''] : [url.slice(0, question), url.slice(question + 1)];
+}
+
 export function firstQuery(query: Record<string, string[]>, name: string): string | undefined {
   return query[name]?.[0];
 }

@@ -53,6 +53,15 @@ t.test('over HTTP', async (t) => {
     t.equal((await server.fhir('Patient/p1')).status, 200, 'the patient is still there');
   });
 
+  await t.test('a ? inside a query is data, not a second separator', async (t) => {
+    await server.fhir('Patient/q1', { method: 'PUT', body: { resourceType: 'Patient', id: 'q1', name: [{ family: 'Quest' }] } });
+    await server.fhir('Patient/q2', { method: 'PUT', body: { resourceType: 'Patient', id: 'q2', name: [{ family: 'Quest?ion' }] } });
+    const ids = (res: { body: any }) => (res.body?.entry ?? []).map((e: any) => e.resource.id).sort();
+    t.same(ids(await server.fhir('Patient?family=Quest?ion')), ['q2'], 'GET: the whole value is searched');
+    const batch = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Patient?family=Quest?ion' } }] } });
+    t.same(ids({ body: batch.body?.entry?.[0]?.resource }), ['q2'], 'batch entry: the whole value is searched');
+  });
+
   await t.test('a Bundle entry whose fullUrl is not a string is a 400', async (t) => {
     const res = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 7, request: { method: 'POST', url: 'Patient' }, resource: { resourceType: 'Patient', name: [{ family: 'FullUrl' }] } }] } });
     t.equal(res.status, 400);

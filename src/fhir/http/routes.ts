@@ -9,7 +9,7 @@ import { errors, FhirError } from '../../errors.ts';
 import type { Agent } from '../../ledger/types.ts';
 import type { Principal } from '../../consent/principal.ts';
 import { informational, outcomeOf, toFhirError } from '../outcome.ts';
-import { isRaw, parseQuery, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
+import { isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dispatch, isRecorded, recordFailure, route } from '../router.ts';
 import { JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
@@ -107,7 +107,7 @@ class FormBody {
 }
 
 function toFhirRequest(req: FastifyRequest): FhirRequest {
-  const [rawPath = '', search = ''] = req.url.split('?', 2);
+  const [rawPath, search] = splitUrl(req.url);
   const query = parseQuery(search, req.body instanceof FormBody ? req.body.text : '');
   const header = (name: string) => {
     const value = req.headers[name];
