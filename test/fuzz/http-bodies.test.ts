@@ -7,6 +7,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { badId, badReference, brokenJsonText, CONTENT_TYPES, deepBody, fhirish, mutatedExample } from './fixtures/arbitraries.ts';
 import { BODY_LIMIT, MAX_JSON_DEPTH, SEEDED, startFuzzServer, type FuzzRequest } from './fixtures/http.ts';
+import { fhirPathPatch } from './fixtures/patch.ts';
 import { holds } from './fixtures/runs.ts';
 
 const JSON_TYPE = { 'content-type': 'application/fhir+json' };
@@ -157,5 +158,18 @@ t.test('hostile bodies over HTTP', async (t) => {
       0.3,
     );
     await fz.settle(t, 'content types');
+  });
+
+  await t.test('FHIRPath Patch Parameters with odd paths, names, values and indexes', async (t) => {
+    const body = fc.oneof({ weight: 8, arbitrary: fhirPathPatch }, fhirish);
+    await holds(
+      t,
+      fc.asyncProperty(body, fc.constantFrom('Patient/fz-pat-2', 'Patient/fz-pat-1', 'Patient?identifier=urn:fuzz|p2', 'Observation/fz-obs'), async (parameters, target) => {
+        await fz.check({ method: 'PATCH', path: target, headers: JSON_TYPE, body: JSON.stringify(parameters) });
+      }),
+      40,
+      0.3,
+    );
+    await fz.settle(t, 'FHIRPath Patch');
   });
 });
