@@ -16,7 +16,7 @@ import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf,
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitReferences } from './references.ts';
-import { isRaw, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
+import { isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
 import { dispatch } from './router.ts';
 import type { WorkUnit } from './work.ts';
@@ -232,19 +232,25 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
   if (!request || typeof request.method !== 'string' || typeof request.url !== 'string') {
     throw errors.badRequest(`${where}.request needs a method and a url`, [`${where}.request`], 'ERR_BUNDLE_ENTRY');
   }
+  if (entry.fullUrl !== undefined && typeof entry.fullUrl !== 'string') {
+    throw errors.badRequest(`${where}.fullUrl must be a string`, [`${where}.fullUrl`], 'ERR_BUNDLE_ENTRY');
+  }
   const method = request.method.toUpperCase();
   if (METHOD_ORDER[method] === undefined) throw errors.badRequest(`${where}.request.method '${method.slice(0, 10)}' is not supported`, [`${where}.request.method`], 'ERR_BUNDLE_ENTRY');
   let url = request.url;
   if (url.startsWith(`${baseUrl}/`)) url = url.slice(baseUrl.length + 1);
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) throw errors.badRequest(`${where}.request.url must be relative to this server`, [`${where}.request.url`], 'ERR_BUNDLE_ENTRY');
-  const [path = '', search = ''] = url.split('?', 2);
-  const query: Record<string, string[]> = {};
-  for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
+  const [path, search] = splitUrl(url);
+  const query = parseQuery(search);
   const headers: FhirRequest['headers'] = {};
-  if (request.ifMatch) headers.ifMatch = request.ifMatch;
-  if (request.ifNoneMatch) headers.ifNoneMatch = request.ifNoneMatch;
-  if (request.ifModifiedSince) headers.ifModifiedSince = request.ifModifiedSince;
-  if (request.ifNoneExist) headers.ifNoneExist = request.ifNoneExist;
+  // They stand for HTTP headers, which are text: anything else (a number from a careless client) is refused here
+  // rather than reaching the header parsers as a value they cannot handle.
+  for (const name of ['ifMatch', 'ifNoneMatch', 'ifModifiedSince', 'ifNoneExist'] as const) {
+    const value: unknown = request[name];
+    if (value === undefined || value === null || value === '') continue;
+    if (typeof value !== 'string') throw errors.badRequest(`${where}.request.${name} must be a string`, [`${where}.request.${name}`], 'ERR_BUNDLE_ENTRY');
+    headers[name] = value;
+  }
   if (prefer) headers.prefer = prefer;
   const fhirRequest: FhirRequest = { method, path, query, headers };
   if (entry.resource !== undefined) fhirRequest.body = entry.resource;

@@ -6,7 +6,7 @@
  * apart from `matchIds`, the one function that asks the search index.
  */
 import { errors } from '../errors.ts';
-import type { InteractionContext } from './request.ts';
+import { parseQuery, type InteractionContext } from './request.ts';
 
 export type ConditionalKind = 'create' | 'update' | 'delete' | 'patch';
 
@@ -36,14 +36,12 @@ export function parseCondition(text: string, resourceType: string, where: string
     }
     search = search.slice(question + 1);
   }
-  const query: Record<string, string[]> = {};
-  for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
-  return criteriaOf(query, where);
+  return criteriaOf(parseQuery(search), where);
 }
 
 /** The search criteria of a query: result-shaping parameters dropped; at least one criterion required. */
 export function criteriaOf(query: Record<string, string[]>, where: string): Record<string, string[]> {
-  const criteria: Record<string, string[]> = {};
+  const criteria: Record<string, string[]> = Object.create(null);
   for (const [name, values] of Object.entries(query)) if (!NOT_CRITERIA.has(name)) criteria[name] = values;
   if (Object.keys(criteria).length === 0) {
     throw errors.badRequest(`${where} needs search parameters: a condition without criteria would match every resource`, undefined, 'ERR_CONDITION_EMPTY');

@@ -65,6 +65,23 @@ export function isRaw(body: FhirResponse['body']): body is RawResource {
   return body !== undefined && 'raw' in body;
 }
 
+/**
+ * The parameters of query strings (a URL's query, a POST _search form), repeated names kept in order. The object
+ * has no prototype, so a parameter named `valueOf`, `constructor` or `__proto__` is an unknown parameter like any
+ * other instead of an inherited method that `query[name] ??= []` would try to push onto.
+ */
+export function parseQuery(...searches: string[]): Record<string, string[]> {
+  const query: Record<string, string[]> = Object.create(null);
+  for (const search of searches) for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
+  return query;
+}
+
+/** Splits a URL at its first `?`: a `?` inside the query is data (`name=a?b`), not a second separator. */
+export function splitUrl(url: string): [path: string, search: string] {
+  const question = url.indexOf('?');
+  return question < 0 ? [url, ''] : [url.slice(0, question), url.slice(question + 1)];
+}
+
 export function firstQuery(query: Record<string, string[]>, name: string): string | undefined {
   return query[name]?.[0];
 }

@@ -9,7 +9,7 @@ import { errors, FhirError } from '../../errors.ts';
 import type { Agent } from '../../ledger/types.ts';
 import type { Principal } from '../../consent/principal.ts';
 import { informational, outcomeOf, toFhirError } from '../outcome.ts';
-import { isRaw, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
+import { isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dispatch, isRecorded, recordFailure, route } from '../router.ts';
 import { JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
@@ -107,10 +107,8 @@ class FormBody {
 }
 
 function toFhirRequest(req: FastifyRequest): FhirRequest {
-  const [rawPath = '', search = ''] = req.url.split('?', 2);
-  const query: Record<string, string[]> = {};
-  for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
-  if (req.body instanceof FormBody) for (const [name, value] of new URLSearchParams(req.body.text)) (query[name] ??= []).push(value);
+  const [rawPath, search] = splitUrl(req.url);
+  const query = parseQuery(search, req.body instanceof FormBody ? req.body.text : '');
   const header = (name: string) => {
     const value = req.headers[name];
     return Array.isArray(value) ? value.join(', ') : value;

@@ -112,7 +112,18 @@ export function numberRange(text: string): NumberRange | undefined {
   const fraction = m[2]?.length ?? 0;
   const exponent = m[3] === undefined ? 0 : Number(m[3]);
   const half = m[3] === undefined ? 0.5 * 10 ** -fraction : 0.05 * 10 ** (exponent - fraction);
-  return { value, low: value - half, high: value + half };
+  // More digits than a double holds make `half` vanish next to `value` (`1.00000000000000000001`, `5.7e-33` with
+  // 16 digits): the range must still hold the value itself, or `eq` would match nothing.
+  return { value, low: value - half, high: Math.max(value + half, nextUp(value)) };
+}
+
+/** The smallest double above a finite `x`. */
+function nextUp(x: number): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x === 0 ? 0 : x);
+  const bits = view.getBigUint64(0);
+  view.setBigUint64(0, x >= 0 ? bits + 1n : bits - 1n);
+  return view.getFloat64(0);
 }
 
 /** Case, accents and runs of whitespace folded: the default (starts-with) string match compares these. */
