@@ -7,11 +7,14 @@
  * O(log n) whatever the log's length. The first problem is reported with the entry index it concerns.
  */
 import { hash } from 'node:crypto';
-import { bytesSublevel, jsonSublevel, pad, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { bytesSublevel, isShared, jsonSublevel, pad, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { fastEntryPrev, parseEntry, toBase64 } from './entry.ts';
-import { hashesEqual, leafHash, nodeHash, type Hash } from './merkle.ts';
+import { EMPTY_ROOT, hashesEqual, leafHash, nodeHash, type Hash } from './merkle.ts';
 import { META_SIZE_KEY } from './log.ts';
-import { rootFromFrontier, storedHashIndex, trailingOnes } from './tlog.ts';
+import { rootFromFrontier, storedHashCount, storedHashIndex, trailingOnes } from './tlog.ts';
+import type { ChunkResult, ChunkTask } from './verify-worker.ts';
 
 export type VerifyResult =
   | { ok: true; size: number; root: Hash }
@@ -53,7 +56,117 @@ class Prefetch<T> {
   }
 }
 
-export async function verifyLedger(db: Database): Promise<VerifyResult> {
+export interface VerifyOptions {
+  /**
+   * Worker threads for the parallel pass. Default: one per core (at most 4) when the database was opened with
+   * `multithreading` (db.ts isShared) and the log holds at least four chunks; 0 = sequential only.
+   */
+  workers?: number;
+  /** Entries per chunk of the parallel pass, a power of two (default 2^15). */
+  chunk?: number;
+}
+
+/**
+ * Full verification. With workers, the log is checked in power-of-two chunks in parallel (verify-worker.ts) and
+ * the chunks are joined here: each chunk's first prev against the previous chunk's last leaf, and the hashes that
+ * join chunk subtrees (an aligned chunk of 2^k leaves is a complete subtree, RFC 9162's tree of its range). If the
+ * parallel pass finds anything wrong, or cannot run, the sequential pass runs and reports the first problem
+ * exactly, so the answer is the same either way, only faster for a sound log.
+ */
+export async function verifyLedger(db: Database, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const chunk = options.chunk ?? 2 ** 15;
+  if (!Number.isSafeInteger(chunk) || chunk < 1 || (chunk & (chunk - 1)) !== 0) throw new RangeError('chunk must be a power of two');
+  const auto = options.workers === undefined;
+  const workers = options.workers ?? (isShared(db) ? Math.min(4, os.availableParallelism()) : 0);
+  if (workers > 0) {
+    const result = await verifyInParallel(db, workers, chunk, auto ? 4 * chunk : 1);
+    if (result !== undefined) return result;
+  }
+  return verifySequential(db);
+}
+
+/**
+ * The parallel pass alone: the result when the whole log verified, undefined when the sequential pass must decide
+ * (a problem anywhere, a log under `minSize`, workers that cannot open the database). Exported for tests.
+ */
+export async function verifyInParallel(db: Database, workers: number, chunk: number, minSize = 1): Promise<VerifyResult | undefined> {
+  const entries = bytesSublevel(db, SUBLEVELS.ledgerEntry);
+  const hashes = bytesSublevel(db, SUBLEVELS.ledgerHash);
+  const snapshot = db.snapshot();
+  let size: unknown;
+  let bounds: Array<string | undefined>;
+  try {
+    size = await jsonSublevel<unknown>(db, SUBLEVELS.ledgerMeta).get(META_SIZE_KEY, { snapshot });
+    bounds = await Promise.all([entries, hashes].flatMap((sub) => [false, true].map(async (reverse) => (await sub.keys({ snapshot, reverse, limit: 1 }).all())[0])));
+  } finally {
+    await snapshot.close();
+  }
+  if (!Number.isSafeInteger(size) || (size as number) < minSize || (size as number) < 1) return undefined;
+  const n = size as number;
+  // Workers read ranges inside [0, n): nothing may lie outside them (keys before entry 0, after the last one).
+  if (bounds[0] !== pad(0) || bounds[1] !== pad(n - 1) || bounds[2] !== pad(0) || bounds[3] !== pad(storedHashCount(n) - 1)) return undefined;
+  const tasks: ChunkTask[] = [];
+  for (let start = 0, id = 0; start < n; start += chunk, id++) tasks.push({ id, start, end: Math.min(n, start + chunk) });
+  const results = await runChunks(db.location, Math.min(workers, tasks.length), tasks);
+  if (results === undefined) return undefined;
+  let frontier: Hash[] = [];
+  let prev = toBase64(EMPTY_ROOT);
+  for (const r of results) {
+    if (r.firstPrev !== prev) return undefined;
+    if (r.cross.length === 0) {
+      frontier = frontier.concat(r.frontier);
+    } else {
+      let h = r.frontier[0]!;
+      for (const stored of r.cross) {
+        const left = frontier.pop();
+        if (left === undefined) return undefined;
+        h = nodeHash(left, h);
+        if (!hashesEqual(stored, h)) return undefined;
+      }
+      frontier.push(h);
+    }
+    prev = toBase64(r.lastLeaf);
+  }
+  return { ok: true, size: n, root: rootFromFrontier(frontier) };
+}
+
+/** Hands the chunks to a pool of workers; every chunk's result in order, or undefined at the first failure. */
+async function runChunks(location: string, count: number, tasks: ChunkTask[]): Promise<Array<Extract<ChunkResult, { ok: true }>> | undefined> {
+  const results: Array<Extract<ChunkResult, { ok: true }>> = [];
+  let next = 0;
+  let failed = false;
+  const pool = Array.from({ length: count }, () => new Worker(new URL('./verify-worker.ts', import.meta.url), { workerData: { location } }));
+  const exited = pool.map((worker) => new Promise<void>((resolve) => worker.once('exit', () => resolve())));
+  await Promise.all(pool.map((worker) => new Promise<void>((resolve) => {
+    const finish = () => {
+      worker.postMessage(null);
+      resolve();
+    };
+    const give = () => {
+      if (failed || next >= tasks.length) return finish();
+      worker.postMessage(tasks[next++]);
+    };
+    worker.on('message', (message: 'ready' | ChunkResult) => {
+      if (message === 'ready') return give();
+      if (!message.ok) {
+        failed = true;
+        return finish();
+      }
+      results[message.id] = message;
+      give();
+    });
+    worker.on('error', () => {
+      // Cannot open the database (not shared) or crashed: the sequential pass decides.
+      failed = true;
+      resolve();
+    });
+  })));
+  // Each worker closes its handle on the shared database before exiting.
+  await Promise.all(exited);
+  return failed ? undefined : results;
+}
+
+async function verifySequential(db: Database): Promise<VerifyResult> {
   // Entries are read as strings: fastEntryPrev checks the common (printable ASCII) form without building bytes,
   // and only an entry it cannot vouch for is read again as raw bytes for the exact check.
   const entries = stringSublevel(db, SUBLEVELS.ledgerEntry);

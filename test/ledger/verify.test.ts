@@ -3,7 +3,7 @@ import { canonicalBytes } from '../../src/ledger/canonical.ts';
 import { parseEntry } from '../../src/ledger/entry.ts';
 import { Ledger } from '../../src/ledger/log.ts';
 import { storedHashCount, storedHashIndex } from '../../src/ledger/tlog.ts';
-import { verifyLedger } from '../../src/ledger/verify.ts';
+import { verifyInParallel, verifyLedger } from '../../src/ledger/verify.ts';
 import { bytesSublevel, jsonSublevel, pad, SUBLEVELS } from '../../src/storage/db.ts';
 import { draft, tempDb } from './fixtures/helpers.ts';
 import { hex } from './fixtures/reference.ts';
@@ -11,7 +11,8 @@ import { hex } from './fixtures/reference.ts';
 const SIZE = 40;
 
 t.test('verifyLedger finds every kind of damage and names the entry', async (t) => {
-  const tmp = await tempDb(t);
+  // Shared, so that the parallel pass (worker threads on the same database) can be checked on the same damage.
+  const tmp = await tempDb(t, { multithreading: true });
   const ledger = await Ledger.open(tmp.db);
   for (let i = 0; i < SIZE; i += 4) await Promise.all([0, 1, 2, 3].map((j) => ledger.commit({ entries: [draft(i + j)] })));
   const root = await ledger.rootAt(SIZE);
@@ -22,12 +23,19 @@ t.test('verifyLedger finds every kind of damage and names the entry', async (t) 
 
   const clean = await verifyLedger(tmp.db);
   t.same(clean.ok && { size: clean.size, root: hex(clean.root) }, { size: SIZE, root: hex(root) }, 'an untouched log verifies');
+  // Chunks of 1 .. 64 leaves: aligned chunks join at every level, a partial last chunk, a single chunk.
+  for (const chunk of [1, 4, 16, 64]) {
+    const parallel = await verifyInParallel(tmp.db, 2, chunk);
+    t.same(parallel?.ok && { size: parallel.size, root: hex(parallel.root) }, { size: SIZE, root: hex(root) }, `the parallel pass in chunks of ${chunk} gives the same root`);
+  }
 
   /** Applies one tamper through the level API, verifies, and restores the original value. */
   async function tampered(name: string, apply: () => Promise<() => Promise<void>>, want: { code: string; index: number; storedHashIndex?: number }) {
     const restore = await apply();
     const result = await verifyLedger(tmp.db);
     t.match(result, { ok: false, ...want }, name);
+    // One worker is enough to check that a chunk's damage is noticed; each worker costs a thread start.
+    t.equal(await verifyInParallel(tmp.db, 1, 8), undefined, `${name}: the parallel pass notices and leaves the verdict to the sequential one`);
     await restore();
     t.ok((await verifyLedger(tmp.db)).ok, `${name}: restored`);
   }
@@ -73,6 +81,14 @@ t.test('verifyLedger finds every kind of damage and names the entry', async (t) 
   await tampered('a bit flipped in a level-3 node hash', edit(hashes, pad(storedHashIndex(3, 1)), flipBit), {
     code: 'ERR_LEDGER_HASH_MISMATCH', index: 15, storedHashIndex: storedHashIndex(3, 1),
   });
+  // Level 4, subtree 0 covers leaves 0..15: in chunks of 8 it joins two chunks, a check the main thread makes.
+  await tampered('a bit flipped in a node hash that joins chunks', edit(hashes, pad(storedHashIndex(4, 0)), flipBit), {
+    code: 'ERR_LEDGER_HASH_MISMATCH', index: 15, storedHashIndex: storedHashIndex(4, 0),
+  });
+  await tampered('the first entry of a chunk re-chained', edit(entries, pad(24), (v) => {
+    const entry = parseEntry(v);
+    return canonicalBytes({ ...entry, prev: Buffer.alloc(32, 9).toString('base64') });
+  }), { code: 'ERR_LEDGER_CHAIN', index: 24 });
   await tampered('a stored hash deleted', edit(hashes, pad(storedHashIndex(1, 4)), () => undefined), {
     code: 'ERR_LEDGER_HASH_MISSING', index: 9, storedHashIndex: storedHashIndex(1, 4),
   });
