@@ -48,7 +48,15 @@ export interface LedgerScaleResult {
   /** Same run, same bytes: one SHA-256 call over them all, and one call per entry (leaf hashes only). */
   sha256: { oneShotMibPerSecond: number; perEntryPerSecond: number; sampleEntries: number };
   proof: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
-  rss: { atOpenMiB: number; afterProofsMiB: number; afterVerifyMiB: number; peakMiB: number; heapUsedMiB: number };
+  rss: {
+    atOpenMiB: number;
+    afterProofsMiB: number;
+    afterVerifyMiB: number;
+    peakMiB: number;
+    heapUsedMiB: number;
+    /** Anonymous vs file-backed (mmapped LevelDB tables) RSS, where the OS tells (Linux). */
+    parts?: Record<'atOpen' | 'afterProofs' | 'afterVerify', { anonMiB: number; fileMiB: number }>;
+  };
   loadAverage: number[];
 }
 
@@ -89,12 +97,24 @@ function rssNow(): number {
   return process.memoryUsage().rss;
 }
 
+/** Linux's split of the RSS: anonymous memory (heaps, caches) and file pages (LevelDB's mmapped tables), MiB. */
+async function rssParts(): Promise<{ anonMiB: number; fileMiB: number } | undefined> {
+  try {
+    const status = await fs.readFile('/proc/self/status', 'utf8');
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The measuring half, run in a fresh process (`--measure`): prints one JSON line. */
-async function measure(dir: string, proofs: number, workers: number | undefined): Promise<Omit<LedgerScaleResult, 'generated' | 'loadAverage'>> {
-  const db = await openDatabase(path.join(dir, 'db'), { multithreading: true });
+async function measure(dir: string, proofs: number, workers: number | undefined, maxOpenFiles: number | undefined): Promise<Omit<LedgerScaleResult, 'generated' | 'loadAverage'>> {
+  const db = await openDatabase(path.join(dir, 'db'), { multithreading: true, ...(maxOpenFiles === undefined ? {} : { maxOpenFiles }) });
   try {
     const ledger = await Ledger.open(db);
     const atOpen = rssNow();
+    const partsAtOpen = await rssParts();
     const size = ledger.size();
     const root = await ledger.rootAt(size);
     const latencies: number[] = [];
@@ -110,42 +130,45 @@ async function measure(dir: string, proofs: number, workers: number | undefined)
     }
     latencies.sort((a, b) => a - b);
     const afterProofs = rssNow();
+    const partsAfterProofs = await rssParts();
 
-    // Raw SHA-256 over the same kind of bytes, measured before the verification so it does not see its garbage.
-    const sample: Uint8Array[] = [];
-    let sampleBytes = 0;
-    for await (const bytes of bytesSublevel(db, SUBLEVELS.ledgerEntry).values({ limit: Math.min(size, 100_000) })) {
-      sample.push(bytes);
-      sampleBytes += bytes.length;
-    }
-    const joined = Buffer.concat(sample);
     let t = performance.now();
-    for (let r = 0; r < 5; r++) hash('sha256', joined, 'buffer');
-    const oneShotMibPerSecond = toMiB(5 * joined.length) / ((performance.now() - t) / 1000);
-    t = performance.now();
-    for (const bytes of sample) leafHash(bytes);
-    const perEntryPerSecond = sample.length / ((performance.now() - t) / 1000);
-    sample.length = 0;
-
-    t = performance.now();
     const verified = await verifyLedger(db, workers === undefined ? {} : { workers });
     const verifySeconds = (performance.now() - t) / 1000;
     if (!verified.ok) throw new Error(`verification failed: ${verified.code} at ${verified.index}: ${verified.message}`);
     const afterVerify = rssNow();
+    const partsAfterVerify = await rssParts();
+    // ru_maxrss is in KiB on Linux; taken before the SHA-256 sample below adds its own buffers.
+    const peak = process.resourceUsage().maxRSS / 1024;
+
+    // Raw SHA-256 over the same kind of bytes, in the same process and minute as the verification.
+    const sample: Uint8Array[] = [];
+    let sampleBytes = 0;
+    for await (const bytes of bytesSublevel(db, SUBLEVELS.ledgerEntry).values({ limit: Math.min(size, 20_000) })) {
+      sample.push(bytes);
+      sampleBytes += bytes.length;
+    }
+    const joined = Buffer.concat(sample);
+    t = performance.now();
+    for (let r = 0; r < 10; r++) hash('sha256', joined, 'buffer');
+    const oneShotMibPerSecond = toMiB(10 * joined.length) / ((performance.now() - t) / 1000);
+    t = performance.now();
+    for (let r = 0; r < 5; r++) for (const bytes of sample) leafHash(bytes);
+    const perEntryPerSecond = (5 * sample.length) / ((performance.now() - t) / 1000);
     await ledger.close();
-    const meanEntryBytes = sampleBytes / Math.max(1, Math.min(size, 100_000));
+    const meanEntryBytes = sampleBytes / Math.max(1, sample.length);
     return {
       entries: size,
       verify: { seconds: verifySeconds, entriesPerSecond: size / verifySeconds, mibPerSecond: toMiB(size * meanEntryBytes) / verifySeconds, ok: true },
-      sha256: { oneShotMibPerSecond, perEntryPerSecond, sampleEntries: Math.min(size, 100_000) },
+      sha256: { oneShotMibPerSecond, perEntryPerSecond, sampleEntries: sample.length },
       proof: { count: proofs, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: latencies.at(-1) ?? 0 },
       rss: {
         atOpenMiB: toMiB(atOpen),
         afterProofsMiB: toMiB(afterProofs),
         afterVerifyMiB: toMiB(afterVerify),
-        // ru_maxrss is in KiB on Linux.
-        peakMiB: process.resourceUsage().maxRSS / 1024,
+        peakMiB: peak,
         heapUsedMiB: toMiB(process.memoryUsage().heapUsed),
+        ...(partsAtOpen && partsAfterProofs && partsAfterVerify ? { parts: { atOpen: partsAtOpen, afterProofs: partsAfterProofs, afterVerify: partsAfterVerify } } : {}),
       },
     };
   } finally {
@@ -191,7 +214,10 @@ export function formatLedgerScale(r: LedgerScaleResult): string {
     `  full verification     ${fmt(r.verify.entriesPerSecond)} entries/s, ${f1(r.verify.mibPerSecond)} MiB/s of entries (${r.verify.seconds.toFixed(2)} s; target ≥ 500,000/s)`,
     `  same run, SHA-256     ${fmt(r.sha256.oneShotMibPerSecond)} MiB/s in one call; ${fmt(r.sha256.perEntryPerSecond)} leaf hashes/s one call per entry (${fmt(r.sha256.sampleEntries)} entries)`,
     `  inclusion proof       p50 ${r.proof.p50Ms.toFixed(3)} ms, p99 ${r.proof.p99Ms.toFixed(3)} ms, max ${r.proof.maxMs.toFixed(1)} ms over ${fmt(r.proof.count)} random indexes (target ≤ 1 ms)`,
-    `  RSS (fresh process)   ${f1(r.rss.atOpenMiB)} MiB at open, ${f1(r.rss.afterProofsMiB)} MiB after the proofs (growth ${f1(r.rss.afterProofsMiB - r.rss.atOpenMiB)} MiB), ${f1(r.rss.afterVerifyMiB)} MiB after verification, peak ${f1(r.rss.peakMiB)} MiB (V8 heap in use ${f1(r.rss.heapUsedMiB)} MiB)`,
+    `  RSS (fresh process)   ${f1(r.rss.atOpenMiB)} MiB at open, ${f1(r.rss.afterProofsMiB)} MiB after the proofs (growth ${f1(r.rss.afterProofsMiB - r.rss.atOpenMiB)} MiB), ${f1(r.rss.afterVerifyMiB)} MiB after verification (growth ${f1(r.rss.afterVerifyMiB - r.rss.atOpenMiB)} MiB), peak ${f1(r.rss.peakMiB)} MiB (V8 heap in use ${f1(r.rss.heapUsedMiB)} MiB)`,
+    ...(r.rss.parts
+      ? [`  RSS anon / file       ${(['atOpen', 'afterProofs', 'afterVerify'] as const).map((k) => `${f1(r.rss.parts![k].anonMiB)} / ${f1(r.rss.parts![k].fileMiB)}`).join(' → ')} MiB (file = LevelDB's mmapped tables)`]
+      : []),
   ].join('\n');
 }
 
@@ -206,11 +232,12 @@ if (import.meta.main) {
       workers: { type: 'string' },
       'generate-only': { type: 'boolean', default: false },
       measure: { type: 'string' },
+      'max-open-files': { type: 'string' },
     },
   });
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (values.measure) {
-    console.log(JSON.stringify(await measure(values.measure, Number(values.proofs), workers)));
+    console.log(JSON.stringify(await measure(values.measure, Number(values.proofs), workers, values['max-open-files'] === undefined ? undefined : Number(values['max-open-files']))));
   } else if (values['generate-only']) {
     if (!values['data-dir']) throw new Error('--generate-only needs --data-dir');
     const dir = path.resolve(values['data-dir']);

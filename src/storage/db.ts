@@ -56,13 +56,22 @@ export interface OpenOptions {
    * keep failing with LEVEL_LOCKED unless a caller asks for sharing.
    */
   multithreading?: boolean;
+  /**
+   * LevelDB's max_open_files (classic-level default 1000). Every open table file is also mmapped by LevelDB's
+   * POSIX env (up to 1000 of them), and the pages a read touches count in the process's RSS until the table
+   * is closed: this bounds that part of the RSS at about (maxOpenFiles - 10) × 2 MiB (docs/storage.md).
+   */
+  maxOpenFiles?: number;
 }
 
 const shared = new WeakSet<Database>();
 
 export async function openDatabase(location: string, options: OpenOptions = {}): Promise<Database> {
   const db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
-  await db.open(options.multithreading ? ({ multithreading: true } as {}) : {});
+  await db.open({
+    ...(options.multithreading ? { multithreading: true } : {}),
+    ...(options.maxOpenFiles !== undefined ? { maxOpenFiles: options.maxOpenFiles } : {}),
+  } as {});
   if (options.multithreading) shared.add(db);
   return db;
 }
