@@ -108,3 +108,18 @@ t.test('an empty store verifies with the empty root', async (t) => {
   const result = await verifyLedger(tmp.db);
   t.same(result.ok && [result.size, hex(result.root)], [0, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855']);
 });
+
+t.test('entries the fast path declines (escapes, non-ASCII) verify through the exact path, in parallel too', async (t) => {
+  const tmp = await tempDb(t, { multithreading: true });
+  const ledger = await Ledger.open(tmp.db);
+  for (let i = 0; i < 24; i++) {
+    const odd = i % 5 === 0 ? { query: `name=Jos\u00e9&note="quoted"\\${i}` } : {};
+    await ledger.commit({ entries: [draft(i, odd)] });
+  }
+  const root = await ledger.rootAt(24);
+  await ledger.close();
+  const sequential = await verifyLedger(tmp.db);
+  t.same(sequential.ok && hex(sequential.root), hex(root), 'sequential');
+  const parallel = await verifyInParallel(tmp.db, 2, 4);
+  t.same(parallel?.ok && hex(parallel.root), hex(root), 'parallel');
+});
