@@ -38,6 +38,8 @@ export interface LedgerScaleOptions {
   batch?: number;
   /** Verification worker threads (default: verifyLedger's own choice). */
   workers?: number;
+  /** LevelDB max_open_files of the measuring process (default: classic-level's 1000). */
+  maxOpenFiles?: number;
 }
 
 export interface LedgerScaleResult {
@@ -185,7 +187,8 @@ export async function benchLedgerScale(options: LedgerScaleOptions = {}, log: (l
   try {
     await fs.mkdir(dir, { recursive: true });
     const gen = await generateLedger(dir, total, options.batch ?? DEFAULT_BATCH, log);
-    const args = ['--expose-gc', import.meta.filename, '--measure', dir, '--proofs', String(proofs), ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
+    const args = ['--expose-gc', import.meta.filename, '--measure', dir, '--proofs', String(proofs), ...(options.workers === undefined ? [] : ['--workers', String(options.workers)]),
+      ...(options.maxOpenFiles === undefined ? [] : ['--max-open-files', String(options.maxOpenFiles)])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -252,6 +255,7 @@ if (import.meta.main) {
       ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
       ...(values.batch ? { batch: Number(values.batch) } : {}),
       ...(workers === undefined ? {} : { workers }),
+      ...(values['max-open-files'] ? { maxOpenFiles: Number(values['max-open-files']) } : {}),
     }, console.log);
     console.log(formatLedgerScale(result));
   }
