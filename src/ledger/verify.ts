@@ -14,7 +14,7 @@ import { fastEntryPrev, parseEntry, toBase64 } from './entry.ts';
 import { EMPTY_ROOT, hashesEqual, leafHash, nodeHash, type Hash } from './merkle.ts';
 import { META_SIZE_KEY } from './log.ts';
 import { rootFromFrontier, storedHashCount, storedHashIndex, trailingOnes } from './tlog.ts';
-import type { ChunkResult, ChunkTask } from './verify-worker.ts';
+import { checkChunk, type ChunkResult, type ChunkTask } from './verify-chunk.ts';
 
 export type VerifyResult =
   | { ok: true; size: number; root: Hash }
@@ -87,7 +87,9 @@ export async function verifyLedger(db: Database, options: VerifyOptions = {}): P
 
 /**
  * The parallel pass alone: the result when the whole log verified, undefined when the sequential pass must decide
- * (a problem anywhere, a log under `minSize`, workers that cannot open the database). Exported for tests.
+ * (a problem anywhere, a log under `minSize`, workers that cannot open the database). With 0 workers the chunks
+ * are checked one after the other in this thread, by the same code: tests use that, as a thread start costs
+ * seconds on a loaded machine. Exported for tests.
  */
 export async function verifyInParallel(db: Database, workers: number, chunk: number, minSize = 1): Promise<VerifyResult | undefined> {
   const entries = bytesSublevel(db, SUBLEVELS.ledgerEntry);
@@ -107,7 +109,7 @@ export async function verifyInParallel(db: Database, workers: number, chunk: num
   if (bounds[0] !== pad(0) || bounds[1] !== pad(n - 1) || bounds[2] !== pad(0) || bounds[3] !== pad(storedHashCount(n) - 1)) return undefined;
   const tasks: ChunkTask[] = [];
   for (let start = 0, id = 0; start < n; start += chunk, id++) tasks.push({ id, start, end: Math.min(n, start + chunk) });
-  const results = await runChunks(db.location, Math.min(workers, tasks.length), tasks);
+  const results = workers === 0 ? await inThisThread(db, tasks) : await runChunks(db.location, Math.min(workers, tasks.length), tasks);
   if (results === undefined) return undefined;
   let frontier: Hash[] = [];
   let prev = toBase64(EMPTY_ROOT);
@@ -128,6 +130,16 @@ export async function verifyInParallel(db: Database, workers: number, chunk: num
     prev = toBase64(r.lastLeaf);
   }
   return { ok: true, size: n, root: rootFromFrontier(frontier) };
+}
+
+async function inThisThread(db: Database, tasks: ChunkTask[]): Promise<Array<Extract<ChunkResult, { ok: true }>> | undefined> {
+  const results: Array<Extract<ChunkResult, { ok: true }>> = [];
+  for (const task of tasks) {
+    const result = await checkChunk(db, task);
+    if (!result.ok) return undefined;
+    results.push(result);
+  }
+  return results;
 }
 
 /** Hands the chunks to a pool of workers; every chunk's result in order, or undefined at the first failure. */
