@@ -58,8 +58,9 @@ class Prefetch<T> {
 
 export interface VerifyOptions {
   /**
-   * Worker threads for the parallel pass. Default: one per core (at most 4) when the database was opened with
-   * `multithreading` (db.ts isShared) and the log holds at least four chunks; 0 = sequential only.
+   * Worker threads for the parallel pass. Default: one per core (at most 4) on machines with more than two cores,
+   * when the database was opened with `multithreading` (db.ts isShared) and the log holds at least four chunks;
+   * 0 = sequential only.
    */
   workers?: number;
   /** Entries per chunk of the parallel pass, a power of two (default 2^15). */
@@ -77,7 +78,10 @@ export async function verifyLedger(db: Database, options: VerifyOptions = {}): P
   const chunk = options.chunk ?? 2 ** 15;
   if (!Number.isSafeInteger(chunk) || chunk < 1 || (chunk & (chunk - 1)) !== 0) throw new RangeError('chunk must be a power of two');
   const auto = options.workers === undefined;
-  const workers = options.workers ?? (isShared(db) ? Math.min(4, os.availableParallelism()) : 0);
+  // On two cores the sequential pass already keeps both busy (LevelDB reads ahead on its pool thread while this
+  // one checks): measured, two workers added nothing there, so they are only used when more cores are free.
+  const cores = os.availableParallelism();
+  const workers = options.workers ?? (isShared(db) && cores > 2 ? Math.min(4, cores) : 0);
   if (workers > 0) {
     const result = await verifyInParallel(db, workers, chunk, auto ? 4 * chunk : 1);
     if (result !== undefined) return result;
