@@ -89,7 +89,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   const warn = (message: string) => http.log.warn(message);
 
-  const db = await openDatabase(path.join(config.dataDir, 'db'));
+  // Shared with worker threads: the start-up verification of a large ledger checks chunks of it in parallel.
+  const db = await openDatabase(path.join(config.dataDir, 'db'), { multithreading: true, maxOpenFiles: config.levelMaxOpenFiles });
   const opened: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);

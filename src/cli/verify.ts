@@ -68,7 +68,8 @@ export async function main(argv: string[], out: (line: string) => void = console
 
     if (values['data-dir'] !== undefined) {
       const dir = path.resolve(values['data-dir']);
-      const db = await openDatabase(path.join(dir, 'db'));
+      // Shared with the verifier's worker threads (one chunk of the log each).
+      const db = await openDatabase(path.join(dir, 'db'), { multithreading: true });
       try {
         if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
         const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'none' : 'all', log: out });

@@ -51,10 +51,36 @@ export const SUBLEVELS = {
   legacyResourceValue: 'resource-value',
 } as const;
 
-export async function openDatabase(location: string): Promise<Database> {
+export interface OpenOptions {
+  /**
+   * classic-level's `multithreading`: worker threads of this process may open the same location too (the full
+   * ledger verification spreads its work over them). Off by default: a second open in the same process should
+   * keep failing with LEVEL_LOCKED unless a caller asks for sharing.
+   */
+  multithreading?: boolean;
+  /**
+   * LevelDB's max_open_files (classic-level default 1000). Every open table file is also mmapped by LevelDB's
+   * POSIX env (up to 1000 of them), and the pages a read touches count in the process's RSS until the table
+   * is closed: this bounds that part of the RSS at about (maxOpenFiles - 10) × 2 MiB (docs/storage.md).
+   */
+  maxOpenFiles?: number;
+}
+
+const shared = new WeakSet<Database>();
+
+export async function openDatabase(location: string, options: OpenOptions = {}): Promise<Database> {
   const db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
-  await db.open();
+  await db.open({
+    ...(options.multithreading ? { multithreading: true } : {}),
+    ...(options.maxOpenFiles !== undefined ? { maxOpenFiles: options.maxOpenFiles } : {}),
+  } as {});
+  if (options.multithreading) shared.add(db);
   return db;
+}
+
+/** Whether worker threads may open this database's location (openDatabase with `multithreading`). */
+export function isShared(db: Database): boolean {
+  return shared.has(db);
 }
 
 export function bytesSublevel(db: Database, name: string): Sublevel<Uint8Array> {

@@ -11,6 +11,12 @@ t.test('defaults and the origin derived from BASE_URL', async (t) => {
   }).ledger, { origin: 'hospital.example/audit', checkpointEntries: 10, checkpointIntervalMs: 250, verifyOnStart: 'tail', allowTampered: true });
 });
 
+t.test('LevelDB open-file limit: default, override, bounds', async (t) => {
+  t.equal(loadConfig({}).levelMaxOpenFiles, 1000);
+  t.equal(loadConfig({ LEVELDB_MAX_OPEN_FILES: '64' }).levelMaxOpenFiles, 64);
+  for (const value of ['8', '0', 'x', '1e9']) t.throws(() => loadConfig({ LEVELDB_MAX_OPEN_FILES: value }), ConfigError, value);
+});
+
 t.test('invalid values stop the server', async (t) => {
   for (const env of [
     { LEDGER_ORIGIN: 'has space' }, { LEDGER_ORIGIN: 'a+b' }, { LEDGER_CHECKPOINT_ENTRIES: '0' }, { LEDGER_CHECKPOINT_ENTRIES: 'x' },
