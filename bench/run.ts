@@ -26,7 +26,7 @@ import { formatMarkdown, formatText } from './report.ts';
 import type { InProcessResult, Scenario, ScenarioResult, ServerRole } from './scenario.ts';
 import { freePort, PROJECT_ROOT, startChild, watchUsage, type ChildServer } from './servers.ts';
 import { evaluateChecks, failuresOf } from './summary.ts';
-import { ledgerBenches, ledgerBenchNames } from './ledger-suite.ts';
+import { ledgerBenches, ledgerBenchNames, ledgerChecks } from './ledger-suite.ts';
 import { loadSynthea, searchUrls, syntheaChecks, syntheaScenarios, type SuiteContext } from './synthea-scenarios.ts';
 
 const { values: args } = parseArgs({
@@ -52,7 +52,7 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, mi
 type Shape = Pick<LoadOptions, 'connections' | 'durationSeconds' | 'warmupSeconds'>;
 
 const scenarios: Scenario<SuiteContext>[] = [...fhirScenarios, ...syntheaScenarios];
-const checks = [...fhirChecks, ...syntheaChecks];
+const checks = [...fhirChecks, ...syntheaChecks, ...ledgerChecks];
 
 /** One scenario: warm-up and measurement, with the server's memory and CPU and the bench's own CPU watched. */
 async function runScenario(scenario: Scenario<SuiteContext>, context: SuiteContext, server: ChildServer, shape: Shape): Promise<ScenarioResult> {
