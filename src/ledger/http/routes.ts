@@ -59,7 +59,9 @@ export async function ledgerRoutes(app: FastifyInstance, options: LedgerRoutesOp
       const query = req.query as Query;
       const record = (status: number, error?: string) => {
         const entry: EntryDraft = { interaction: 'ledger-read', status, agent, operation: path };
-        const search = req.url.split('?', 2)[1];
+        // The whole query as sent: a `?` inside a value belongs to it (split at the first one only).
+        const question = req.url.indexOf('?');
+        const search = question < 0 ? '' : req.url.slice(question + 1);
         if (search) entry.query = search.slice(0, 512);
         if (error) entry.error = error;
         return ledger.commit({ entries: [entry] }).catch((cause) => {
