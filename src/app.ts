@@ -18,6 +18,7 @@ import { fhirRoutes } from './fhir/http/routes.ts';
 import { outcomeOf } from './fhir/outcome.ts';
 import { KeyedLocks } from './fhir/locks.ts';
 import { Repository } from './fhir/repository.ts';
+import { checkRecords } from './fhir/store-check.ts';
 import type { InteractionContext } from './fhir/request.ts';
 import { createValidator } from './fhir/validate.ts';
 import { WorkUnit } from './fhir/work.ts';
@@ -97,11 +98,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // as the master key is and needs no file of its own; docs/ledger.md §5 says what rotating the master key means.
     const signer = signerFromSeed(config.ledger.origin, await keyStore.deriveKey('checkpoint-signing'));
     const ownVerifier = parseVerifierKey(verifierKeyString(signer.name, signer.publicKey));
+    // The AuditEvent index of a store older than it is filled in first, so that verification can hold it to the
+    // entries; an entry too broken to index is the verification's finding, not a crash here.
+    const backfilled = await auditIndex.backfill(ledger).catch(() => 0);
+    if (backfilled > 0) http.log.info(`AuditEvent index: indexed ${backfilled} entries written before it existed`);
     const problems = await verifyOnStart(db, ledger, {
       mode: config.ledger.verifyOnStart,
       localBlocks: blocks.kind === 'helia',
       verifiers: [ownVerifier, ...(await storedVerifiers(db)).filter((v) => v.name !== ownVerifier.name || !Buffer.from(v.publicKey).equals(ownVerifier.publicKey))],
     });
+    // The records reads go through (heads, versions, history) are held to the entries that recorded them.
+    if (config.ledger.verifyOnStart !== 'tail') problems.push(...(await checkRecords(db)).problems);
     if (problems.length > 0) {
       const summary = problems.slice(0, 5).map((p) => `${p.code}${p.index !== undefined ? ` at entry ${p.index}` : ''}: ${p.message}`).join('; ');
       if (!config.ledger.allowTampered) {
@@ -110,8 +117,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       http.log.fatal({ problems: problems.slice(0, 20) }, `!!! LEDGER TAMPERING DETECTED — SERVING ANYWAY BECAUSE LEDGER_ALLOW_TAMPERED=1 !!! ${summary}`);
       await ledger.commit({ entries: [{ interaction: 'tamper-override', status: 500, agent: {}, error: problems[0]!.code, purpose: 'LEDGER_ALLOW_TAMPERED' }] });
     }
-    const backfilled = await auditIndex.backfill(ledger);
-    if (backfilled > 0) http.log.info(`AuditEvent index: indexed ${backfilled} entries written before it existed`);
     const checkpointer = await Checkpointer.open({
       db,
       ledger,

@@ -9,6 +9,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkRecords } from '../fhir/store-check.ts';
 import { verifyBundle, type ProofBundle } from '../ledger/bundle.ts';
 import { fsck } from '../ledger/fsck.ts';
 import { parseVerifierKey, type NoteVerifier } from '../ledger/note.ts';
@@ -72,6 +73,9 @@ export async function main(argv: string[], out: (line: string) => void = console
       try {
         if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
         const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'none' : 'all', log: out });
+        const records = await checkRecords(db, out);
+        if (records.problems.length > 0) report.problems.push(...records.problems);
+        report.ok = report.problems.length === 0;
         if (report.ok) {
           out(`OK: ${report.size} entries, ${report.checkpoints} checkpoints, ${report.blocks} blocks verified`);
           return 0;
