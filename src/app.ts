@@ -30,6 +30,7 @@ import { parseVerifierKey, signerFromSeed, verifierKeyString } from './ledger/no
 import { verifyOnStart } from './ledger/startup.ts';
 import { storedVerifiers } from './ledger/fsck.ts';
 import { openDatabase, type Database } from './storage/db.ts';
+import { checkLevelDbFiles } from './storage/leveldb-files.ts';
 import { createHeliaBlockStore } from './storage/helia-blocks.ts';
 import { openKeyFile, openKeyring } from './storage/keyring.ts';
 import { createKuboBlockStore } from './storage/kubo-blocks.ts';
@@ -81,7 +82,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   const warn = (message: string) => http.log.warn(message);
 
-  const db = await openDatabase(path.join(config.dataDir, 'db'));
+  const dbDir = path.join(config.dataDir, 'db');
+  // LevelDB's own checksums, before LevelDB can silently drop a bad log record on open (src/storage/leveldb-files.ts).
+  const fileProblems = config.ledger.verifyOnStart === 'tail' ? [] : await checkLevelDbFiles(dbDir, { tables: config.ledger.verifyOnStart === 'full' });
+  const db = await openDatabase(dbDir);
   const opened: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
@@ -108,7 +112,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       verifiers: [ownVerifier, ...(await storedVerifiers(db)).filter((v) => v.name !== ownVerifier.name || !Buffer.from(v.publicKey).equals(ownVerifier.publicKey))],
     });
     // The records reads go through (heads, versions, history) are held to the entries that recorded them.
-    if (config.ledger.verifyOnStart !== 'tail') problems.push(...(await checkRecords(db)).problems);
+    if (config.ledger.verifyOnStart !== 'tail') problems.unshift(...fileProblems, ...(await checkRecords(db)).problems);
     if (problems.length > 0) {
       const summary = problems.slice(0, 5).map((p) => `${p.code}${p.index !== undefined ? ` at entry ${p.index}` : ''}: ${p.message}`).join('; ');
       if (!config.ledger.allowTampered) {
