@@ -85,6 +85,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const dbDir = path.join(config.dataDir, 'db');
   // LevelDB's own checksums, before LevelDB can silently drop a bad log record on open (src/storage/leveldb-files.ts).
   const fileProblems = config.ledger.verifyOnStart === 'tail' ? [] : await checkLevelDbFiles(dbDir, { tables: config.ledger.verifyOnStart === 'full' });
+  // Not even opened: LevelDB's recovery would rewrite the log into a table without the bad records, and the next
+  // start would find nothing wrong with the smaller store.
+  if (fileProblems.length > 0 && !config.ledger.allowTampered) {
+    const summary = fileProblems.slice(0, 5).map((p) => `${p.code}: ${p.message}`).join('; ');
+    throw errors.internal(`The database files fail their checksums; refusing to open them (LEDGER_ALLOW_TAMPERED=1 overrides): ${summary}`, 'ERR_LEDGER_TAMPERED');
+  }
   const db = await openDatabase(dbDir);
   const opened: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
