@@ -87,7 +87,13 @@ async function inject(app: App, token: string, method: string, url: string, body
     headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
     ...(body ? { payload: JSON.stringify(body) } : {}),
   });
-  return { status: res.statusCode, body: res.body ? (JSON.parse(res.body) as Record<string, any>) : undefined };
+  let parsed: Record<string, any> | undefined;
+  try {
+    parsed = res.body ? (JSON.parse(res.body) as Record<string, any>) : undefined;
+  } catch {
+    parsed = { unparsable: res.body.slice(0, 200) };
+  }
+  return { status: res.statusCode, body: parsed };
 }
 
 export interface Workload {
@@ -195,6 +201,8 @@ export async function writeWorkload(dir: string, exampleStride = 10): Promise<Wo
     }
     const answers = await answerAll(answering, token, urls);
     await answering.close();
+    const failed = [...answers].filter(([, a]) => (a as [number])[0] >= 500);
+    if (failed.length) throw new Error(`the untouched store answers 5xx: ${failed.slice(0, 3).map(([u]) => u).join(', ')}`);
     return { dir, token, answers, checkpointBlocks, resources, versions };
   } finally {
     await fs.rm(copy, { recursive: true, force: true });
