@@ -43,6 +43,8 @@ export interface LoadOptions {
   state: LoadState;
   /** Set to stop issuing new requests. */
   stopped: () => boolean;
+  /** Called on every acknowledged write (the crash rounds time their kill from the first). */
+  onAcknowledged?: () => void;
   random?: () => number;
 }
 
@@ -79,6 +81,7 @@ export async function runLoad(options: LoadOptions): Promise<void> {
     return all.length ? all[Math.floor(random() * all.length)] : undefined;
   };
   const acknowledge = (versions: AckedVersion[]) => {
+    options.onAcknowledged?.();
     for (const v of versions) {
       const key = `${v.type}/${v.id}`;
       if ((state.known.get(key)?.version ?? 0) < v.version) state.known.set(key, v);

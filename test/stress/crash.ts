@@ -32,7 +32,7 @@ import { runLoad, TAG_SYSTEM, type LoadState } from './crash-load.ts';
 export interface CrashOptions {
   rounds: number;
   workers?: number;
-  /** The kill lands uniformly between these many ms after the load started. */
+  /** The kill lands uniformly between these many ms after the round's first acknowledged write. */
   killAfterMs?: [number, number];
   log?: (line: string) => void;
 }
@@ -150,7 +150,12 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashResult
       }
       if (server) {
         let stopped = false;
-        const load = runLoad({ baseUrl: config.baseUrl, token, workers: options.workers ?? 8, prefix: `r${round}`, state, stopped: () => stopped });
+        // The kill is timed from the first acknowledged write, so that on a slow machine a round still kills a
+        // server that is committing, not one still warming up.
+        let firstAck!: () => void;
+        const acknowledged = new Promise<void>((resolve) => (firstAck = resolve));
+        const load = runLoad({ baseUrl: config.baseUrl, token, workers: options.workers ?? 8, prefix: `r${round}`, state, stopped: () => stopped, onAcknowledged: () => firstAck() });
+        await Promise.race([acknowledged, load]);
         await new Promise((resolve) => setTimeout(resolve, killAfterMs));
         await server.kill();
         stopped = true;
@@ -184,7 +189,7 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashResult
       };
       rounds.push(summary);
       log(
-        `round ${String(round).padStart(2)}: killed after ${String(killAfterMs).padStart(4)} ms; ${String(summary.attempts).padStart(4)} writes, ` +
+        `round ${String(round).padStart(2)}: killed ${String(killAfterMs).padStart(4)} ms after the first ack; ${String(summary.attempts).padStart(4)} writes, ` +
           `${String(summary.acked).padStart(4)} acknowledged, ${summary.inFlight} in flight, ${summary.refused} refused; store: ${versions} versions, ` +
           `${ledgerSize} ledger entries; ${violations.length === 0 ? 'OK' : `${violations.length} VIOLATION(S)`}`,
       );
