@@ -186,8 +186,14 @@ export function tableDataHandles(file: Uint8Array): BlockHandle[] {
   return blockEntries(readBlock(file, index)).map(([, value]) => handleAt(value, 0)[0]);
 }
 
-/** Every block of a table file; the first problem found, or undefined. */
+/**
+ * Every block of a table file; the first problem found, or undefined. A file without a valid footer is left to
+ * LevelDB: a kill during a compaction leaves exactly that (the footer is written last, before the table is
+ * recorded in the MANIFEST), and LevelDB ignores such an orphan; a live table without one fails every read
+ * LevelDB makes of it, so it cannot be served silently either.
+ */
 export function tableProblem(file: Uint8Array): string | undefined {
+  if (file.length < FOOTER || new DataView(file.buffer, file.byteOffset + file.length - 8, 8).getBigUint64(0, true) !== TABLE_MAGIC) return undefined;
   try {
     for (const handle of tableDataHandles(file)) readBlock(file, handle);
     return undefined;
