@@ -27,6 +27,12 @@ export interface LoadOptions {
   durationSeconds: number;
   warmupSeconds: number;
   request: LoadRequest;
+  /** A mixed load: each connection cycles through these in turn (then `request` is not used). */
+  requests?: LoadRequest[];
+  /** Requests per second over all connections (autocannon's overallRate); unlimited when absent. */
+  overallRate?: number;
+  /** Sees every response as it arrives (the soak samples throughput and latency over time from it). */
+  onResponse?: (statusCode: number, responseTimeMs: number) => void;
 }
 
 export interface Measurement {
@@ -54,17 +60,17 @@ async function runOnce(options: LoadOptions, seconds: number): Promise<Measureme
     connections: options.connections,
     duration: seconds,
     timeout: 10,
-    requests: [
-      {
-        method: request.method,
-        path: request.path,
-        headers: request.headers ?? {},
-        ...(request.body !== undefined ? { body: request.body } : {}),
-        ...(request.setupRequest ? { setupRequest: request.setupRequest } : {}),
-      },
-    ],
+    ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
+    requests: (options.requests ?? [request]).map((r) => ({
+      method: r.method,
+      path: r.path,
+      headers: r.headers ?? {},
+      ...(r.body !== undefined ? { body: r.body } : {}),
+      ...(r.setupRequest ? { setupRequest: r.setupRequest } : {}),
+    })),
   });
   run.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    options.onResponse?.(statusCode, responseTime);
     if (statusCode >= 200 && statusCode < 300) {
       ok += 1;
       latencies.push(responseTime);

@@ -27,6 +27,8 @@ export interface ChildServer {
   /** How the process ended and the tail of its output, or undefined while it runs. */
   exitReport(): string | undefined;
   stop(): Promise<void>;
+  /** SIGKILL, as a power cut would: no shutdown code runs. Resolves once the process is gone. */
+  kill(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -153,5 +155,12 @@ export async function startChild(name: string, script: string, env: Record<strin
     peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
     exitReport: () => (child.exitCode !== null || child.signalCode !== null ? `${name} exited (${child.exitCode ?? child.signalCode}):\n${tail}` : undefined),
     stop: () => stopChild(child),
+    kill: () =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            child.once('exit', () => resolve());
+            child.kill('SIGKILL');
+          }),
   };
 }

@@ -18,6 +18,7 @@ import { fhirRoutes } from './fhir/http/routes.ts';
 import { outcomeOf } from './fhir/outcome.ts';
 import { KeyedLocks } from './fhir/locks.ts';
 import { Repository } from './fhir/repository.ts';
+import { checkRecords } from './fhir/store-check.ts';
 import type { InteractionContext } from './fhir/request.ts';
 import { createValidator } from './fhir/validate.ts';
 import { indexHasher, inlineAnalyzer, type Analyzer } from './fhir/analysis/analyze.ts';
@@ -32,6 +33,7 @@ import { parseVerifierKey, signerFromSeed, verifierKeyString } from './ledger/no
 import { verifyOnStart } from './ledger/startup.ts';
 import { storedVerifiers } from './ledger/fsck.ts';
 import { openDatabase, type Database } from './storage/db.ts';
+import { checkLevelDbFiles } from './storage/leveldb-files.ts';
 import { createHeliaBlockStore } from './storage/helia-blocks.ts';
 import { openKeyFile, openKeyring } from './storage/keyring.ts';
 import { createKuboBlockStore } from './storage/kubo-blocks.ts';
@@ -89,8 +91,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   const warn = (message: string) => http.log.warn(message);
 
+  const dbDir = path.join(config.dataDir, 'db');
+  // LevelDB's own checksums, before LevelDB can silently drop a bad log record on open (src/storage/leveldb-files.ts).
+  const fileProblems = config.ledger.verifyOnStart === 'tail' ? [] : await checkLevelDbFiles(dbDir, { tables: config.ledger.verifyOnStart === 'full' });
+  // Not even opened: LevelDB's recovery would rewrite the log into a table without the bad records, and the next
+  // start would find nothing wrong with the smaller store.
+  if (fileProblems.length > 0 && !config.ledger.allowTampered) {
+    const summary = fileProblems.slice(0, 5).map((p) => `${p.code}: ${p.message}`).join('; ');
+    throw errors.internal(`The database files fail their checksums; refusing to open them (LEDGER_ALLOW_TAMPERED=1 overrides): ${summary}`, 'ERR_LEDGER_TAMPERED');
+  }
   // Shared with worker threads: the start-up verification of a large ledger checks chunks of it in parallel.
-  const db = await openDatabase(path.join(config.dataDir, 'db'), { multithreading: true, maxOpenFiles: config.levelMaxOpenFiles });
+  const db = await openDatabase(dbDir, { multithreading: true, maxOpenFiles: config.levelMaxOpenFiles });
   const opened: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
@@ -107,11 +118,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // as the master key is and needs no file of its own; docs/ledger.md §5 says what rotating the master key means.
     const signer = signerFromSeed(config.ledger.origin, await keyStore.deriveKey('checkpoint-signing'));
     const ownVerifier = parseVerifierKey(verifierKeyString(signer.name, signer.publicKey));
+    // The AuditEvent index of a store older than it is filled in first, so that verification can hold it to the
+    // entries; an entry too broken to index is the verification's finding, not a crash here.
+    const backfilled = await auditIndex.backfill(ledger).catch(() => 0);
+    if (backfilled > 0) http.log.info(`AuditEvent index: indexed ${backfilled} entries written before it existed`);
     const problems = await verifyOnStart(db, ledger, {
       mode: config.ledger.verifyOnStart,
       localBlocks: blocks.kind === 'helia',
       verifiers: [ownVerifier, ...(await storedVerifiers(db)).filter((v) => v.name !== ownVerifier.name || !Buffer.from(v.publicKey).equals(ownVerifier.publicKey))],
     });
+    // The records reads go through (heads, versions, history) are held to the entries that recorded them.
+    if (config.ledger.verifyOnStart !== 'tail') problems.unshift(...fileProblems, ...(await checkRecords(db)).problems);
     if (problems.length > 0) {
       const summary = problems.slice(0, 5).map((p) => `${p.code}${p.index !== undefined ? ` at entry ${p.index}` : ''}: ${p.message}`).join('; ');
       if (!config.ledger.allowTampered) {
@@ -120,8 +137,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       http.log.fatal({ problems: problems.slice(0, 20) }, `!!! LEDGER TAMPERING DETECTED — SERVING ANYWAY BECAUSE LEDGER_ALLOW_TAMPERED=1 !!! ${summary}`);
       await ledger.commit({ entries: [{ interaction: 'tamper-override', status: 500, agent: {}, error: problems[0]!.code, purpose: 'LEDGER_ALLOW_TAMPERED' }] });
     }
-    const backfilled = await auditIndex.backfill(ledger);
-    if (backfilled > 0) http.log.info(`AuditEvent index: indexed ${backfilled} entries written before it existed`);
     const checkpointer = await Checkpointer.open({
       db,
       ledger,

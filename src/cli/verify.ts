@@ -9,11 +9,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkRecords } from '../fhir/store-check.ts';
 import { verifyBundle, type ProofBundle } from '../ledger/bundle.ts';
 import { fsck } from '../ledger/fsck.ts';
 import { parseVerifierKey, type NoteVerifier } from '../ledger/note.ts';
 import { verifyRemote } from '../ledger/remote-verify.ts';
 import { openDatabase } from '../storage/db.ts';
+import { checkLevelDbFiles } from '../storage/leveldb-files.ts';
 
 const USAGE = `usage:
   npm run verify -- --url <BASE_URL> --key <verifier key> [--token <token>]   (token also from LEDGER_TOKEN)
@@ -68,11 +70,18 @@ export async function main(argv: string[], out: (line: string) => void = console
 
     if (values['data-dir'] !== undefined) {
       const dir = path.resolve(values['data-dir']);
+      // LevelDB's own checksums first: opening the database would silently drop a bad log record.
+      const files = await checkLevelDbFiles(path.join(dir, 'db'), { tables: true });
+      for (const p of files) out(`${p.at}: ${p.code} ${p.message}`);
+      out(`files: ${files.length === 0 ? 'every log record and table block matches its checksum' : `${files.length} problem(s)`}`);
       // Shared with the verifier's worker threads (one chunk of the log each).
       const db = await openDatabase(path.join(dir, 'db'), { multithreading: true });
       try {
         if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
         const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'none' : 'all', log: out });
+        const records = await checkRecords(db, out);
+        report.problems.unshift(...files, ...records.problems);
+        report.ok = report.problems.length === 0;
         if (report.ok) {
           out(`OK: ${report.size} entries, ${report.checkpoints} checkpoints, ${report.blocks} blocks verified`);
           return 0;

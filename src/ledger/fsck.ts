@@ -10,6 +10,7 @@ import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { bytesSublevel, jsonSublevel, pad, SUBLEVELS, type Database } from '../storage/db.ts';
+import { AuditIndex } from './audit-index.ts';
 import { checkpointBlock, checkpointSublevel, META_VERIFIER_KEYS } from './checkpoint.ts';
 import { toBase64 } from './entry.ts';
 import { hashesEqual, verifyConsistency, type Hash } from './merkle.ts';
@@ -66,6 +67,10 @@ export async function fsck(db: Database, options: FsckOptions = {}): Promise<Fsc
   const checkpoints = await checkCheckpoints(db, verifiers, ledger.ok, mode !== 'none', problems, log);
   let blocks = 0;
   if (mode === 'all') blocks = await checkBlocks(db, problems, log);
+  const audit = await new AuditIndex(db).check();
+  for (const p of audit.slice(0, 20)) log(`audit index: ${p.code} ${p.message}`);
+  problems.push(...audit);
+  log(`audit index: ${audit.length === 0 ? 'matches the entries' : `${audit.length} problem(s)`}`);
   return { ok: problems.length === 0, size, checkpoints, blocks, problems };
 }
 

@@ -48,8 +48,32 @@ t.test('measure against the bare server', async (t) => {
   t.equal(missing.ok, 0, '404s are not successes');
   t.ok(missing.non2xx > 0 && missing.badStatuses['404'] === missing.non2xx, 'warm-up and measured 404s are all reported');
 
+  // The soak's shape: several requests in turn on each connection, a rate cap, every response seen.
+  const seen: Record<number, number> = {};
+  const mixed = await measure({
+    origin, connections: 2, durationSeconds: 2, warmupSeconds: 0, overallRate: 20,
+    request: { method: 'GET', path: '/unused' },
+    requests: [{ method: 'GET', path: '/fhir/Patient/p1' }, { method: 'GET', path: '/nowhere' }],
+    onResponse: (status) => (seen[status] = (seen[status] ?? 0) + 1),
+  });
+  t.ok(seen[200]! > 0 && seen[404]! > 0, `both requests of the mix were sent (${JSON.stringify(seen)})`);
+  t.ok(Math.abs(seen[200]! - seen[404]!) <= 2, 'in turn');
+  t.equal(mixed.ok, seen[200], 'onResponse saw every success');
+  t.ok(seen[200]! + seen[404]! <= 20 * 3, 'the rate cap holds (20/s for 2 s)');
+
   await bare.stop();
   t.equal(bare.rssBytes(), undefined, 'stopped');
+});
+
+t.test('kill() ends a child with SIGKILL', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-bench-test-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(dir, 'body.json'), '{}');
+  const port = await freePort();
+  const bare = await startChild('bare', 'bench/bare-server.ts', { PORT: String(port), BODY_FILE: path.join(dir, 'body.json') }, `http://127.0.0.1:${port}`);
+  await bare.kill();
+  t.match(bare.exitReport(), /exited \(SIGKILL\)/);
+  await bare.kill(); // a second kill of a dead process is a no-op
 });
 
 t.test('a server that cannot start is an error naming it', async (t) => {

@@ -1,0 +1,118 @@
+/**
+ * Offline check of the FHIR records against the ledger, from read access alone (no key needed): every version
+ * record must be recorded by the ledger entry at its `t` (same reference, version, CID and content HMAC), every
+ * head must be the newest version record of its resource, and both history sublevels must hold exactly one
+ * pointer per version, at its `t`. The ledger verifies its own entries (src/ledger/verify.ts); this extends that
+ * trust to the records the server reads through, so a changed byte in a head, version or history record is
+ * found by `npm run verify -- --data-dir` and at start, not served. Memory stays bounded: records are read in
+ * chunks and the entries they name are point reads.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { bytesSublevel, jsonSublevel, pad, SUBLEVELS, type Database } from '../storage/db.ts';
+import { parseEntry } from '../ledger/entry.ts';
+import type { Problem } from '../ledger/fsck.ts';
+import { versionKey, type VersionRecord } from './repository.ts';
+
+interface HistoryPointer {
+  resourceType: string;
+  id: string;
+  versionId: number;
+}
+
+export interface RecordCheck {
+  versions: number;
+  heads: number;
+  problems: Problem[];
+}
+
+const CHUNK = 512;
+const SCAN = { fillCache: false } as {};
+
+export async function checkRecords(db: Database, log: (line: string) => void = () => undefined): Promise<RecordCheck> {
+  const versions = jsonSublevel<VersionRecord>(db, SUBLEVELS.version);
+  const heads = jsonSublevel<VersionRecord>(db, SUBLEVELS.head);
+  const entries = bytesSublevel(db, SUBLEVELS.ledgerEntry);
+  const typeHistory = jsonSublevel<HistoryPointer>(db, SUBLEVELS.typeHistory);
+  const systemHistory = jsonSublevel<HistoryPointer>(db, SUBLEVELS.systemHistory);
+  const problems: Problem[] = [];
+  const fail = (code: string, at: string, message: string) => {
+    problems.push({ code, at, message });
+    log(`${at}: ${code} ${message}`);
+  };
+  const snapshot = db.snapshot();
+  const read = { ...SCAN, snapshot };
+  try {
+    let versionCount = 0;
+    let resources = 0;
+    // The newest version seen of the resource whose versions are being read (they are contiguous in key order).
+    let newest: { key: string; record: VersionRecord } | undefined;
+    const newestByResource: Array<{ key: string; record: VersionRecord }> = [];
+    const checkChunk = async (chunk: Array<[string, VersionRecord]>) => {
+      const ts = chunk.map(([, r]) => (Number.isSafeInteger(r.t) && r.t >= 0 ? pad(r.t) : ''));
+      const [recorded, typePointers, systemPointers] = await Promise.all([
+        entries.getMany(ts, { snapshot } as {}),
+        typeHistory.getMany(chunk.map(([, r], i) => `${r.resourceType}/${ts[i]}`), { snapshot } as {}),
+        systemHistory.getMany(ts, { snapshot } as {}),
+      ]);
+      chunk.forEach(([key, record], i) => {
+        if (key !== versionKey(record.resourceType, record.id, record.versionId)) {
+          return fail('ERR_VERSION_RECORD', key, 'the record names another version than its key');
+        }
+        const bytes = recorded[i];
+        if (bytes === undefined) return fail('ERR_VERSION_UNRECORDED', key, `no ledger entry ${record.t} records this version`);
+        let entity;
+        try {
+          entity = parseEntry(bytes, record.t).entity?.find((e) => e.reference === `${record.resourceType}/${record.id}` && e.version === String(record.versionId));
+        } catch (err) {
+          return fail('ERR_VERSION_UNRECORDED', key, `ledger entry ${record.t} is invalid: ${(err as Error).message}`);
+        }
+        if (!entity) return fail('ERR_VERSION_UNRECORDED', key, `ledger entry ${record.t} does not record this version`);
+        if (entity.cid !== record.cid || entity.hmac !== record.hmac || Boolean(record.deleted) === Boolean(record.cid)) {
+          return fail('ERR_VERSION_MISMATCH', key, `the record's block or content hash differs from ledger entry ${record.t}`);
+        }
+        const pointer = { resourceType: record.resourceType, id: record.id, versionId: record.versionId };
+        if (!isDeepStrictEqual(typePointers[i], pointer) || !isDeepStrictEqual(systemPointers[i], pointer)) {
+          fail('ERR_HISTORY_MISMATCH', key, `the history pointers at ${record.t} do not name this version`);
+        }
+      });
+    };
+    let chunk: Array<[string, VersionRecord]> = [];
+    const flushNewest = async (force: boolean) => {
+      if (newestByResource.length < CHUNK && !force) return;
+      const batch = newestByResource.splice(0);
+      const stored = await heads.getMany(batch.map(({ record }) => `${record.resourceType}/${record.id}`), { snapshot } as {});
+      batch.forEach(({ key, record }, i) => {
+        if (!isDeepStrictEqual(stored[i], record)) fail('ERR_HEAD_MISMATCH', key, 'the head is not the newest version record');
+      });
+    };
+    for await (const [key, record] of versions.iterator(read)) {
+      versionCount++;
+      const resource = key.slice(0, key.lastIndexOf('/'));
+      const sameResource = newest !== undefined && newest.key.slice(0, newest.key.lastIndexOf('/')) === resource;
+      if (!sameResource) resources++;
+      if (newest && !sameResource) newestByResource.push(newest);
+      newest = { key, record };
+      chunk.push([key, record]);
+      if (chunk.length === CHUNK) await checkChunk(chunk.splice(0));
+      await flushNewest(false);
+    }
+    if (newest) newestByResource.push(newest);
+    await checkChunk(chunk);
+    await flushNewest(true);
+
+    // Every version has its own pointer and head; equal counts then mean nothing else is there.
+    let headCount = 0;
+    for await (const _ of heads.keys(read)) headCount++;
+    let typeCount = 0;
+    for await (const _ of typeHistory.keys(read)) typeCount++;
+    let systemCount = 0;
+    for await (const _ of systemHistory.keys(read)) systemCount++;
+    if (headCount !== resources) fail('ERR_HEAD_EXTRA', 'head', `${headCount} heads for ${resources} resources with versions`);
+    if (typeCount !== versionCount) fail('ERR_HISTORY_EXTRA', 'type-history', `${typeCount} pointers for ${versionCount} versions`);
+    if (systemCount !== versionCount) fail('ERR_HISTORY_EXTRA', 'system-history', `${systemCount} pointers for ${versionCount} versions`);
+    log(`records: ${versionCount} versions and ${headCount} heads checked against the ledger`);
+    return { versions: versionCount, heads: headCount, problems };
+  } finally {
+    await snapshot.close();
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The records a read goes through and the derived indexes are held to the ledger and the stored versions: a
+ * changed head, version or history record is found by `npm run verify -- --data-dir` and stops the server at
+ * start; a changed or planted AuditEvent index key is found by the verifier; a changed search-index key is
+ * found by `npm run reindex -- --check`. Each case changes one thing in a fresh copy of one stopped store.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { buildApp } from '../../src/app.ts';
+import { main as reindexCli } from '../../src/cli/reindex.ts';
+import { main as verifyCli } from '../../src/cli/verify.ts';
+import { loadConfig } from '../../src/config.ts';
+import { checkRecords } from '../../src/fhir/store-check.ts';
+import { jsonSublevel, openDatabase, SUBLEVELS, stringSublevel, type Database } from '../../src/storage/db.ts';
+import { startServer } from '../helpers/server.ts';
+
+const clean = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-store-check-'));
+t.teardown(() => fs.rm(clean, { recursive: true, force: true }));
+const server = await startServer(t, { DATA_DIR: clean });
+const patient = await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', name: [{ family: 'Check' }], birthDate: '1970-01-01' } });
+await server.fhir(`Patient/${patient.body.id}`, { method: 'PUT', body: { resourceType: 'Patient', id: patient.body.id, name: [{ family: 'Checked' }], birthDate: '1970-01-02' } });
+await server.fhir('Observation', {
+  method: 'POST',
+  body: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${patient.body.id}` } },
+});
+await server.fhir('Patient/gone', { method: 'PUT', body: { resourceType: 'Patient', id: 'gone' } });
+await server.fhir('Patient/gone', { method: 'DELETE' });
+await server.stop();
+const env = (dir: string) => ({ DATA_DIR: dir, MASTER_KEY_PASSPHRASE: 'test passphrase', LOG_LEVEL: 'silent', BASE_URL: server.baseUrl });
+
+/** A copy of the clean store with `change` applied through LevelDB (an attacker who rewrites records). */
+async function tampered(t: Test, change: (db: Database) => Promise<void>): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-store-check-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  await fs.cp(clean, dir, { recursive: true });
+  const db = await openDatabase(path.join(dir, 'db'));
+  await change(db);
+  await db.close();
+  return dir;
+}
+
+async function verify(dir: string): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const code = await verifyCli(['--data-dir', dir], (l) => lines.push(l));
+  return { code, out: lines.join('\n') };
+}
+
+t.test('the clean store passes every check', async (t) => {
+  t.equal((await verify(clean)).code, 0);
+  const db = await openDatabase(path.join(clean, 'db'));
+  const result = await checkRecords(db);
+  await db.close();
+  t.same(result.problems, []);
+  t.equal(result.versions, 5);
+  t.equal(result.heads, 3);
+  t.equal(await reindexCli(['--check'], env(clean), () => undefined), 0);
+});
+
+const recordCases: Array<[string, string, (db: Database) => Promise<void>]> = [
+  ['a version record names another block', 'ERR_VERSION_MISMATCH', async (db) => {
+    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+    const [[key, record]] = await versions.iterator({ limit: 1 }).all() as [[string, Record<string, unknown>]];
+    const [, other] = (await versions.iterator().all()).find(([k, r]) => k !== key && r.cid)!;
+    await versions.put(key, { ...record, cid: other.cid });
+  }],
+  ['a head is rolled back to an older version', 'ERR_HEAD_MISMATCH', async (db) => {
+    const heads = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.head);
+    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+    const v1 = (await versions.iterator().all()).find(([, r]) => r.resourceType === 'Patient' && r.versionId === 1 && r.id === patient.body.id)!;
+    await heads.put(`Patient/${patient.body.id}`, v1[1]);
+  }],
+  ['a version record changes its time', 'ERR_VERSION_UNRECORDED', async (db) => {
+    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+    const [[key, record]] = await versions.iterator({ limit: 1 }).all() as [[string, Record<string, unknown>]];
+    await versions.put(key, { ...record, t: (record.t as number) + 1 });
+  }],
+  ['a history pointer is deleted', 'ERR_HISTORY', async (db) => {
+    const history = jsonSublevel<unknown>(db, SUBLEVELS.systemHistory);
+    const [key] = await history.keys({ limit: 1 }).all();
+    await history.del(key!);
+  }],
+  ['a head is planted', 'ERR_HEAD_EXTRA', async (db) => {
+    const heads = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.head);
+    const [[, record]] = await heads.iterator({ limit: 1 }).all() as [[string, Record<string, unknown>]];
+    await heads.put('Patient/planted', { ...record, id: 'planted' });
+  }],
+];
+
+for (const [name, code, change] of recordCases) {
+  t.test(`${name}: the verifier and the server at start find it`, async (t) => {
+    const dir = await tampered(t, change);
+    const result = await verify(dir);
+    t.equal(result.code, 1, 'verify fails');
+    t.match(result.out, code);
+    await t.rejects(buildApp(loadConfig({ ...env(dir), PORT: '0' }), { logger: false }), { code: 'ERR_LEDGER_TAMPERED' }, 'the server refuses to start');
+  });
+}
+
+t.test('a missing or planted AuditEvent index key: the verifier finds it', async (t) => {
+  for (const [label, code, change] of [
+    ['missing', 'ERR_AUDIT_INDEX_MISSING', async (db: Database) => {
+      const level = stringSublevel(db, SUBLEVELS.auditEntity);
+      const [key] = await level.keys({ limit: 1 }).all();
+      await level.del(key!);
+    }],
+    ['planted', 'ERR_AUDIT_INDEX_EXTRA', async (db: Database) => {
+      await stringSublevel(db, SUBLEVELS.auditPatient).put('Patient/someone-else|0000000000000000', '');
+    }],
+  ] as const) {
+    const result = await verify(await tampered(t, change));
+    t.equal(result.code, 1, `${label}: verify fails`);
+    t.match(result.out, code, label);
+  }
+});
+
+t.test('a changed search-index key: reindex --check finds it', async (t) => {
+  const dir = await tampered(t, async (db) => {
+    const level = stringSublevel(db, SUBLEVELS.searchValue);
+    const [key] = await level.keys({ gte: 'Patient/birthdate/', lt: 'Patient/birthdate0', limit: 1 }).all();
+    await level.del(key!);
+    // One day later: a birthdate search would now answer wrongly.
+    await level.put(key!.replace(/\/(\d{15})~/, (_, low: string) => `/${String(Number(low) + 86_400_000).padStart(15, '0')}~`), '');
+  });
+  const lines: string[] = [];
+  t.equal(await reindexCli(['--check'], env(dir), (l) => lines.push(l)), 1, 'reindex --check fails');
+  t.match(lines.join('\n'), /ERR_INDEX_MISSING/);
+  t.equal(await reindexCli(['--bogus'], env(dir), () => undefined), 2, 'unknown argument');
+});
