@@ -68,9 +68,9 @@ t.test('measure against the bare server', async (t) => {
 t.test('kill() ends a child with SIGKILL', async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-bench-test-'));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  await fs.writeFile(path.join(dir, 'body.json'), '{}');
+  await fs.writeFile(path.join(dir, 'routes.json'), '[]');
   const port = await freePort();
-  const bare = await startChild('bare', 'bench/bare-server.ts', { PORT: String(port), BODY_FILE: path.join(dir, 'body.json') }, `http://127.0.0.1:${port}`);
+  const bare = await startChild('bare', 'bench/bare-server.ts', { PORT: String(port), ROUTES_FILE: path.join(dir, 'routes.json') }, `http://127.0.0.1:${port}`);
   await bare.kill();
   t.match(bare.exitReport(), /exited \(SIGKILL\)/);
   await bare.kill(); // a second kill of a dead process is a no-op

@@ -1,7 +1,8 @@
 /**
  * Compares the live search index with the one the stored versions give (what `npm run reindex` would write),
- * without changing anything: every current version is decrypted, its entries extracted and sealed, and both
- * sublevels must hold exactly those keys. The index is derived data outside the ledger's hashes, so this is how
+ * without changing anything: every current version is decrypted, its entries extracted and sealed; its packed
+ * `resource-entries` record must hold exactly those entries and `search-value` a key for each, and neither may hold
+ * anything more (nor the legacy `resource-value` sublevel anything at all). The index is derived data outside the ledger's hashes, so this is how
  * a changed, missing or planted index key is found (`npm run reindex -- --check`); it needs the node's keys.
  */
 import type { Problem } from '../../ledger/fsck.ts';
@@ -24,6 +25,7 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
   const decoder = new TextDecoder();
   let resources = 0;
   let entries = 0;
+  let records = 0;
   for await (const head of repo.allHeads()) {
     if (head.deleted) continue;
     resources++;
@@ -37,11 +39,12 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
       continue;
     }
     entries += expected.size;
+    if (expected.size > 0) records++;
     const stored = new Set((await repo.index.entriesOf(head.resourceType, head.id)).map((e) => `${e.code}/${e.value}`));
     const missing = [...expected].filter((k) => !stored.has(k));
     const extra = [...stored].filter((k) => !expected.has(k));
-    if (missing.length) fail('ERR_INDEX_MISSING', at, `${missing.length} resource-value key(s) missing, e.g. ${missing[0]}`);
-    if (extra.length) fail('ERR_INDEX_EXTRA', at, `${extra.length} resource-value key(s) the version does not give, e.g. ${extra[0]}`);
+    if (missing.length) fail('ERR_INDEX_MISSING', at, `${missing.length} entr(ies) missing from its resource-entries record, e.g. ${missing[0]}`);
+    if (extra.length) fail('ERR_INDEX_EXTRA', at, `${extra.length} entr(ies) in its resource-entries record the version does not give, e.g. ${extra[0]}`);
     const keys = [...expected].map((k) => {
       const slash = k.indexOf('/');
       return `${head.resourceType}/${k.slice(0, slash)}/${k.slice(slash + 1)}\x00${head.id}`;
@@ -50,12 +53,17 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
     const absent = keys.filter((_, i) => values[i] === undefined);
     if (absent.length) fail('ERR_INDEX_MISSING', at, `${absent.length} search-value key(s) missing`);
   }
-  // Every expected key was found above; equal totals then mean no key of a resource that should have none
+  // Every expected key was found above; equal totals then mean no record of a resource that should have none
   // (a deleted or unknown one) and no stray value key.
-  for (const [name, level] of [['resource-value', repo.index.resourceIndex], ['search-value', repo.index.valueIndex]] as const) {
+  const totals = [
+    ['resource-entries', repo.index.resourceIndex, records],
+    ['search-value', repo.index.valueIndex, entries],
+    ['resource-value (the layout before packed records: npm run reindex clears it)', repo.index.legacyResourceIndex, 0],
+  ] as const;
+  for (const [name, level, expected] of totals) {
     let count = 0;
     for await (const _ of level.keys(SCAN)) count++;
-    if (count !== entries) fail('ERR_INDEX_EXTRA', name, `${count} keys where the stored versions give ${entries}`);
+    if (count !== expected) fail('ERR_INDEX_EXTRA', name, `${count} keys where the stored versions give ${expected}`);
   }
   log(`search index: ${resources} resources, ${entries} entries checked`);
   return { resources, entries, problems };
