@@ -15,8 +15,8 @@ export interface LedgerBench {
   run(options: { quick: boolean; dataParent: string }): Promise<InProcessResult[]>;
 }
 
-const appendSeconds = (quick: boolean) => (quick ? 2 : 5);
-const scaleEntries = (quick: boolean) => (quick ? 50_000 : 200_000);
+const appendSeconds = (quick: boolean) => (quick ? 1 : 5);
+const scaleEntries = (quick: boolean) => (quick ? 20_000 : 200_000);
 
 export const ledgerBenches: LedgerBench[] = [
   {
@@ -41,7 +41,7 @@ export const ledgerBenches: LedgerBench[] = [
     name: 'ledger-scale',
     describe: (quick) => `a log of ${scaleEntries(quick).toLocaleString('en-US')} entries: full verification and inclusion proofs`,
     async run({ quick, dataParent }) {
-      const r = await benchLedgerScale({ entries: scaleEntries(quick), proofs: quick ? 2_000 : 10_000, dataParent });
+      const r = await benchLedgerScale({ entries: scaleEntries(quick), proofs: quick ? 1_000 : 10_000, dataParent });
       if (!r.verify.ok) throw new Error('the generated ledger did not verify');
       return [
         {

@@ -3,20 +3,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { extractEntries, valuesOf } from '../../src/fhir/search/extract.ts';
+import { extractEntries, typed as typedOf, valuesOf } from '../../src/fhir/search/extract.ts';
 import { paramsOf } from '../../src/fhir/search/registry.ts';
 
 const DIR = path.resolve(import.meta.dirname, '../fixtures/fhir-r4-examples');
 
-function typedOf(node: unknown) {
-  if (node && typeof node === 'object' && 'fhirNodeDataType' in node) {
-    const n = node as { fhirNodeDataType?: string; data: unknown };
-    const d = n.data as { value?: unknown; asStr?: unknown } | null;
-    const data = d && typeof d === 'object' && typeof d.value === 'number' && typeof d.asStr === 'string' ? d.value : n.data;
-    return { type: n.fhirNodeDataType, data };
-  }
-  return { type: undefined, data: node };
-}
 
 const valuesBy = (param: ReturnType<typeof paramsOf> extends Map<string, infer P> ? P : never, nodes: unknown[]) =>
   [...new Set(nodes.flatMap((n) => valuesOf(param, typedOf(n), { baseUrl: 'http://example.org/fhir' }).map(([s, v]) => `${s} ${v}`)))].sort();

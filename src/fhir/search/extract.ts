@@ -18,12 +18,13 @@ export interface IndexEntry {
 /** Longest value kept in a key: longer strings are cut (a search on them still matches by prefix). */
 const MAX_VALUE = 200;
 
-interface Typed {
+export interface Typed {
   type: string | undefined;
   data: unknown;
 }
 
-function typed(node: unknown): Typed {
+/** A FHIRPath result node as its FHIR type name and plain data. */
+export function typed(node: unknown): Typed {
   if (node && typeof node === 'object' && 'fhirNodeDataType' in node) {
     const n = node as { fhirNodeDataType?: string; data: unknown };
     // fhirpath.js wraps decimals (FP_Decimal) to keep their precision: the number is its `value`
