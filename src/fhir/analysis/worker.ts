@@ -26,8 +26,12 @@ port.on('message', (request: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     const analysis = analyze(deps, request.resource as Resource, request.options as ValidateOptions);
-    reply = { id: request.id, analysis };
-    port.postMessage(reply, [analysis.plaintext.buffer as ArrayBuffer]);
+    // Transferred, not copied, when the bytes own their buffer; a view into a shared one (Node's Buffer pool) is
+    // copied instead, since transferring would detach the whole pool.
+    const { plaintext } = analysis;
+    const owns = plaintext.byteOffset === 0 && plaintext.byteLength === plaintext.buffer.byteLength;
+    reply = { id: request.id, analysis: owns ? analysis : { ...analysis, plaintext: new Uint8Array(plaintext) } };
+    port.postMessage(reply, [reply.analysis!.plaintext.buffer as ArrayBuffer]);
     return;
   } catch (err) {
     reply = { id: request.id, error: errorData(err) };
