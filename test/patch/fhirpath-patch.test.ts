@@ -465,3 +465,21 @@ t.test('the result shares no objects with the parameters', async (t) => {
 t.test('a target that is not a resource is our own bug (500)', async (t) => {
   t.throws(() => applyFhirPathPatch({ id: 'x' }, params()), { code: 'ERR_PATCH_TARGET', status: 500 });
 });
+
+t.test('names every JavaScript object inherits (toString, constructor) are no elements (found by fuzzing)', async (t) => {
+  const op = (type: string, path: string, extra: object[] = []) => ({
+    resourceType: 'Parameters',
+    parameter: [{ name: 'operation', part: [{ name: 'type', valueCode: type }, { name: 'path', valueString: path }, ...extra] }],
+  });
+  for (const path of ['toString', 'constructor', 'Patient.valueOf', 'Patient.name.hasOwnProperty']) {
+    const input = patient();
+    const snapshot = structuredClone(input);
+    t.strictSame(applyFhirPathPatch(input, op('delete', path) as never), snapshot, `delete ${path}: nothing to delete`);
+    try {
+      applyFhirPathPatch(patient(), op('replace', path, [{ name: 'value', valueString: 'x' }]) as never);
+      t.fail(`replace ${path}: expected an error`);
+    } catch (error) {
+      t.match(error, { status: 422 }, `replace ${path}: matches no element (422)`);
+    }
+  }
+});

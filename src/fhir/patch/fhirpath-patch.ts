@@ -203,7 +203,9 @@ function select(doc: JsonObject, op: Operation, path: string): FpNode[] {
       throw fail(op.where, 400, `'${path}' must select elements of the resource, not computed values`);
     }
   }
-  return result as unknown as FpNode[];
+  // fhirpath.js reads members as JavaScript properties, so `toString` or `constructor` finds what every object
+  // inherits. No FHIR element has such a name: those are not elements of the resource, so they match nothing.
+  return (result as unknown as FpNode[]).filter((node) => !(typeof node.propName === 'string' && node.propName in Object.prototype));
 }
 
 interface Compiled {
