@@ -165,13 +165,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           fallback: { analyze: (resource, options) => inline!.analyze(resource, options), close: async () => undefined },
         })
       : undefined;
-    pool?.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection meanwhile
+    // Closed with the rest even if start-up fails before the pool is awaited (its threads would keep the process
+    // alive); this handler also keeps a failed start from surfacing as an unhandled rejection meanwhile.
+    if (pool) opened.push(() => pool.then((started) => started.close(), () => undefined));
     const validator = createValidator({ profilesDir, maxDepth: config.maxJsonDepth });
     const compartment = new PatientCompartment();
     const indexHash = indexHasher(hashKey);
     inline = inlineAnalyzer({ validator, compartment, baseUrl: config.baseUrl, indexHash });
     const analyzer = pool ? await pool : inline;
-    opened.push(() => analyzer.close());
     const repo = new Repository(db, {
       sealed: createSealedStore({ blocks, keyring }),
       validator,
