@@ -22,6 +22,8 @@ export interface ChildServer {
   origin: string;
   /** Current resident set size in bytes, or undefined once the process is gone. */
   rssBytes(): number | undefined;
+  /** RSS split into anonymous memory (heaps, buffers) and mapped file pages (LevelDB's mmapped tables, code). */
+  rssPartsBytes(): { anon: number; file: number } | undefined;
   /** Lifetime peak resident set size (VmHWM) in bytes, or undefined once the process is gone. */
   peakRssBytes(): number | undefined;
   /** How the process ended and the tail of its output, or undefined while it runs. */
@@ -42,8 +44,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A `Vm…:   1234 kB` line of /proc/<pid>/status in bytes (Linux only; undefined elsewhere or after exit). */
-export function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+/** A `Vm…:   1234 kB` (or `Rss…:`) line of /proc/<pid>/status in bytes (Linux only; undefined elsewhere or after exit). */
+export function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number | undefined {
   let status: string;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -152,6 +154,11 @@ export async function startChild(name: string, script: string, env: Record<strin
     pid,
     origin,
     rssBytes: () => procStatusBytes(pid, 'VmRSS'),
+    rssPartsBytes: () => {
+      const anon = procStatusBytes(pid, 'RssAnon');
+      const file = procStatusBytes(pid, 'RssFile');
+      return anon === undefined || file === undefined ? undefined : { anon, file };
+    },
     peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
     exitReport: () => (child.exitCode !== null || child.signalCode !== null ? `${name} exited (${child.exitCode ?? child.signalCode}):\n${tail}` : undefined),
     stop: () => stopChild(child),

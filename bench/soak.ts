@@ -75,6 +75,9 @@ function mixedRequests(fhirPath: string, token: string, ids: string[], runId: st
 interface Sample {
   seconds: number;
   rssMb: number;
+  /** RssAnon and RssFile: what the process allocated, and the file pages it has mapped (LevelDB's tables). */
+  anonMb: number;
+  fileMb: number;
   requestsPerSecond: number;
   p99Ms: number;
   failures: number;
@@ -115,15 +118,18 @@ async function main(): Promise<number> {
     const started = performance.now();
     const timer = setInterval(() => {
       const sorted = Float64Array.from(latencies).sort();
+      const parts = server!.rssPartsBytes();
       samples.push({
         seconds: Math.round((performance.now() - started) / 1000),
         rssMb: (server!.rssBytes() ?? 0) / MB,
+        anonMb: (parts?.anon ?? 0) / MB,
+        fileMb: (parts?.file ?? 0) / MB,
         requestsPerSecond: ok / (SAMPLE_MS / 1000),
         p99Ms: percentile(sorted, 99),
         failures,
       });
       const s = samples.at(-1)!;
-      log(`${String(s.seconds).padStart(5)} s  ${s.requestsPerSecond.toFixed(0).padStart(5)} req/s  p99 ${s.p99Ms.toFixed(1).padStart(7)} ms  RSS ${s.rssMb.toFixed(1)} MB${s.failures ? `  ${s.failures} FAILED` : ''}`);
+      log(`${String(s.seconds).padStart(5)} s  ${s.requestsPerSecond.toFixed(0).padStart(5)} req/s  p99 ${s.p99Ms.toFixed(1).padStart(7)} ms  RSS ${s.rssMb.toFixed(1)} MB (anon ${s.anonMb.toFixed(1)}, file ${s.fileMb.toFixed(1)})${s.failures ? `  ${s.failures} FAILED` : ''}`);
       ok = 0;
       failures = 0;
       latencies = [];
@@ -154,9 +160,9 @@ async function main(): Promise<number> {
     const failed = capacity.non2xx + capacity.errors + capacity.timeouts + soak.non2xx + soak.errors + soak.timeouts;
     const lines = [
       '',
-      `| time (s) | requests/s | p99 (ms) | server RSS (MB) |`,
-      `|---:|---:|---:|---:|`,
-      ...samples.map((s) => `| ${s.seconds} | ${s.requestsPerSecond.toFixed(0)} | ${s.p99Ms.toFixed(1)} | ${s.rssMb.toFixed(1)} |`),
+      `| time (s) | requests/s | p99 (ms) | server RSS (MB) | anon (MB) | file (MB) |`,
+      `|---:|---:|---:|---:|---:|---:|`,
+      ...samples.map((s) => `| ${s.seconds} | ${s.requestsPerSecond.toFixed(0)} | ${s.p99Ms.toFixed(1)} | ${s.rssMb.toFixed(1)} | ${s.anonMb.toFixed(1)} | ${s.fileMb.toFixed(1)} |`),
       '',
       `capacity of the mix: ${capacityRate.toFixed(0)} requests/s; soak target ${rate}/s (${(share * 100).toFixed(0)}%), achieved ${(soak.ok / soak.durationSeconds).toFixed(0)}/s over ${soak.durationSeconds} s, p50 ${soak.p50Ms.toFixed(1)} ms, p99 ${soak.p99Ms.toFixed(1)} ms`,
       `RSS ${first?.rssMb.toFixed(1)} MB at ${first?.seconds} s (first sample after warm-up) → ${last?.rssMb.toFixed(1)} MB at ${last?.seconds} s: ${(growth * 100).toFixed(1)}%`,

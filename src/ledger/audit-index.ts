@@ -1,7 +1,7 @@
 /**
  * The AuditEvent search index: small derived sublevels over the ledger, written by Ledger.commit in the SAME
  * synced batch as each entry (LedgerOptions.entryOps), so a search reads only the keys of its matches, newest
- * first, and never scans the log. Layouts (docs/storage.md): `<value>|<pad(seq)>` → empty value.
+ * first, and never scans the log. Layouts (docs/storage.md): `<value>|<pad(seq)>` → the one-byte PRESENT marker (db.ts).
  *
  * | sublevel        | value in the key                                                    |
  * | audit-patient   | `Patient/id` of entity[].patient and patients[]                      |
@@ -10,13 +10,11 @@
  * | audit-subtype   | the interaction code (read, create, search-type, ledger-read, …)    |
  * | audit-time      | the entry's ISO time (so date ranges are key ranges)                |
  */
-import { bytesSublevel, pad, SUBLEVELS, stringSublevel, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
+import { bytesSublevel, pad, PRESENT_BYTES, SUBLEVELS, stringSublevel, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
 import { parseEntry } from './entry.ts';
 import type { Problem } from './fsck.ts';
 import type { Ledger } from './log.ts';
 import type { Entry } from './types.ts';
-
-const EMPTY = new Uint8Array(0);
 
 export type AuditKey = 'patient' | 'agent' | 'entity' | 'subtype' | 'time';
 
@@ -64,7 +62,7 @@ export class AuditIndex {
 
   /**
    * The rider for Ledger.commit: one put per index value, as root-level keys carrying the sublevel's prefix (the
-   * same bytes on disk as a `sublevel:` op with an empty string value, at half the cost per op).
+   * same bytes on disk as a `sublevel:` op, at half the cost per op).
    */
   readonly ops = (entry: Entry): BatchOp[] => {
     const ops: BatchOp[] = [];
@@ -72,7 +70,7 @@ export class AuditIndex {
     const seq = pad(entry.seq);
     for (const key of Object.keys(values) as AuditKey[]) {
       const prefix = this.#levels[key].prefix;
-      for (const value of values[key]) ops.push({ type: 'put', key: `${prefix}${value}${SEP}${seq}`, value: EMPTY });
+      for (const value of values[key]) ops.push({ type: 'put', key: `${prefix}${value}${SEP}${seq}`, value: PRESENT_BYTES });
     }
     return ops;
   };

@@ -12,6 +12,16 @@ export type Sublevel<V> = AbstractSublevel<Database, string | Uint8Array | Buffe
 /** An operation of the node's atomic commit batch (may target any sublevel through `sublevel`). */
 export type BatchOp = AbstractBatchOperation<Database, string, any>;
 
+/**
+ * The value of a key whose presence is all it says (search-value and AuditEvent index keys): one byte, never an
+ * empty value. classic-level 3.0.0 copies each key and value of a write into `new char[n]` and frees only the
+ * non-empty ones (binding.cc `DisposeSliceBuffer`), so every zero-length value leaked a heap chunk (~32 bytes):
+ * about 100 per Patient create and 5 per audited read, the steady native-heap growth the soak test measured.
+ * Readers test presence only, so stores written with empty values read the same.
+ */
+export const PRESENT_TEXT = '1';
+export const PRESENT_BYTES: Uint8Array = Uint8Array.of(0x31);
+
 /** Every sublevel of the database, by name. The layouts are documented in docs/storage.md. */
 export const SUBLEVELS = {
   /** IPFS blocks of the embedded Helia node: base32 multihash → block bytes. */
@@ -36,14 +46,14 @@ export const SUBLEVELS = {
   ledgerMeta: 'ledger-meta',
   /** Signed checkpoints: `pad(size)` → StoredCheckpoint (JSON). */
   ledgerCheckpoint: 'ledger-checkpoint',
-  /** AuditEvent search index over ledger entries (src/ledger/audit-index.ts): `<value>|pad(seq)` → empty. */
+  /** AuditEvent search index over ledger entries (src/ledger/audit-index.ts): `<value>|pad(seq)` → PRESENT. */
   auditPatient: 'audit-patient',
   auditAgent: 'audit-agent',
   auditEntity: 'audit-entity',
   auditSubtype: 'audit-subtype',
   auditTime: 'audit-time',
   /** Search index (issue 3) lives in its own sublevels beside these. */
-  /** Search index, value → resource: `Type/code/<value>\x00<id>` → '' (docs/storage.md). */
+  /** Search index, value → resource: `Type/code/<value>\x00<id>` → PRESENT (docs/storage.md). */
   searchValue: 'search-value',
   /** Search index, resource → values: `Type/id` → the resource's entries packed in one string (docs/storage.md). */
   resourceEntries: 'resource-entries',

@@ -10,7 +10,7 @@
  * Both are derived data: written in the same batch as the version they describe, rebuilt by `npm run reindex`.
  */
 import type { BatchOp, Database, Sublevel } from '../../storage/db.ts';
-import { stringSublevel, SUBLEVELS } from '../../storage/db.ts';
+import { PRESENT_TEXT, stringSublevel, SUBLEVELS } from '../../storage/db.ts';
 import type { Condition } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
 import { indexCodeOf } from './registry.ts';
@@ -94,7 +94,7 @@ export class SearchIndex {
     const record = `${type}/${id}`;
     if (before.length === 0) {
       // a create: nothing to compare (the common case, kept free of the sets below)
-      for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: '' } as BatchOp);
+      for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: PRESENT_TEXT } as BatchOp);
       if (after.length) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
       return ops;
     }
@@ -110,7 +110,7 @@ export class SearchIndex {
     for (const e of after) {
       if (old.has(key(e))) continue;
       changed = true;
-      ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: '' } as BatchOp);
+      ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: PRESENT_TEXT } as BatchOp);
     }
     if (after.length === 0) ops.push({ type: 'del', sublevel: this.resourceIndex, key: record } as BatchOp);
     else if (changed) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
