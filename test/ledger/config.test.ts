@@ -12,8 +12,8 @@ t.test('defaults and the origin derived from BASE_URL', async (t) => {
 });
 
 t.test('LevelDB open-file limit: default, override, bounds', async (t) => {
-  t.equal(loadConfig({}).levelMaxOpenFiles, 1000);
-  t.equal(loadConfig({ LEVELDB_MAX_OPEN_FILES: '64' }).levelMaxOpenFiles, 64);
+  t.equal(loadConfig({}).levelMaxOpenFiles, 64);
+  t.equal(loadConfig({ LEVELDB_MAX_OPEN_FILES: '1000' }).levelMaxOpenFiles, 1000);
   for (const value of ['8', '0', 'x', '1e9']) t.throws(() => loadConfig({ LEVELDB_MAX_OPEN_FILES: value }), ConfigError, value);
 });
 

@@ -32,7 +32,9 @@ t.test('no key or value the server writes is zero-length', async (t) => {
 
   const empty: string[] = [];
   let count = 0;
-  for await (const [key, value] of server.app.db.iterator({ keyEncoding: 'view', valueEncoding: 'view' })) {
+  for await (const [rawKey, value] of server.app.db.iterator({ keyEncoding: 'view', valueEncoding: 'view' })) {
+    // keyEncoding 'view' yields bytes; the database's declared key type is string.
+    const key = rawKey as unknown as Uint8Array;
     count++;
     if (key.byteLength === 0 || value.byteLength === 0) empty.push(Buffer.from(key).toString('utf8'));
   }
