@@ -18,7 +18,6 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_LEVEL_MAX_OPEN_FILES } from '../src/config.ts';
 import { AuditIndex } from '../src/ledger/audit-index.ts';
 import { Ledger } from '../src/ledger/log.ts';
 import { leafHash, verifyInclusion } from '../src/ledger/merkle.ts';
@@ -39,7 +38,7 @@ export interface LedgerScaleOptions {
   batch?: number;
   /** Verification worker threads (default: verifyLedger's own choice). */
   workers?: number;
-  /** LevelDB max_open_files of the measuring process (default: the server's, DEFAULT_LEVEL_MAX_OPEN_FILES). */
+  /** LevelDB max_open_files of the measuring process (default: openDatabase's, the server's too). */
   maxOpenFiles?: number;
 }
 
@@ -113,7 +112,7 @@ async function rssParts(): Promise<{ anonMiB: number; fileMiB: number } | undefi
 
 /** The measuring half, run in a fresh process (`--measure`): prints one JSON line. */
 async function measure(dir: string, proofs: number, workers: number | undefined, maxOpenFiles: number | undefined): Promise<Omit<LedgerScaleResult, 'generated' | 'loadAverage'>> {
-  const db = await openDatabase(path.join(dir, 'db'), { multithreading: true, maxOpenFiles: maxOpenFiles ?? DEFAULT_LEVEL_MAX_OPEN_FILES });
+  const db = await openDatabase(path.join(dir, 'db'), { multithreading: true, ...(maxOpenFiles === undefined ? {} : { maxOpenFiles }) });
   try {
     const ledger = await Ledger.open(db);
     const atOpen = rssNow();

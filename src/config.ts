@@ -4,19 +4,13 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_MAX_OPEN_FILES } from './storage/db.ts';
 
 export interface TrustedIssuer {
   issuer: string;
   /** `https://…` (fetched and cached by jose) or `file:///…` (a JWKS file on disk). */
   jwksUri: string;
 }
-
-/**
- * LevelDB's open-table limit unless LEVELDB_MAX_OPEN_FILES says otherwise: 64, not LevelDB's 1000. Each open
- * table stays mmapped with its index and filter blocks in memory, so this limit is what bounds the server's
- * memory as the store grows (soak and 10M-entry runs: docs/stress.md, docs/benchmarks-ledger.md).
- */
-export const DEFAULT_LEVEL_MAX_OPEN_FILES = 64;
 
 export interface Config {
   port: number;
@@ -158,7 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxJsonDepth: intOption(env, 'MAX_JSON_DEPTH', 64, 8, 1024),
     analysisWorkers: intOption(env, 'ANALYSIS_WORKERS', Math.min(4, Math.max(0, os.availableParallelism() - 1)), 0, 64),
     devIssuer: env.DEV_ISSUER !== 'off',
-    levelMaxOpenFiles: intOption(env, 'LEVELDB_MAX_OPEN_FILES', DEFAULT_LEVEL_MAX_OPEN_FILES, 16, 100_000),
+    levelMaxOpenFiles: intOption(env, 'LEVELDB_MAX_OPEN_FILES', DEFAULT_MAX_OPEN_FILES, 16, 100_000),
     logLevel,
     ledger: ledgerConfig(env, base),
   };

@@ -61,6 +61,13 @@ export const SUBLEVELS = {
   legacyResourceValue: 'resource-value',
 } as const;
 
+/**
+ * LevelDB's open-table limit unless the caller says otherwise: 64, not LevelDB's 1000. Each open table stays
+ * mmapped with its index and filter blocks in memory, so this limit is what bounds a process's memory as the
+ * store grows (soak and 10M-entry runs: docs/stress.md, docs/benchmarks-ledger.md).
+ */
+export const DEFAULT_MAX_OPEN_FILES = 64;
+
 export interface OpenOptions {
   /**
    * classic-level's `multithreading`: worker threads of this process may open the same location too (the full
@@ -69,7 +76,7 @@ export interface OpenOptions {
    */
   multithreading?: boolean;
   /**
-   * LevelDB's max_open_files (classic-level default 1000). Every open table file is also mmapped by LevelDB's
+   * LevelDB's max_open_files (default DEFAULT_MAX_OPEN_FILES; classic-level's own is 1000). Every open table file is also mmapped by LevelDB's
    * POSIX env (up to 1000 of them), and the pages a read touches count in the process's RSS until the table
    * is closed: this bounds that part of the RSS at about (maxOpenFiles - 10) × 2 MiB (docs/storage.md).
    */
@@ -82,7 +89,7 @@ export async function openDatabase(location: string, options: OpenOptions = {}):
   const db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
   await db.open({
     ...(options.multithreading ? { multithreading: true } : {}),
-    ...(options.maxOpenFiles !== undefined ? { maxOpenFiles: options.maxOpenFiles } : {}),
+    maxOpenFiles: options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES,
   } as {});
   if (options.multithreading) shared.add(db);
   return db;
