@@ -20,7 +20,7 @@ export type BatchOp = AbstractBatchOperation<Database, string, any>;
  * Readers test presence only, so stores written with empty values read the same.
  */
 export const PRESENT_TEXT = '1';
-export const PRESENT_BYTES: Uint8Array = Uint8Array.of(0x31);
+export const PRESENT_BYTES: Uint8Array = new TextEncoder().encode(PRESENT_TEXT);
 
 /** Every sublevel of the database, by name. The layouts are documented in docs/storage.md. */
 export const SUBLEVELS = {
@@ -76,9 +76,10 @@ export interface OpenOptions {
    */
   multithreading?: boolean;
   /**
-   * LevelDB's max_open_files (default DEFAULT_MAX_OPEN_FILES; classic-level's own is 1000). Every open table file is also mmapped by LevelDB's
-   * POSIX env (up to 1000 of them), and the pages a read touches count in the process's RSS until the table
-   * is closed: this bounds that part of the RSS at about (maxOpenFiles - 10) × 2 MiB (docs/storage.md).
+   * LevelDB's max_open_files (default DEFAULT_MAX_OPEN_FILES; classic-level's own is 1000). Every open table
+   * file is also mmapped by LevelDB's POSIX env (up to 1000 of them), and the pages a read touches count in the
+   * process's RSS until the table is closed: this bounds that part of the RSS at about (maxOpenFiles - 10) × 2 MiB
+   * (docs/storage.md).
    */
   maxOpenFiles?: number;
 }
