@@ -10,7 +10,7 @@
  * | audit-subtype   | the interaction code (read, create, search-type, ledger-read, …)    |
  * | audit-time      | the entry's ISO time (so date ranges are key ranges)                |
  */
-import { bytesSublevel, pad, PRESENT_BYTES, SUBLEVELS, stringSublevel, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
+import { bytesSublevel, pad, PRESENT_BYTES, SUBLEVELS, stringSublevel, writeBatch, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
 import { parseEntry } from './entry.ts';
 import type { Problem } from './fsck.ts';
 import type { Ledger } from './log.ts';
@@ -90,13 +90,13 @@ export class AuditIndex {
       for (const stored of entries) {
         const entry = parseEntry(stored.bytes, stored.seq);
         if ((await subtype.get(`${entry.interaction}${SEP}${pad(entry.seq)}`)) !== undefined) {
-          if (ops.length) await this.#db.batch(ops, { sync: true });
+          if (ops.length) await writeBatch(this.#db, ops, { sync: true });
           return done;
         }
         ops.push(...this.ops(entry));
         done++;
       }
-      await this.#db.batch(ops, { sync: true });
+      await writeBatch(this.#db, ops, { sync: true });
     }
     return done;
   }

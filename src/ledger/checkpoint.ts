@@ -12,7 +12,7 @@
  * (RFC 8785 JSON, raw codec), so the blocks form a hash-linked chain from the newest back to the first.
  */
 import { errors } from '../errors.ts';
-import { jsonSublevel, pad, SUBLEVELS, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
+import { jsonSublevel, pad, SUBLEVELS, writeBatch, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
 import type { BlockStore } from '../storage/types.ts';
 import { canonicalBytes } from './canonical.ts';
 import { fromBase64, toBase64 } from './entry.ts';
@@ -177,7 +177,7 @@ export class Checkpointer {
       time: (this.#o.now?.() ?? new Date()).toISOString(),
     };
     const ops: BatchOp[] = [...staged.ops, { type: 'put', sublevel: this.#store, key: pad(size), value: record }];
-    await db.batch(ops, { sync: true });
+    await writeBatch(db, ops, { sync: true });
     this.#latest = record;
     // Entries that became durable while this one was signed may already be due for the next (or need a timer).
     if (!this.#closed) {

@@ -9,7 +9,7 @@
  * in-memory tip is reset to the last durable state. The batch is atomic, so nothing partial is ever stored.
  */
 import { errors } from '../errors.ts';
-import { bytesSublevel, jsonSublevel, pad, SUBLEVELS, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
+import { bytesSublevel, jsonSublevel, pad, SUBLEVELS, writeBatch, type BatchOp, type Database, type Sublevel } from '../storage/db.ts';
 import { sealEntry, toBase64, type SealedEntry } from './entry.ts';
 import { EMPTY_ROOT, leafHash, type Hash } from './merkle.ts';
 import {
@@ -157,7 +157,7 @@ export class Ledger implements LedgerWriter {
       const ops = batch.flatMap((q) => q.ops);
       ops.push({ type: 'put', sublevel: this.#meta, key: META_SIZE_KEY, value: tip.size });
       try {
-        await this.#db.batch(ops, { sync: true });
+        await writeBatch(this.#db, ops, { sync: true });
       } catch (cause) {
         // Synchronously, so that no commit can be chained onto the failed entries after this point.
         const rejected = [...batch, ...this.#queue];

@@ -8,15 +8,34 @@ import { bytesSublevel, jsonSublevel, pad, stringSublevel, SUBLEVELS, type Batch
 import { draft, fixedClock, tempDb } from './fixtures/helpers.ts';
 import { hex, refRoot } from './fixtures/reference.ts';
 
-/** Counts (and optionally holds back) the database's batch writes. */
+/**
+ * Counts (and optionally holds back) the database's batch writes. The node writes through a chained batch
+ * (writeBatch in db.ts); the spy collects its operations and writes them with the array form once the gate
+ * opens, so that a write can be held in flight and an invalid operation fails at write time, as LevelDB's would.
+ */
 function spyBatches(db: Database) {
   const original = db.batch.bind(db) as (ops: BatchOp[], options: object) => Promise<void>;
   const spy = { calls: 0, sizes: [] as number[], gate: Promise.resolve() as Promise<unknown> };
-  (db as unknown as { batch: unknown }).batch = async (ops: BatchOp[], options: object) => {
-    spy.calls++;
-    spy.sizes.push(ops.length);
-    await spy.gate;
-    return original(ops, options);
+  (db as unknown as { batch: unknown }).batch = () => {
+    const ops: BatchOp[] = [];
+    const chained = {
+      put: (key: unknown, value: unknown, options?: { sublevel?: unknown }) => {
+        ops.push({ type: 'put', key, value, ...options } as BatchOp);
+        return chained;
+      },
+      del: (key: unknown, options?: { sublevel?: unknown }) => {
+        ops.push({ type: 'del', key, ...options } as BatchOp);
+        return chained;
+      },
+      close: async () => undefined,
+      write: async (options: object) => {
+        spy.calls++;
+        spy.sizes.push(ops.length);
+        await spy.gate;
+        return original(ops, options);
+      },
+    };
+    return chained;
   };
   return spy;
 }

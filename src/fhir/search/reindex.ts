@@ -6,7 +6,7 @@
  * resource, so it appends one ledger entry for that.
  */
 import type { LedgerWriter } from '../../ledger/types.ts';
-import type { BatchOp, Database } from '../../storage/db.ts';
+import { writeBatch, type BatchOp, type Database } from '../../storage/db.ts';
 import type { Repository } from '../repository.ts';
 
 export interface ReindexProgress {
@@ -37,7 +37,7 @@ export async function reindex(
   let entries = 0;
   let ops: BatchOp[] = [];
   const flush = async () => {
-    if (ops.length) await db.batch(ops);
+    if (ops.length) await writeBatch(db, ops);
     ops = [];
   };
   const decoder = new TextDecoder();
