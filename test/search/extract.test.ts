@@ -45,6 +45,13 @@ t.test('extraction per parameter type', async (t) => {
   for (const [what, resource, code, expected] of CASES) t.same(has(extractEntries(resource as never, { baseUrl: 'http://me/fhir' }), code), expected, what);
   const composite = extractEntries({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: 'a' }] }, valueQuantity: { value: 1 } } as never);
   t.ok(has(composite, 'code-value-quantity').includes(`http://loinc.org|a$#${encodeNumber(1)}`), 'composite combines its components');
+  const panel = extractEntries({
+    resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: 'panel' }] },
+    component: [{ code: { coding: [{ system: 'http://loinc.org', code: 'sys' }] }, valueQuantity: { value: 118 } }, { code: { coding: [{ code: 'dia' }] }, valueQuantity: { value: 76 } }],
+  } as never);
+  t.same(has(panel, 'combo-code-value-quantity').filter((v) => v.startsWith('http://loinc.org|')), [`http://loinc.org|$#${encodeNumber(118)}`, `http://loinc.org|sys$#${encodeNumber(118)}`], 'combo- pairs each component code with its own value');
+  t.ok(has(panel, 'combo-code-value-quantity').includes(`dia$#${encodeNumber(76)}`));
+  t.notOk(has(panel, 'combo-code-value-quantity').some((v) => v.startsWith('panel$')), 'the panel has no value of its own');
   t.same(extractEntries({ resourceType: 'Observation', status: 'final', code: {}, effectiveDateTime: 'not a date' } as never).filter((e) => e.code === 'date'), [], 'invalid dates are skipped, not thrown');
 });
 

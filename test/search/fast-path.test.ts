@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { extractEntries, typed as typedOf, valuesOf } from '../../src/fhir/search/extract.ts';
+import { compositeValues, extractEntries, typed as typedOf, valuesOf } from '../../src/fhir/search/extract.ts';
 import { paramsOf } from '../../src/fhir/search/registry.ts';
 
 const DIR = path.resolve(import.meta.dirname, '../fixtures/fhir-r4-examples');
@@ -18,6 +18,8 @@ t.test('the fast path gives fhirpath.js values for every parameter of every offi
   let compared = 0;
   let fast = 0;
   let nonEmpty = 0;
+  let composites = 0;
+  let nonEmptyComposites = 0;
   const mismatches: string[] = [];
   for (const file of files) {
     const resource = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'));
@@ -31,6 +33,18 @@ t.test('the fast path gives fhirpath.js values for every parameter of every offi
       } catch {
         continue; // extraction skips what fhirpath.js cannot walk
       }
+      if (param.type === 'composite') {
+        // the outer walk and every component: combinations of the same values either way
+        const combos = (nodes: unknown[], viaFhirpath: boolean) =>
+          [...new Set(nodes.flatMap((n) => compositeValues(param, n, { baseUrl: 'http://example.org/fhir' }, viaFhirpath)))].sort();
+        expected = combos(param.evaluateFhirpath(resource), true);
+        const actual = combos(param.evaluate(resource), false);
+        compared++;
+        composites++;
+        if (expected.length) nonEmptyComposites++;
+        if (JSON.stringify(actual) !== JSON.stringify(expected)) mismatches.push(`${file} ${param.code} (composite ${param.expression}): ${JSON.stringify(actual).slice(0, 200)} vs ${JSON.stringify(expected).slice(0, 200)}`);
+        continue;
+      }
       const actual = valuesBy(param, param.evaluate(resource));
       compared++;
       if (expected.length) nonEmpty++;
@@ -40,6 +54,7 @@ t.test('the fast path gives fhirpath.js values for every parameter of every offi
   t.same(mismatches, [], 'no differences');
   t.ok(nonEmpty > 2000, `${compared} parameter evaluations compared on the fast path, ${nonEmpty} with values`);
   t.ok(fast > 0);
+  t.ok(nonEmptyComposites > 50, `${composites} composite evaluations compared on the fast path, ${nonEmptyComposites} with values`);
 });
 
 t.test('most expressions take the fast path; where() and functions do not', async (t) => {

@@ -88,6 +88,10 @@ const CASES: Array<[string, string[]]> = [
   ['Observation?code-value-quantity=http://loinc.org|8480-6$gt110', ['o2', 'o5']],
   ['Observation?component-code-value-quantity=http://loinc.org|8462-4$lt80', ['o6']],
   ['Observation?component-code-value-quantity=8480-6$118', ['o6']],
+  // combo-: the Observation's own code and value, and each component's (o6 by its components only)
+  ['Observation?combo-code-value-quantity=http://loinc.org|8480-6$gt110', ['o2', 'o5', 'o6']],
+  ['Observation?combo-code-value-quantity=8462-4$lt80', ['o6']],
+  ['Observation?combo-code-value-quantity=85354-9$118', []],
   // uri
   ['ValueSet?url=http://example.org/fhir/ValueSet/a', ['vs2']],
   ['ValueSet?url:below=http://example.org/fhir/ValueSet/a', ['vs1', 'vs2']],

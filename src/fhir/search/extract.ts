@@ -212,13 +212,16 @@ function quantityValues(data: unknown): string[] {
   return [...out];
 }
 
-/** Composite values: every combination of the components' values, joined by `$` (as the search syntax does). */
-function compositeValues(param: SearchParam, node: unknown, options: ExtractOptions): string[] {
+/**
+ * Composite values: every combination of the components' values, joined by `$` (as the search syntax does).
+ * `node` is one of `param.evaluate`'s nodes; tests pass `viaFhirpath` with a node of `param.evaluateFhirpath`.
+ */
+export function compositeValues(param: SearchParam, node: unknown, options: ExtractOptions, viaFhirpath = false): string[] {
   let combos: string[] = [''];
   for (const [i, component] of (param.components ?? []).entries()) {
     let values: string[] = [];
     try {
-      for (const sub of component.evaluate(node)) {
+      for (const sub of viaFhirpath ? component.evaluateFhirpath(node) : component.evaluate(node)) {
         for (const [suffix, v] of valuesOf(component.param, typed(sub), options)) if (suffix === '') values.push(v);
       }
     } catch {

@@ -14,7 +14,10 @@ export type ParamType = 'string' | 'token' | 'reference' | 'date' | 'number' | '
 export interface ParamComponent {
   /** The component's own parameter (type and code), resolved from its definition URL. */
   param: SearchParam;
+  /** Evaluates the component relative to a node of the composite's `evaluate` (fast path or fhirpath.js alike). */
   evaluate: (node: unknown) => unknown[];
+  /** The same through fhirpath.js, relative to a node of the composite's `evaluateFhirpath` (for tests). */
+  evaluateFhirpath: (node: unknown) => unknown[];
 }
 
 export interface SearchParam {
@@ -77,6 +80,8 @@ export function expressionFor(type: string, expression: string): string {
 export interface PathNode {
   fhirNodeDataType: string;
   data: unknown;
+  /** The element path (`Observation.component`) or type the node stands at: the context of a composite's components. */
+  path: string;
 }
 
 interface Step {
@@ -84,6 +89,8 @@ interface Step {
   keys: string[];
   /** The FHIR type of each key's values. */
   types: string[];
+  /** The element path of each key's values, the context of the next step (and of composite components). */
+  paths: string[];
 }
 
 const model = r4Model as unknown as {
@@ -101,51 +108,108 @@ function isA(t: string, ancestor: string): boolean {
 const PRIMITIVE_CHOICE = new Set(['Boolean', 'Integer', 'Decimal', 'String', 'Uri', 'Url', 'Canonical', 'Base64Binary', 'Instant', 'Date', 'DateTime', 'Time', 'Code', 'Oid', 'Id', 'Markdown', 'UnsignedInt', 'PositiveInt', 'Uuid']);
 
 /**
- * Steps of a branch that is a plain walk over the JSON: `Type.a.b`, `Resource.meta.x`, a choice element last
- * (`Observation.effective`) or narrowed by `ofType(T)`, in optional parentheses. Undefined for anything else
- * (where(), functions, indexes, choices in the middle): those go through fhirpath.js.
+ * A branch without its grouping parentheses (`(A.b.ofType(T)).c` → `A.b.ofType(T).c`: in FHIRPath they only
+ * group), or undefined when it holds anything but names, dots and ofType() calls.
  */
-function stepsOf(type: string, branch: string): Step[] | undefined {
-  const m = /^\(?([A-Z][A-Za-z]*)((?:\.[a-z][A-Za-z0-9]*)+)(?:\.ofType\(([A-Za-z]+)\))?\)?$/.exec(branch);
-  if (!m || (branch.startsWith('(') !== branch.endsWith(')'))) return undefined;
-  const [, head, path, ofType] = m;
-  if (head !== type && head !== 'Resource' && head !== 'DomainResource') return undefined;
-  const names = path!.slice(1).split('.');
+function withoutGroups(branch: string): string | undefined {
+  if (!/^[A-Za-z0-9.()]+$/.test(branch)) return undefined;
+  let out = '';
+  const open: boolean[] = []; // per open parenthesis: is it an ofType( call?
+  for (let i = 0; i < branch.length; i++) {
+    const c = branch[i];
+    if (c === '(') {
+      const call = out.endsWith('.ofType');
+      open.push(call);
+      if (call) out += c;
+    } else if (c === ')') {
+      if (open.length === 0) return undefined;
+      if (open.pop()) out += c;
+    } else out += c;
+  }
+  return open.length === 0 ? out : undefined;
+}
+
+/** One `.name` of a path, optionally narrowed by `.ofType(T)`. */
+interface Segment {
+  name: string;
+  ofType?: string;
+}
+
+/** `Head.a.ofType(T).b` → head and segments; undefined for anything else (where(), other functions, indexes). */
+function parsePath(branch: string, withHead: boolean): { head: string; segments: Segment[] } | undefined {
+  const plain = withoutGroups(branch);
+  if (plain === undefined) return undefined;
+  const parts = plain.split('.');
+  const head = withHead ? parts.shift()! : '';
+  if (withHead && !/^[A-Z][A-Za-z]*$/.test(head)) return undefined;
+  const segments: Segment[] = [];
+  for (const part of parts) {
+    const ofType = /^ofType\(([A-Za-z]+)\)$/.exec(part);
+    if (ofType) {
+      const last = segments.at(-1);
+      if (!last || last.ofType !== undefined) return undefined;
+      last.ofType = ofType[1];
+    } else if (/^[a-z][A-Za-z0-9]*$/.test(part)) segments.push({ name: part });
+    else return undefined;
+  }
+  return { head, segments };
+}
+
+/**
+ * Steps that walk `segments` from the element path or type `context`. A choice element (`Observation.value`) is
+ * read under each of its JSON names (`valueQuantity`, …), narrowed by ofType(); the walk goes on past it only when
+ * one type remains. Undefined where the model does not know a step.
+ */
+function resolveSteps(context: string, segments: Segment[]): Step[] | undefined {
   const steps: Step[] = [];
-  let context = head!;
-  for (const [i, name] of names.entries()) {
+  for (const [i, { name, ofType }] of segments.entries()) {
     let at = `${context}.${name}`;
     at = model.pathsDefinedElsewhere[at] ?? at;
     const choices = model.choiceTypePaths[at];
-    const last = i === names.length - 1;
+    const last = i === segments.length - 1;
     if (choices) {
-      if (!last) return undefined;
       const typeOf = (c: string) => (PRIMITIVE_CHOICE.has(c) ? c[0]!.toLowerCase() + c.slice(1) : c);
       const kept = ofType ? choices.filter((c) => isA(typeOf(c), ofType)) : choices;
-      if (kept.length === 0) return undefined;
-      steps.push({ keys: kept.map((c) => name + c), types: kept.map(typeOf) });
-      return steps;
+      if (kept.length === 0 || (!last && kept.length !== 1)) return undefined;
+      steps.push({ keys: kept.map((c) => name + c), types: kept.map(typeOf), paths: kept.map(typeOf) });
+      context = typeOf(kept[0]!);
+      continue;
     }
     const t = model.path2Type[at];
-    if (!t || (last && ofType)) return undefined;
-    steps.push({ keys: [name], types: [t] });
+    if (!t || ofType) return undefined;
     context = t === 'BackboneElement' || t === 'Element' ? at : t;
+    steps.push({ keys: [name], types: [t], paths: [context] });
   }
   return steps;
 }
 
-function walk(value: unknown, steps: Step[], i: number, type: string, out: PathNode[]): void {
+/**
+ * Steps of a branch that is a plain walk over the JSON: `Type.a.b`, `Resource.meta.x`, a choice element narrowed
+ * by `ofType(T)` (last, or followed by more steps when one type remains: `(Observation.value.ofType(CodeableConcept)).text`),
+ * in optional grouping parentheses; `Type` alone (the resource) where a composite starts. Undefined for anything
+ * else (where(), other functions, indexes): those go through fhirpath.js.
+ */
+function stepsOf(type: string, branch: string, allowBare = false): Step[] | undefined {
+  const parsed = parsePath(branch, true);
+  if (!parsed) return undefined;
+  const { head, segments } = parsed;
+  if (head !== type && head !== 'Resource' && head !== 'DomainResource') return undefined;
+  if (segments.length === 0 && !allowBare) return undefined;
+  return resolveSteps(head, segments);
+}
+
+function walk(value: unknown, steps: Step[], i: number, type: string, path: string, out: PathNode[]): void {
   if (value === undefined || value === null) return;
   if (i === steps.length) {
-    out.push({ fhirNodeDataType: type, data: value });
+    out.push({ fhirNodeDataType: type, data: value, path });
     return;
   }
   if (typeof value !== 'object') return;
   const step = steps[i]!;
   for (let k = 0; k < step.keys.length; k++) {
     const next = (value as Record<string, unknown>)[step.keys[k]!];
-    if (Array.isArray(next)) for (const v of next) walk(v, steps, i + 1, step.types[k]!, out);
-    else walk(next, steps, i + 1, step.types[k]!, out);
+    if (Array.isArray(next)) for (const v of next) walk(v, steps, i + 1, step.types[k]!, step.paths[k]!, out);
+    else walk(next, steps, i + 1, step.types[k]!, step.paths[k]!, out);
   }
 }
 
@@ -154,16 +218,52 @@ function walk(value: unknown, steps: Step[], i: number, type: string, out: PathN
  * fraction of a fhirpath.js evaluation (a create evaluates every parameter of its type). Same nodes, same types
  * where extraction looks at them (tested against fhirpath.js over every official example).
  */
-function fastPath(type: string, expression: string): ((resource: unknown) => unknown[]) | undefined {
+function fastPath(type: string, expression: string, allowBare = false): ((resource: unknown) => PathNode[]) | undefined {
   const walks: Step[][] = [];
   for (const b of branches(expression)) {
-    const steps = stepsOf(type, b);
+    const steps = stepsOf(type, b, allowBare);
     if (!steps) return undefined;
     walks.push(steps);
   }
   return (resource) => {
     const out: PathNode[] = [];
-    for (const steps of walks) walk(resource, steps, 0, type, out);
+    for (const steps of walks) walk(resource, steps, 0, type, type, out);
+    return out;
+  };
+}
+
+/** The element paths or types a fast path's nodes can stand at (the contexts its composite components start from). */
+function contextsOf(type: string, expression: string): Set<string> {
+  const out = new Set<string>();
+  for (const b of branches(expression)) {
+    const steps = stepsOf(type, b, true)!;
+    if (steps.length === 0) out.add(type);
+    else for (const p of steps.at(-1)!.paths) out.add(p);
+  }
+  return out;
+}
+
+/**
+ * A composite component's relative expression (`code`, `value.ofType(Quantity) | value.ofType(Range)`) as walks
+ * from each context the composite's nodes can stand at, or undefined if one of them needs fhirpath.js
+ * (`%resource.…`, where()).
+ */
+function fastRelative(expression: string, contexts: Set<string>): ((node: unknown) => PathNode[]) | undefined {
+  const byContext = new Map<string, Step[][]>();
+  for (const context of contexts) {
+    const walks: Step[][] = [];
+    for (const b of branches(expression)) {
+      const parsed = parsePath(b, false);
+      const steps = parsed && parsed.segments.length > 0 ? resolveSteps(context, parsed.segments) : undefined;
+      if (!steps) return undefined;
+      walks.push(steps);
+    }
+    byContext.set(context, walks);
+  }
+  return (node) => {
+    const { data, path } = node as PathNode;
+    const out: PathNode[] = [];
+    for (const steps of byContext.get(path) ?? []) walk(data, steps, 0, path, path, out);
     return out;
   };
 }
@@ -186,16 +286,26 @@ function build(): void {
     if (!def.expression || def.type === 'special') return undefined;
     const expression = expressionFor(type, def.expression);
     const evaluateFhirpath = compile(expression);
-    const fast = def.type === 'composite' ? undefined : fastPath(type, withoutResolve(expression));
+    const fast = fastPath(type, withoutResolve(expression), def.type === 'composite');
     const param: SearchParam = { code: def.code, type: def.type as ParamType, url: def.url ?? '', expression, evaluate: fast ?? evaluateFhirpath, evaluateFhirpath };
     if (def.target?.length) param.target = def.target;
     if (def.type === 'composite') {
       const components: ParamComponent[] = [];
+      const contexts = fast && contextsOf(type, withoutResolve(expression));
+      let allFast = fast !== undefined;
       for (const c of def.component ?? []) {
         const sub = byUrl.get(c.definition);
         const subParam = sub && make({ ...sub, expression: sub.expression ?? c.expression }, type);
         if (!subParam || subParam.type === 'composite') return undefined;
-        components.push({ param: subParam, evaluate: compileRelative(c.expression, expression) });
+        const viaFhirpath = compileRelative(c.expression, expression);
+        const walked = contexts && fastRelative(withoutResolve(c.expression), contexts);
+        if (!walked) allFast = false;
+        components.push({ param: subParam, evaluate: walked ?? viaFhirpath, evaluateFhirpath: viaFhirpath });
+      }
+      // Fast only as a whole: a fast component needs the fast path's nodes, a fhirpath.js one fhirpath.js's.
+      if (!allFast) {
+        param.evaluate = evaluateFhirpath;
+        for (const c of components) c.evaluate = c.evaluateFhirpath;
       }
       if (components.length < 2) return undefined;
       param.components = components;
@@ -233,15 +343,30 @@ export function indexCodeOf(type: string, code: string): string {
   return alias === undefined ? code : alias + code.slice(base.length);
 }
 
-/** Composite components are FHIRPath relative to the node the composite expression selected. */
+/**
+ * Composite components are FHIRPath relative to the node the composite expression selected, compiled with that
+ * node's element path as their base so that fhirpath.js knows its type (`value.ofType(Quantity)` under
+ * `Observation.component`). A union (`Observation | Observation.component`) selects nodes at several paths: each
+ * node's own path is its base.
+ */
 function compileRelative(expression: string, base: string): (node: unknown) => unknown[] {
-  const path = /^[A-Za-z]+(\.[A-Za-z]+)*$/.test(base) ? { base, expression: withoutResolve(expression) } : withoutResolve(expression);
-  let fn: ((data: never) => unknown) | undefined;
+  const simple = (p: unknown): p is string => typeof p === 'string' && /^[A-Za-z]+(\.[A-Za-z]+)*$/.test(p);
+  const compiled = new Map<string, (data: never) => unknown>();
+  const compiledFor = (path: string | undefined) => {
+    const key = path ?? '';
+    let fn = compiled.get(key);
+    if (!fn) {
+      const source = path ? { base: path, expression: withoutResolve(expression) } : withoutResolve(expression);
+      fn = fhirpath.compile(source as never, r4Model as never, { resolveInternalTypes: false } as never) as never;
+      compiled.set(key, fn!);
+    }
+    return fn!;
+  };
   return (node) => {
-    fn ??= fhirpath.compile(path as never, r4Model as never, { resolveInternalTypes: false } as never) as never;
-    const n = node as { data?: unknown; fhirNodeDataType?: string };
-    const data = n && typeof n === 'object' && 'fhirNodeDataType' in n ? n.data : node;
-    return fn!(data as never) as unknown[];
+    const n = node as { data?: unknown; fhirNodeDataType?: string; path?: unknown };
+    const isNode = n && typeof n === 'object' && 'fhirNodeDataType' in n;
+    const path = isNode && simple(n.path) ? n.path : simple(base) ? base : undefined;
+    return compiledFor(path)((isNode ? n.data : node) as never) as unknown[];
   };
 }
 
