@@ -43,7 +43,47 @@ export const SKIPPED_INVARIANTS: Readonly<Record<string, string>> = {
 /** Expressions that look beyond their element's named children: the shortcut would be unsound for them. */
 const REFLECTIVE = /\$this|children\(|descendants\(|%resource|%rootResource|%context|repeat\(|resolve\(|trace\(/;
 
+/**
+ * The identifiers of an expression that can name a child element of the node it is evaluated on: every
+ * identifier outside string literals that does not follow a `.`. One that follows a `.` is a member of what
+ * precedes it, reached only through a child named earlier in the path (`contained.meta.versionId` reads
+ * `contained`, not the node's own `meta`), so leaving it out keeps the set a superset of the children read.
+ * Function names and keywords stay in: they only make the set larger.
+ */
+export function contextNames(expression: string): string[] {
+  const code = expression.replace(/'(?:[^'\\]|\\.)*'/g, "''");
+  const out = new Set<string>();
+  for (const m of code.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+    let i = m.index - 1;
+    while (i >= 0 && /\s/.test(code[i]!)) i--;
+    if (code[i] !== '.') out.add(m[0]);
+  }
+  return [...out];
+}
+
 type Evaluate = (node: unknown, vars: InvariantVars) => unknown[];
+
+/** A full date-time with seconds and a zone: an instant, comparable as one (FHIRPath treats ms and s as one precision). */
+const ZONED_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Invariants decided without fhirpath.js where the data allows an exact answer (`decide` gives undefined
+ * otherwise, and fhirpath.js runs). Keyed by constraint key, and only for the exact base expression.
+ */
+export const NATIVE_INVARIANTS: Readonly<Record<string, { expression: string; decide: (node: unknown) => boolean | undefined }>> = {
+  // Every Period of every resource: fhirpath.js parses both date-times to compare them (~40 µs, the costliest
+  // invariant of a Synthea load). Two zoned date-times with seconds are two instants.
+  'per-1': {
+    expression: 'start.hasValue().not() or end.hasValue().not() or (start <= end)',
+    decide(node) {
+      const { start, end } = (node ?? {}) as { start?: unknown; end?: unknown };
+      if (typeof start !== 'string' || typeof end !== 'string' || !ZONED_DATE_TIME.test(start) || !ZONED_DATE_TIME.test(end)) return undefined;
+      const from = Date.parse(start);
+      const to = Date.parse(end);
+      return Number.isNaN(from) || Number.isNaN(to) ? undefined : from <= to;
+    },
+  },
+};
 
 const noTrace = () => {};
 const compiled = new Map<string, Evaluate>();
@@ -94,17 +134,19 @@ export function compileInvariants(
       onSkip(c.key, `the fhirpath package cannot compile it: ${(err as Error).message}`);
       continue;
     }
-    // Every identifier in the text (a superset of the child elements it reads) and its result on `{}`.
-    const names = REFLECTIVE.test(expression) ? undefined : [...new Set(expression.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [])];
+    // The child elements it can read (contextNames) and its result on `{}`.
+    const names = REFLECTIVE.test(expression) ? undefined : contextNames(expression);
     const onEmpty = names ? evaluate(fn, {}, { resource: {}, rootResource: {} }) : undefined;
     const shortcut = typeof onEmpty === 'boolean' ? onEmpty : undefined;
+    const native = NATIVE_INVARIANTS[c.key]?.expression === expression ? NATIVE_INVARIANTS[c.key]!.decide : undefined;
     out.push({
       key: c.key,
       human: c.human,
       expression,
       holds(node, vars, present) {
         if (shortcut !== undefined && present && !names!.some(present)) return shortcut;
-        return evaluate(fn, node, vars);
+        const decided = native?.(node);
+        return decided ?? evaluate(fn, node, vars);
       },
     });
   }
