@@ -87,6 +87,8 @@ export interface PathNode {
 interface Step {
   /** JSON property names to read (several for a choice element: `effectiveDateTime`, `effectivePeriod`, …). */
   keys: string[];
+  /** Only the values that pass it are kept (a `where(child = 'literal')`). */
+  filter?: Filter;
   /** The FHIR type of each key's values. */
   types: string[];
   /** The element path of each key's values, the context of the next step (and of composite components). */
@@ -129,15 +131,28 @@ function withoutGroups(branch: string): string | undefined {
   return open.length === 0 ? out : undefined;
 }
 
-/** One `.name` of a path, optionally narrowed by `.ofType(T)`. */
+/** Keeps the items whose child `name` is the string `literal`: FHIRPath's `where(name = 'literal')`. */
+interface Filter {
+  name: string;
+  literal: string;
+}
+
+/** One `.name` of a path, optionally narrowed by `.ofType(T)` and filtered by `.where(child = 'literal')`. */
 interface Segment {
   name: string;
   ofType?: string;
+  where?: Filter;
 }
 
-/** `Head.a.ofType(T).b` → head and segments; undefined for anything else (where(), other functions, indexes). */
+const WHERE_EQUALS = /\.where\(\s*([a-z][A-Za-z0-9]*)\s*=\s*'([^'\\]*)'\s*\)/g;
+
+/**
+ * `Head.a.ofType(T).b.where(c = 'x')` → head and segments; undefined for anything else (other where() conditions,
+ * other functions, indexes).
+ */
 function parsePath(branch: string, withHead: boolean): { head: string; segments: Segment[] } | undefined {
-  const plain = withoutGroups(branch);
+  const filters: Filter[] = [];
+  const plain = withoutGroups(branch.replace(WHERE_EQUALS, (_, name: string, literal: string) => `.where${filters.push({ name, literal }) - 1}`));
   if (plain === undefined) return undefined;
   const parts = plain.split('.');
   const head = withHead ? parts.shift()! : '';
@@ -145,10 +160,14 @@ function parsePath(branch: string, withHead: boolean): { head: string; segments:
   const segments: Segment[] = [];
   for (const part of parts) {
     const ofType = /^ofType\(([A-Za-z]+)\)$/.exec(part);
+    const where = /^where(\d+)$/.exec(part);
+    const last = segments.at(-1);
     if (ofType) {
-      const last = segments.at(-1);
-      if (!last || last.ofType !== undefined) return undefined;
+      if (!last || last.ofType !== undefined || last.where !== undefined) return undefined;
       last.ofType = ofType[1];
+    } else if (where) {
+      if (!last || last.where !== undefined) return undefined;
+      last.where = filters[Number(where[1])];
     } else if (/^[a-z][A-Za-z0-9]*$/.test(part)) segments.push({ name: part });
     else return undefined;
   }
@@ -162,11 +181,12 @@ function parsePath(branch: string, withHead: boolean): { head: string; segments:
  */
 function resolveSteps(context: string, segments: Segment[]): Step[] | undefined {
   const steps: Step[] = [];
-  for (const [i, { name, ofType }] of segments.entries()) {
+  for (const [i, { name, ofType, where }] of segments.entries()) {
     let at = `${context}.${name}`;
     at = model.pathsDefinedElsewhere[at] ?? at;
     const choices = model.choiceTypePaths[at];
     const last = i === segments.length - 1;
+    if (choices && where) return undefined;
     if (choices) {
       const typeOf = (c: string) => (PRIMITIVE_CHOICE.has(c) ? c[0]!.toLowerCase() + c.slice(1) : c);
       const kept = ofType ? choices.filter((c) => isA(typeOf(c), ofType)) : choices;
@@ -178,9 +198,25 @@ function resolveSteps(context: string, segments: Segment[]): Step[] | undefined 
     const t = model.path2Type[at];
     if (!t || ofType) return undefined;
     context = t === 'BackboneElement' || t === 'Element' ? at : t;
-    steps.push({ keys: [name], types: [t], paths: [context] });
+    const step: Step = { keys: [name], types: [t], paths: [context] };
+    if (where) {
+      // Exact string equality is FHIRPath's `=` only on string-like primitives (code, string, uri…).
+      const compared = model.path2Type[model.pathsDefinedElsewhere[`${context}.${where.name}`] ?? `${context}.${where.name}`];
+      if (!compared || !STRING_LIKE.has(compared)) return undefined;
+      step.filter = where;
+    }
+    steps.push(step);
   }
   return steps;
+}
+
+const STRING_LIKE = new Set(['code', 'string', 'uri', 'url', 'canonical', 'id', 'oid', 'uuid', 'markdown']);
+
+/** FHIRPath `item.name = 'literal'` on one item: true only for exactly that one string. */
+function passes(item: unknown, { name, literal }: Filter): boolean {
+  if (item === null || typeof item !== 'object') return false;
+  const v = (item as Record<string, unknown>)[name];
+  return v === literal || (Array.isArray(v) && v.length === 1 && v[0] === literal);
 }
 
 /**
@@ -206,10 +242,12 @@ function walk(value: unknown, steps: Step[], i: number, type: string, path: stri
   }
   if (typeof value !== 'object') return;
   const step = steps[i]!;
+  const filter = step.filter;
   for (let k = 0; k < step.keys.length; k++) {
     const next = (value as Record<string, unknown>)[step.keys[k]!];
-    if (Array.isArray(next)) for (const v of next) walk(v, steps, i + 1, step.types[k]!, step.paths[k]!, out);
-    else walk(next, steps, i + 1, step.types[k]!, step.paths[k]!, out);
+    if (Array.isArray(next)) {
+      for (const v of next) if (!filter || passes(v, filter)) walk(v, steps, i + 1, step.types[k]!, step.paths[k]!, out);
+    } else if (!filter || passes(next, filter)) walk(next, steps, i + 1, step.types[k]!, step.paths[k]!, out);
   }
 }
 
