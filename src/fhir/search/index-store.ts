@@ -23,6 +23,10 @@ const HIGH = '\u{10FFFF}';
 const REC = '\x1e';
 const SEP = '\x1f';
 
+/** Up to this many exact values per candidate are checked as point reads of their keys (matchesExact). */
+const KEY_LOOKUPS_PER_CANDIDATE = 8;
+const CONTROL = /[\x00-\x1f]/;
+
 /** Packed records read during one search, by `Type/id`: a record checked by a filter is not read again to sort. */
 export type ValuesCache = Map<string, Promise<string | undefined>>;
 
@@ -145,11 +149,29 @@ export class SearchIndex {
     return false;
   }
 
-  /** For many resources at once: which have one of the exact values (one batched read). */
+  /**
+   * For many resources at once: which have one of the exact values (one batched read). A few values are looked up
+   * as their `search-value` keys (`<Type>/<code>/<value>\x00<id>`): point reads that LevelDB's Bloom filters
+   * mostly answer without reading a block. Many values (a resolved chain's hundreds of references) are looked for
+   * in the candidates' packed records instead, read once each, whatever the number of values.
+   */
   async matchesExact(type: string, ids: string[], conditions: Condition[]): Promise<boolean[]> {
-    const found = ids.length ? await this.resourceIndex.getMany(ids.map((id) => `${type}/${id}`)) : [];
-    const codes = conditions.map((c) => indexCodeOf(type, c.code));
-    return found.map((packed) => conditions.some((c, i) => packedHas(packed, codes[i]!, c.exact!)));
+    if (ids.length === 0) return [];
+    const wanted = conditions.map((c) => ({ code: indexCodeOf(type, c.code), value: c.exact! }));
+    if (wanted.length <= KEY_LOOKUPS_PER_CANDIDATE) {
+      // stored values hold no control characters (extract.ts), so a searched one that does matches nothing
+      const values = wanted.filter(({ value }) => !CONTROL.test(value));
+      if (values.length === 0) return ids.map(() => false);
+      const keys: string[] = [];
+      for (const id of ids) for (const { code, value } of values) keys.push(`${type}/${code}/${value}\x00${id}`);
+      const found = await this.valueIndex.getMany(keys);
+      return ids.map((_, i) => {
+        for (let j = 0; j < values.length; j++) if (found[i * values.length + j] !== undefined) return true;
+        return false;
+      });
+    }
+    const found = await this.resourceIndex.getMany(ids.map((id) => `${type}/${id}`));
+    return found.map((packed) => wanted.some(({ code, value }) => packedHas(packed, code, value)));
   }
 
   /** Whether a resource has any value for a parameter (`:missing`). */
