@@ -1,6 +1,6 @@
 /**
  * Search latency at scale: `node bench/search-latency.ts` (env BENCH_SEARCH_SIZES, default `100000`; e.g.
- * `100000,1000000`). Loads Synthea records cloned with new ids straight through the repository and the ledger
+ * `100000,1000000`; LEVELDB_MAX_OPEN_FILES as for the server). Loads Synthea records cloned with new ids straight through the repository and the ledger
  * (validation, encryption, index, audit entries: the real write path, without HTTP), then measures p50/p95 of
  *   A  Observation?patient=<id>&code=http://loinc.org|<code>
  *   B  Observation?patient=<id>&date=ge<date>&_sort=-date
@@ -31,7 +31,11 @@ const read = (f: string) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'
 
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealed-fhir-bench-search-'));
-  const config = loadConfig({ DATA_DIR: dataDir, MASTER_KEY_PASSPHRASE: 'bench', LOG_LEVEL: 'silent', PORT: '0', DEV_ISSUER: 'off' });
+  const config = loadConfig({
+    DATA_DIR: dataDir, MASTER_KEY_PASSPHRASE: 'bench', LOG_LEVEL: 'silent', PORT: '0', DEV_ISSUER: 'off',
+    // the server's setting, passed through: the table cache decides how many block reads reopen a table at 1M
+    ...(process.env.LEVELDB_MAX_OPEN_FILES ? { LEVELDB_MAX_OPEN_FILES: process.env.LEVELDB_MAX_OPEN_FILES } : {}),
+  });
   const app = await buildApp(config, { logger: false });
   const locks = new KeyedLocks();
   const agent = { sub: 'bench' };
