@@ -12,6 +12,17 @@ import { buildModel, type FieldModel, type TypeModel } from '../../src/fhir/vali
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
 
+/** The Synthea fixture Bundles (patients and `_shared`), by file name. */
+function syntheaBundles(): Array<[string, { entry?: Array<{ resource: Record<string, unknown> }> }]> {
+  const out: Array<[string, { entry?: Array<{ resource: Record<string, unknown> }> }]> = [];
+  for (const dir of ['synthea', 'synthea/_shared']) {
+    for (const file of fs.readdirSync(path.join(FIXTURES, dir)).filter((f) => f.endsWith('.json'))) {
+      out.push([file, JSON.parse(fs.readFileSync(path.join(FIXTURES, dir, file), 'utf8'))]);
+    }
+  }
+  return out;
+}
+
 t.test('contextNames: the identifiers that can name a child of the node', async (t) => {
   t.same(contextNames('contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()').sort(), ['and', 'contained'], 'members after a dot are reached through `contained`');
   t.same(contextNames('code.empty() or system.exists()').sort(), ['code', 'or', 'system']);
@@ -76,11 +87,8 @@ t.test('the shortcut answers as the full evaluation on every element of real res
   for (const file of fs.readdirSync(path.join(FIXTURES, 'fhir-r4-examples')).filter((f) => f.endsWith('.json'))) {
     resources.push([file, JSON.parse(fs.readFileSync(path.join(FIXTURES, 'fhir-r4-examples', file), 'utf8'))]);
   }
-  for (const dir of ['synthea', 'synthea/_shared']) {
-    for (const file of fs.readdirSync(path.join(FIXTURES, dir)).filter((f) => f.endsWith('.json'))) {
-      const bundle = JSON.parse(fs.readFileSync(path.join(FIXTURES, dir, file), 'utf8'));
-      for (const [i, entry] of (bundle.entry ?? []).entries()) resources.push([`${file}#${i}`, entry.resource]);
-    }
+  for (const [file, bundle] of syntheaBundles()) {
+    for (const [i, entry] of (bundle.entry ?? []).entries()) resources.push([`${file}#${i}`, entry.resource]);
   }
   for (const [name, resource] of resources) {
     const type = model.get(String(resource.resourceType));
@@ -121,9 +129,7 @@ t.test('per-1 decided natively gives fhirpath.js answers', async (t) => {
       for (const [k, v] of Object.entries(value)) collect(v, k);
     }
   };
-  for (const dir of ['synthea', 'synthea/_shared']) {
-    for (const file of fs.readdirSync(path.join(FIXTURES, dir)).filter((f) => f.endsWith('.json'))) collect(JSON.parse(fs.readFileSync(path.join(FIXTURES, dir, file), 'utf8')));
-  }
+  for (const [, bundle] of syntheaBundles()) collect(bundle);
   let decided = 0;
   const wrong: string[] = [];
   for (const period of periods) {
