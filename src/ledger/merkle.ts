@@ -3,14 +3,10 @@
  * verifiers of §2.1.3.2 and §2.1.4.2. Pure: no I/O, no state. Tree sizes and indexes are plain numbers (exact up
  * to 2^53); every verifier answers false for anything malformed instead of throwing.
  */
-import { hash } from 'node:crypto';
+import { sha256 } from '../storage/sha256.ts';
 
 export type Hash = Uint8Array;
 export const HASH_SIZE = 32;
-
-function sha256(data: Uint8Array): Hash {
-  return hash('sha256', data, 'buffer');
-}
 
 /** MTH({}) = SHA-256() — the root of the empty tree. */
 export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0));

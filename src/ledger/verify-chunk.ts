@@ -6,8 +6,8 @@
  * "not ok": the caller then runs the sequential verifier, which names the first problem exactly. Runs in a worker
  * thread (verify-worker.ts) or, for tests, in the calling thread.
  */
-import { hash } from 'node:crypto';
 import { bytesSublevel, pad, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import { sha256 } from '../storage/sha256.ts';
 import { fastEntryPrev, parseEntry, toBase64 } from './entry.ts';
 import { hashesEqual, leafHash, nodeHash, type Hash } from './merkle.ts';
 import { storedHashCount, trailingOnes } from './tlog.ts';
@@ -60,7 +60,7 @@ export async function checkChunk(db: Database, { id, start, end }: ChunkTask): P
         let leaf: Hash;
         let prevField = fastEntryPrev(text, seq);
         if (prevField !== undefined) {
-          leaf = hash('sha256', '\0' + text, 'buffer');
+          leaf = sha256('\0' + text);
         } else {
           const bytes = await entryBytes.get(key);
           if (bytes === undefined) return bad(`entry ${seq} vanished`);

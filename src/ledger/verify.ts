@@ -6,10 +6,10 @@
  * index order, so the stored hashes come out exactly in the order the rebuild produces them): memory stays
  * O(log n) whatever the log's length. The first problem is reported with the entry index it concerns.
  */
-import { hash } from 'node:crypto';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { bytesSublevel, isShared, jsonSublevel, pad, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import { sha256 } from '../storage/sha256.ts';
 import { fastEntryPrev, parseEntry, toBase64 } from './entry.ts';
 import { EMPTY_ROOT, hashesEqual, leafHash, nodeHash, type Hash } from './merkle.ts';
 import { META_SIZE_KEY } from './log.ts';
@@ -210,7 +210,7 @@ async function verifySequential(db: Database): Promise<VerifyResult> {
         let prevField = fastEntryPrev(text, seq);
         if (prevField !== undefined) {
           // Printable ASCII: the string's UTF-8 encoding is exactly the stored bytes.
-          leaf = hash('sha256', '\0' + text, 'buffer');
+          leaf = sha256('\0' + text);
         } else {
           const bytes = (await entryBytes.get(key, { snapshot }))!;
           try {
