@@ -57,6 +57,8 @@ export const SUBLEVELS = {
   searchValue: 'search-value',
   /** Search index, resource → values: `Type/id` → the resource's entries packed in one string (docs/storage.md). */
   resourceEntries: 'resource-entries',
+  /** Search index, resource → its date, number and quantity values only: `Type/id` → packed (docs/storage.md). */
+  resourceRanges: 'resource-ranges',
   /** Former resource → value layout (`Type/id/code/<value>` → ''), one key per entry: only cleared by reindex. */
   legacyResourceValue: 'resource-value',
 } as const;

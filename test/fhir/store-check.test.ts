@@ -128,3 +128,21 @@ t.test('a changed search-index key: reindex --check finds it', async (t) => {
   t.match(lines.join('\n'), /ERR_INDEX_MISSING/);
   t.equal(await reindexCli(['--bogus'], env(dir), () => undefined), 2, 'unknown argument');
 });
+
+t.test('a changed or planted resource-ranges record: reindex --check finds it', async (t) => {
+  for (const [label, change] of [
+    ['changed', async (db: Database) => {
+      const level = stringSublevel(db, SUBLEVELS.resourceRanges);
+      const [[key, value]] = await level.iterator({ gte: 'Patient/', lt: 'Patient0', limit: 1 }).all();
+      // One day later: a birthdate range test or sort would now answer wrongly, the full record still rightly.
+      await level.put(key!, value!.replace(/\x1f(\d{15})~/, (_, low: string) => `\x1f${String(Number(low) + 86_400_000).padStart(15, '0')}~`));
+    }],
+    ['planted', async (db: Database) => {
+      await stringSublevel(db, SUBLEVELS.resourceRanges).put('Observation/no-such-id', '\x1edate\x1f063871322400000~063871322400999\x1e');
+    }],
+  ] as const) {
+    const lines: string[] = [];
+    t.equal(await reindexCli(['--check'], env(await tampered(t, change)), (l) => lines.push(l)), 1, `${label}: reindex --check fails`);
+    t.match(lines.join('\n'), label === 'changed' ? /ERR_INDEX_RANGES/ : /resource-ranges: ERR_INDEX_EXTRA/, label);
+  }
+});

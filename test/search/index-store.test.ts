@@ -5,9 +5,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { exact } from '../../src/fhir/search/conditions.ts';
+import { dateCondition, exact } from '../../src/fhir/search/conditions.ts';
 import type { IndexEntry } from '../../src/fhir/search/extract.ts';
-import { SearchIndex } from '../../src/fhir/search/index-store.ts';
+import { isRangeCode, SearchIndex } from '../../src/fhir/search/index-store.ts';
 import { openDatabase, writeBatch } from '../../src/storage/db.ts';
 
 t.test('matchesExact: key lookups and packed records give the indexed answer', async (t) => {
@@ -44,4 +44,70 @@ t.test('matchesExact: key lookups and packed records give the indexed answer', a
   t.same(subjects, ids.map((id) => id !== 'missing' && Number(id.slice(1)) % 5 === 2), 'another entry code');
   t.same(await index.matchesExact('Observation', [], [exact('code', 'c1')]), []);
   t.same(await index.matchesExact('Patient', ['o1'], [exact('code', 'c1')]), [false], 'another type');
+});
+
+// Range tests and sort keys read the small resource-ranges record (date, number and quantity entries only); a
+// resource without one (none of those values, or a store written before it) is answered from its full record.
+t.test('resource-ranges: written beside the full record, read for range codes, the full record when absent', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'index-store-'));
+  const db = await openDatabase(dir);
+  t.teardown(async () => {
+    await db.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const index = new SearchIndex(db);
+  const jan = dateCondition('date', 'date', '2024-01');
+  const day = (d: string) => [{ code: 'date', value: `${d}~${d}` }, { code: 'date:hi', value: `${d}~${d}` }];
+  // encoded dates: 15 digits of ms since year 1 (docs/storage.md); only their order matters here
+  const inJan = String(Date.UTC(2024, 0, 15) + 62_167_219_200_000).padStart(15, '0');
+  const inMar = String(Date.UTC(2024, 2, 15) + 62_167_219_200_000).padStart(15, '0');
+  const obs = (d: string): IndexEntry[] => [{ code: 'code', value: 'c1' }, { code: 'subject', value: 'Patient/p1' }, ...day(d), { code: 'value-quantity', value: '#4000000000000000' }];
+  await writeBatch(db, index.ops('Observation', 'o1', [], obs(inJan)));
+  await writeBatch(db, index.ops('Observation', 'o2', [], [{ code: 'code', value: 'c1' }]));
+
+  t.equal(await index.rangeIndex.get('Observation/o1'), `\x1edate\x1f${inJan}~${inJan}\x1edate:hi\x1f${inJan}~${inJan}\x1evalue-quantity\x1f#4000000000000000\x1e`, 'only the range entries');
+  t.equal(await index.rangeIndex.get('Observation/o2'), undefined, 'no record without range entries');
+  t.equal(await index.matches('Observation', 'o1', [jan]), true);
+  t.same(await index.valuesOf('Observation', 'o1', 'date:hi'), [`${inJan}~${inJan}`]);
+  t.same(await index.valuesOf('Observation', 'o2', 'date'), [], 'no record: the full record answers (no dates)');
+  t.same(await index.valuesOf('Observation', 'o1', 'code'), ['c1'], 'other codes come from the full record');
+
+  // prefetched in one getMany: the same answers from the cache, the full record where there is no range record
+  const cache = new Map();
+  await index.prefetchRanges('Observation', ['o1', 'o2', 'missing'], cache);
+  t.same([...cache.keys()].sort(), ['~Observation/missing', '~Observation/o1', '~Observation/o2']);
+  t.equal(await index.matches('Observation', 'o1', [jan], cache), true);
+  t.same(await index.valuesOf('Observation', 'o2', 'date', cache), []);
+  t.same(await index.valuesOf('Observation', 'o2', 'code', cache), ['c1']);
+  t.equal(await index.matches('Observation', 'missing', [jan], cache), false);
+
+  // the range record is the one read: a full record that disagreed would not change the answer
+  await index.resourceIndex.put('Observation/o1', (await index.resourceIndex.get('Observation/o1'))!.replaceAll(inJan, inMar));
+  t.equal(await index.matches('Observation', 'o1', [jan]), true, 'range test from resource-ranges');
+  t.same(await index.valuesOf('Observation', 'o1', 'date'), [`${inJan}~${inJan}`], 'sort key from resource-ranges');
+  // …and without it (a store written before resource-ranges), the full record is
+  await index.rangeIndex.del('Observation/o1');
+  t.equal(await index.matches('Observation', 'o1', [jan]), false, 'absent: the full record answers');
+  t.same(await index.valuesOf('Observation', 'o1', 'date'), [`${inMar}~${inMar}`]);
+
+  // an update writes it again; one that drops every range value removes it; a deletion removes both records
+  await writeBatch(db, index.ops('Observation', 'o1', obs(inMar), obs(inJan)));
+  t.match(await index.rangeIndex.get('Observation/o1'), inJan);
+  await writeBatch(db, index.ops('Observation', 'o1', obs(inJan), [{ code: 'code', value: 'c2' }]));
+  t.equal(await index.rangeIndex.get('Observation/o1'), undefined, 'no range values left');
+  t.equal(await index.matches('Observation', 'o1', [jan]), false);
+  await writeBatch(db, index.ops('Observation', 'o1', [{ code: 'code', value: 'c2' }], obs(inMar)));
+  await writeBatch(db, index.ops('Observation', 'o1', obs(inMar), []));
+  t.equal(await index.rangeIndex.get('Observation/o1'), undefined, 'deleted');
+  t.equal(await index.resourceIndex.get('Observation/o1'), undefined, 'deleted');
+});
+
+t.test('isRangeCode: date, number and quantity parameters and their suffixed codes', async (t) => {
+  t.ok(isRangeCode('Observation', 'date'));
+  t.ok(isRangeCode('Observation', 'date:hi'));
+  t.ok(isRangeCode('Observation', 'value-quantity'));
+  t.ok(isRangeCode('RiskAssessment', 'probability'));
+  t.notOk(isRangeCode('Observation', 'code'));
+  t.notOk(isRangeCode('Observation', 'combo-code-value-quantity'), 'composites stay in the full record');
+  t.notOk(isRangeCode('Observation', 'no-such-code'));
 });

@@ -18,6 +18,7 @@ async function dump(server: TestServer): Promise<string[]> {
   const keys: string[] = [];
   for await (const k of server.app.repo.index.valueIndex.keys()) keys.push(`v ${k}`);
   for await (const [k, v] of server.app.repo.index.resourceIndex.iterator()) keys.push(`r ${k} ${v}`);
+  for await (const [k, v] of server.app.repo.index.rangeIndex.iterator()) keys.push(`d ${k} ${v}`);
   return keys;
 }
 
@@ -38,6 +39,7 @@ t.test('reindex gives the same index and the same answers', async (t) => {
 
   await server.app.repo.index.valueIndex.clear();
   await server.app.repo.index.resourceIndex.clear();
+  await server.app.repo.index.rangeIndex.clear();
   t.same(await ids(server, 'Patient?name=smith'), [], 'an empty index finds nothing');
 
   const progress: number[] = [];

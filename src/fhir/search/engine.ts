@@ -10,7 +10,8 @@ import { errors } from '../../errors.ts';
 import type { Repository } from '../repository.ts';
 import { exact, type Condition, type Hash } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
-import type { ValuesCache } from './index-store.ts';
+import { isRangeCode, type ValuesCache } from './index-store.ts';
+import { indexCodeOf } from './registry.ts';
 import { parseSearch, type Filter, type ParseOptions } from './params.ts';
 
 export interface FindOptions {
@@ -73,6 +74,10 @@ export class SearchEngine {
     }
     rest = rest.filter((f) => !batched.includes(f as never) || needsPlain(f));
     if (rest.length === 0) return new Set(list);
+    cache ??= new Map();
+    if (rest.some((f) => f.kind === 'match' && !f.negate && f.conditions.every((c) => isRangeCode(resourceType, indexCodeOf(resourceType, c.code))))) {
+      await this.repo.index.prefetchRanges(resourceType, list, cache);
+    }
     for (let i = 0; i < list.length; i += CHECK_BATCH) {
       const chunk = list.slice(i, i + CHECK_BATCH);
       const ok = await Promise.all(chunk.map((id) => this.passes(resourceType, id, rest, cache)));

@@ -1,12 +1,14 @@
 /**
  * Compares the live search index with the one the stored versions give (what `npm run reindex` would write),
  * without changing anything: every current version is decrypted, its entries extracted and sealed; its packed
- * `resource-entries` record must hold exactly those entries and `search-value` a key for each, and neither may hold
+ * `resource-entries` record must hold exactly those entries, its `resource-ranges` record exactly their date, number
+ * and quantity entries (none when there are none), and `search-value` a key for each, and neither may hold
  * anything more (nor the legacy `resource-value` sublevel anything at all). The index is derived data outside the ledger's hashes, so this is how
  * a changed, missing or planted index key is found (`npm run reindex -- --check`); it needs the node's keys.
  */
 import type { Problem } from '../../ledger/fsck.ts';
 import type { Repository } from '../repository.ts';
+import { isRangeCode, unpackEntries } from './index-store.ts';
 
 export interface IndexCheck {
   resources: number;
@@ -26,6 +28,7 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
   let resources = 0;
   let entries = 0;
   let records = 0;
+  let rangeRecords = 0;
   for await (const head of repo.allHeads()) {
     if (head.deleted) continue;
     resources++;
@@ -41,6 +44,12 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
     entries += expected.size;
     if (expected.size > 0) records++;
     const stored = new Set((await repo.index.entriesOf(head.resourceType, head.id)).map((e) => `${e.code}/${e.value}`));
+    const expectedRanges = [...expected].filter((k) => isRangeCode(head.resourceType, k.slice(0, k.indexOf('/')))).sort();
+    const storedRanges = unpackEntries(await repo.index.rangeIndex.get(at)).map((e) => `${e.code}/${e.value}`).sort();
+    if (expectedRanges.length > 0) rangeRecords++;
+    if (expectedRanges.join('\n') !== storedRanges.join('\n')) {
+      fail('ERR_INDEX_RANGES', at, `its resource-ranges record holds ${storedRanges.length} entr(ies) where the version gives ${expectedRanges.length} date, number and quantity entr(ies)`);
+    }
     const missing = [...expected].filter((k) => !stored.has(k));
     const extra = [...stored].filter((k) => !expected.has(k));
     if (missing.length) fail('ERR_INDEX_MISSING', at, `${missing.length} entr(ies) missing from its resource-entries record, e.g. ${missing[0]}`);
@@ -57,6 +66,7 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
   // (a deleted or unknown one) and no stray value key.
   const totals = [
     ['resource-entries', repo.index.resourceIndex, records],
+    ['resource-ranges', repo.index.rangeIndex, rangeRecords],
     ['search-value', repo.index.valueIndex, entries],
     ['resource-value (the layout before packed records: npm run reindex clears it)', repo.index.legacyResourceIndex, 0],
   ] as const;

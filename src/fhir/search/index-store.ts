@@ -4,16 +4,21 @@
  *   search-value      `<Type>/<code>/<value>\x00<id>`  → ''   value → resource: range and prefix scans
  *   resource-entries  `<Type>/<id>`                    → packed entries   resource → values: point checks, sort
  *                                                                           keys, `:missing`, removal
+ *   resource-ranges   `<Type>/<id>`                    → packed entries   the same, date/number/quantity entries
+ *                                                                           only: range tests and sort keys
  * Entry codes of a parameter that repeats another's expression are read under the other's code (indexCodeOf).
  * The resource side is one record per resource rather than one key per entry: a create writes one key there
  * instead of ~100, and every per-resource question is answered by one point read.
- * Both are derived data: written in the same batch as the version they describe, rebuilt by `npm run reindex`.
+ * A range filter or a sort by date checks every candidate's values: a Synthea Observation's whole record is ~5 KB,
+ * its date entries ~100 bytes, so those are read from the small `resource-ranges` copy (absent when a resource has
+ * no such values, or in a store written before it: then the full record answers).
+ * All are derived data: written in the same batch as the version they describe, rebuilt by `npm run reindex`.
  */
 import type { BatchOp, Database, Sublevel } from '../../storage/db.ts';
 import { PRESENT_TEXT, stringSublevel, SUBLEVELS } from '../../storage/db.ts';
 import type { Condition } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
-import { indexCodeOf } from './registry.ts';
+import { indexCodeOf, paramsOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
 /**
@@ -29,6 +34,28 @@ const CONTROL = /[\x00-\x1f]/;
 
 /** Packed records read during one search, by `Type/id`: a record checked by a filter is not read again to sort. */
 export type ValuesCache = Map<string, Promise<string | undefined>>;
+
+/** Parameter types whose values are range-encoded: what range filters test and `_sort` reads besides strings and tokens. */
+const RANGE_TYPES = new Set(['date', 'number', 'quantity']);
+const rangeCodes = new Map<string, boolean>();
+
+/** Whether an entry code (`date`, `date:hi`, …) holds a date, number or quantity parameter's values. */
+export function isRangeCode(type: string, code: string): boolean {
+  const key = `${type}/${code}`;
+  let found = rangeCodes.get(key);
+  if (found === undefined) {
+    const colon = code.indexOf(':');
+    found = RANGE_TYPES.has(paramsOf(type).get(colon < 0 ? code : code.slice(0, colon))?.type ?? '');
+    rangeCodes.set(key, found);
+  }
+  return found;
+}
+
+/** The range entries of a resource, packed, or undefined when it has none. */
+function packRanges(type: string, entries: IndexEntry[]): string | undefined {
+  const ranges = entries.filter((e) => isRangeCode(type, e.code));
+  return ranges.length ? packEntries(ranges) : undefined;
+}
 
 export function packEntries(entries: IndexEntry[]): string {
   let out = REC;
@@ -70,12 +97,14 @@ const packedHas = (packed: string | undefined, code: string, value: string) =>
 export class SearchIndex {
   readonly valueIndex: Sublevel<string>;
   readonly resourceIndex: Sublevel<string>;
+  readonly rangeIndex: Sublevel<string>;
   /** The layout before packed records; never written, cleared by reindex. */
   readonly legacyResourceIndex: Sublevel<string>;
 
   constructor(db: Database) {
     this.valueIndex = stringSublevel(db, SUBLEVELS.searchValue);
     this.resourceIndex = stringSublevel(db, SUBLEVELS.resourceEntries);
+    this.rangeIndex = stringSublevel(db, SUBLEVELS.resourceRanges);
     this.legacyResourceIndex = stringSublevel(db, SUBLEVELS.legacyResourceValue);
   }
 
@@ -85,6 +114,29 @@ export class SearchIndex {
     let found = cache.get(key);
     if (!found) cache.set(key, (found = this.resourceIndex.get(key)));
     return found;
+  }
+
+  /** The record that holds a code's values: the small range record for range codes, when the resource has one. */
+  private async recordFor(type: string, id: string, code: string, cache?: ValuesCache): Promise<string | undefined> {
+    if (!isRangeCode(type, code)) return this.record(type, id, cache);
+    const key = `~${type}/${id}`;
+    let found = cache?.get(key);
+    if (!found) {
+      found = this.rangeIndex.get(`${type}/${id}`);
+      cache?.set(key, found);
+    }
+    return (await found) ?? this.record(type, id, cache);
+  }
+
+  /**
+   * Reads the range records of many resources in one `getMany` into the search's cache, before a range filter or
+   * a sort reads them one by one: one call into LevelDB instead of a promise and a thread-pool task per record.
+   */
+  async prefetchRanges(type: string, ids: string[], cache: ValuesCache): Promise<void> {
+    const todo = ids.filter((id) => !cache.has(`~${type}/${id}`));
+    if (todo.length < 2) return;
+    const found = await this.rangeIndex.getMany(todo.map((id) => `${type}/${id}`));
+    todo.forEach((id, i) => cache.set(`~${type}/${id}`, Promise.resolve(found[i])));
   }
 
   /** The entries stored for one resource (its current version's). */
@@ -100,6 +152,8 @@ export class SearchIndex {
       // a create: nothing to compare (the common case, kept free of the sets below)
       for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: PRESENT_TEXT } as BatchOp);
       if (after.length) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
+      const ranges = packRanges(type, after);
+      if (ranges) ops.push({ type: 'put', sublevel: this.rangeIndex, key: record, value: ranges } as BatchOp);
       return ops;
     }
     const key = (e: IndexEntry) => `${e.code}/${e.value}`;
@@ -116,8 +170,12 @@ export class SearchIndex {
       changed = true;
       ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: PRESENT_TEXT } as BatchOp);
     }
+    if (!changed) return ops;
     if (after.length === 0) ops.push({ type: 'del', sublevel: this.resourceIndex, key: record } as BatchOp);
-    else if (changed) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
+    else ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
+    const ranges = packRanges(type, after);
+    if (ranges) ops.push({ type: 'put', sublevel: this.rangeIndex, key: record, value: ranges } as BatchOp);
+    else ops.push({ type: 'del', sublevel: this.rangeIndex, key: record } as BatchOp);
     return ops;
   }
 
@@ -133,15 +191,19 @@ export class SearchIndex {
 
   /** Every value one resource has for an entry code. */
   async valuesOf(type: string, id: string, code: string, cache?: ValuesCache): Promise<string[]> {
-    return packedValues(await this.record(type, id, cache), indexCodeOf(type, code));
+    const stored = indexCodeOf(type, code);
+    return packedValues(await this.recordFor(type, id, stored, cache), stored);
   }
 
   /** Whether one resource satisfies one of the conditions (one point read). */
   async matches(type: string, id: string, conditions: Condition[], cache?: ValuesCache): Promise<boolean> {
-    const packed = await this.record(type, id, cache);
+    const codes = conditions.map((c) => indexCodeOf(type, c.code));
+    const ranges = codes.length > 0 && codes.every((code) => isRangeCode(type, code));
+    const packed = await (ranges ? this.recordFor(type, id, codes[0]!, cache) : this.record(type, id, cache));
     if (packed === undefined) return false;
-    for (const c of conditions) {
-      const code = indexCodeOf(type, c.code);
+    for (let i = 0; i < conditions.length; i++) {
+      const c = conditions[i]!;
+      const code = codes[i]!;
       if (c.exact !== undefined) {
         if (packedHas(packed, code, c.exact)) return true;
       } else if (packedValues(packed, code).some((v) => c.test(v))) return true;

@@ -31,6 +31,7 @@ export async function reindex(
   for await (const _ of repo.allHeads()) total++;
   await repo.index.valueIndex.clear();
   await repo.index.resourceIndex.clear();
+  await repo.index.rangeIndex.clear();
   await repo.index.legacyResourceIndex.clear();
   let done = 0;
   let resources = 0;

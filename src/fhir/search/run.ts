@@ -49,6 +49,9 @@ export async function runSearch(repo: Repository, engine: SearchEngine, plan: Se
     const heads = await repo.headsOf(type, ids);
     const visible = await Promise.all(heads.map((h) => (h && !h.deleted ? existedAt(repo, h, snapshot) : false)));
     const kept = heads.filter((h, i): h is VersionRecord => visible[i] === true);
+    if (sort.some((key) => key.type === 'date' || key.type === 'number' || key.type === 'quantity')) {
+      await repo.index.prefetchRanges(type, kept.map((h) => h.id), cache);
+    }
     const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort, cache)));
     kept.forEach((record, i) => rows.push({ id: record.id, type, keys: keys[i]!, record }));
   }
