@@ -117,18 +117,12 @@ export class Repository {
 
   /** Decrypts a stored version (block fetched from IPFS and verified against its CID first). */
   async open(record: VersionRecord): Promise<Uint8Array> {
-    if (record.deleted || !record.cid || !record.kek || !record.wrappedKey || !record.hmac) {
-      throw new Error(`version ${record.resourceType}/${record.id}/${record.versionId} has no content`);
-    }
-    return this.deps.sealed.open({
-      resourceType: record.resourceType,
-      id: record.id,
-      versionId: String(record.versionId),
-      cid: record.cid,
-      kek: record.kek,
-      wrappedKey: record.wrappedKey,
-      hmac: record.hmac,
-    });
+    return this.deps.sealed.open(sealedAddress(record));
+  }
+
+  /** Decrypts several stored versions, in order, their blocks fetched together (a search page). */
+  async openMany(records: VersionRecord[]): Promise<Uint8Array[]> {
+    return this.deps.sealed.openMany(records.map(sealedAddress));
   }
 
   /**
@@ -297,4 +291,20 @@ function pageOf(records: VersionRecord[], count: number, cursorOf: (r: VersionRe
   if (records.length <= count) return { records };
   const shown = records.slice(0, count);
   return { records: shown, next: cursorOf(shown[shown.length - 1]!) };
+}
+
+/** What the sealed store needs to open a version; a deletion or a record without its key material has no content. */
+function sealedAddress(record: VersionRecord): Parameters<SealedStore['open']>[0] {
+  if (record.deleted || !record.cid || !record.kek || !record.wrappedKey || !record.hmac) {
+    throw new Error(`version ${record.resourceType}/${record.id}/${record.versionId} has no content`);
+  }
+  return {
+    resourceType: record.resourceType,
+    id: record.id,
+    versionId: String(record.versionId),
+    cid: record.cid,
+    kek: record.kek,
+    wrappedKey: record.wrappedKey,
+    hmac: record.hmac,
+  };
 }

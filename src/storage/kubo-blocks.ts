@@ -27,6 +27,8 @@ export interface KuboBlockStore extends BlockStore {
 }
 
 const NOT_PINNED = /is not pinned/i;
+/** Block requests in flight at once in getMany (the agent's socket limit). */
+const KUBO_CONCURRENT_GETS = 16;
 
 export async function createKuboBlockStore({ url, timeoutMs = 30_000 }: KuboBlockStoreOptions): Promise<KuboBlockStore> {
   // Our own keep-alive agent, so close() can release its sockets (the client's default one is never closed).
@@ -55,6 +57,18 @@ export async function createKuboBlockStore({ url, timeoutMs = 30_000 }: KuboBloc
     }
   }
 
+  async function get(cid: CID): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await client.block.get(cid, local());
+    } catch (err) {
+      // Kubo's wording for a missing block differs between versions: the pin set decides instead.
+      if (!(await has(cid))) throw blockNotFound(cid);
+      throw unavailable('block get', err);
+    }
+    return verifyBlock(cid, bytes);
+  }
+
   return {
     kind: 'kubo',
     async cidOf(bytes) {
@@ -73,16 +87,12 @@ export async function createKuboBlockStore({ url, timeoutMs = 30_000 }: KuboBloc
       }
       return { cid, ops: [] };
     },
-    async get(cid) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await client.block.get(cid, local());
-      } catch (err) {
-        // Kubo's wording for a missing block differs between versions: the pin set decides instead.
-        if (!(await has(cid))) throw blockNotFound(cid);
-        throw unavailable('block get', err);
-      }
-      return verifyBlock(cid, bytes);
+    get,
+    async getMany(cids) {
+      const out: Uint8Array[] = [];
+      // A few requests at a time: a page of a thousand resources must not open a thousand connections.
+      for (let i = 0; i < cids.length; i += KUBO_CONCURRENT_GETS) out.push(...(await Promise.all(cids.slice(i, i + KUBO_CONCURRENT_GETS).map((cid) => get(cid)))));
+      return out;
     },
     has,
     async remove(cid) {

@@ -4,7 +4,8 @@
  * seal: fresh data key → AES-256-GCM under `type/id/version` → stage the block → wrap the data key with the KEK
  *       named in the input (created on first use; its ops join the commit) → HMAC of the plaintext for the ledger.
  * open: KEK (ERR_KEY_DESTROYED once erased) → block, verified against its CID → unwrap → decrypt with the same AAD,
- *       unless the decrypted version is still in the in-memory cache (keyed by CID, dropped on erasure).
+ *       unless the decrypted version is still in the in-memory cache (keyed by CID, dropped on erasure). openMany
+ *       does the same for many versions, fetching the blocks the cache does not hold together.
  * The ops returned by seal (a new KEK, the block itself with Helia) must be written in the same batch as the index
  * entries that point at them.
  */
@@ -40,6 +41,33 @@ function cacheKey(a: { resourceType: string; id: string; versionId: string; cid:
 
 export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 1024 }: SealedStoreOptions): SealedStore {
   const cache = new PlaintextCache(cacheBytes);
+
+  async function openMany(addresses: Parameters<SealedStore['openMany']>[0]): Promise<Uint8Array[]> {
+    // The KEK is asked for even on a cache hit: that is where an erased patient's data stops being readable.
+    const keks = await Promise.all(addresses.map((a) => keyring.kekForRead(a.kek)));
+    const out: Uint8Array[] = new Array(addresses.length);
+    const misses: number[] = [];
+    addresses.forEach((address, i) => {
+      const cached = cache.get(cacheKey(address));
+      if (cached) out[i] = cached;
+      else misses.push(i);
+    });
+    if (misses.length === 0) return out;
+    const found = misses.length === 1 ? [await blocks.get(parseCid(addresses[misses[0]!]!.cid))] : await blocks.getMany(misses.map((i) => parseCid(addresses[i]!.cid)));
+    misses.forEach((i, j) => {
+      const address = addresses[i]!;
+      const dataKey = unwrapKey(keks[i]!, Buffer.from(address.wrappedKey, 'base64url'), dataKeyLabel(address.kek, address));
+      try {
+        const plaintext = openBlock(dataKey, found[j]!, address);
+        cache.set(cacheKey(address), address.kek, plaintext);
+        out[i] = plaintext;
+      } finally {
+        dataKey.fill(0);
+      }
+    });
+    return out;
+  }
+
   return {
     async seal(input) {
       const { resourceType, id, versionId, plaintext, kek: kekName } = input;
@@ -64,21 +92,10 @@ export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 10
     },
 
     async open(address) {
-      // The KEK is asked for even on a cache hit: that is where an erased patient's data stops being readable.
-      const kek = await keyring.kekForRead(address.kek);
-      const key = cacheKey(address);
-      const cached = cache.get(key);
-      if (cached) return cached;
-      const block = await blocks.get(parseCid(address.cid));
-      const dataKey = unwrapKey(kek, Buffer.from(address.wrappedKey, 'base64url'), dataKeyLabel(address.kek, address));
-      try {
-        const plaintext = openBlock(dataKey, block, address);
-        cache.set(key, address.kek, plaintext);
-        return plaintext;
-      } finally {
-        dataKey.fill(0);
-      }
+      return (await openMany([address]))[0]!;
     },
+
+    openMany,
 
     forget(kek) {
       cache.forget(kek);

@@ -18,6 +18,8 @@ export interface BlockStore {
   stage(bytes: Uint8Array): Promise<{ cid: CID; ops: BatchOp[] }>;
   /** Fetches a block and verifies it against its CID (multihash recomputed); throws ERR_BLOCK_CORRUPT on mismatch, ERR_BLOCK_NOT_FOUND if absent. */
   get(cid: CID): Promise<Uint8Array>;
+  /** Several blocks, in order, each fetched and verified as by `get`, all requested at once (a search page). */
+  getMany(cids: CID[]): Promise<Uint8Array[]>;
   has(cid: CID): Promise<boolean>;
   /** Unpins and removes the local copy (erasure). */
   remove(cid: CID): Promise<void>;
@@ -53,6 +55,8 @@ export interface SealedStore {
   seal(input: SealInput): Promise<{ sealed: SealedVersion; ops: BatchOp[] }>;
   /** Fetches, verifies against the CID, unwraps and decrypts. Throws ERR_KEY_DESTROYED if the KEK was erased. */
   open(address: { resourceType: string; id: string; versionId: string } & SealedVersion): Promise<Uint8Array>;
+  /** Several versions, in order, as by `open`, their blocks fetched together (a search page, a Bundle). */
+  openMany(addresses: Array<{ resourceType: string; id: string; versionId: string } & SealedVersion>): Promise<Uint8Array[]>;
   /** Drops every decrypted version protected by this KEK from memory (erasure, after the KEK is destroyed). */
   forget(kek: string): void;
 }

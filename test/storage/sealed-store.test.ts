@@ -156,3 +156,26 @@ t.test('the plaintext cache answers only for the exact sealed address, and erasu
   node.sealed.forget('patient/p1');
   await t.rejects(node.sealed.open({ ...address1, ...v1 }), { code: 'ERR_KEY_DESTROYED' });
 });
+
+t.test('openMany: every version in order, as open gives it, from the cache or from blocks fetched together', async (t) => {
+  for (const cacheBytes of [0, 1024 * 1024]) {
+    const node = await tempNode(t, cacheBytes);
+    const addresses: Array<Parameters<SealedStore['open']>[0]> = [];
+    for (let i = 0; i < 12; i++) {
+      const address = { resourceType: 'Observation', id: `o${i}`, versionId: '1' };
+      const sealed = await sealAndCommit(node, { ...address, plaintext: encode({ resourceType: 'Observation', id: `o${i}` }), kek: `patient/p${i % 3}` });
+      addresses.push({ ...address, ...sealed });
+    }
+    const label = cacheBytes ? 'cached' : 'uncached';
+    const expected = addresses.map((a) => encode({ resourceType: 'Observation', id: a.id }));
+    t.same(await node.sealed.openMany(addresses), expected, `${label}: in order`);
+    t.same(await node.sealed.openMany([...addresses].reverse()), [...expected].reverse(), `${label}: any order`);
+    t.same(await node.sealed.openMany([]), [], `${label}: nothing`);
+    // one bad version fails the whole call, as open fails for it
+    await t.rejects(node.sealed.openMany([addresses[0]!, { ...addresses[1]!, versionId: '2' }]), { code: 'ERR_DECRYPT' }, `${label}: a swapped address`);
+    await node.keyring.destroyPatientKey('p1');
+    node.sealed.forget('patient/p1');
+    await t.rejects(node.sealed.openMany(addresses), { code: 'ERR_KEY_DESTROYED' }, `${label}: an erased patient's version`);
+    t.same(await node.sealed.openMany(addresses.filter((_, i) => i % 3 !== 1)), expected.filter((_, i) => i % 3 !== 1), `${label}: the others`);
+  }
+});

@@ -81,16 +81,17 @@ export async function searchBundle(
   url: (page: string | undefined) => string,
 ): Promise<Bundle> {
   const entry: BundleEntry[] = [];
-  const add = async (record: VersionRecord, mode: 'match' | 'include') => {
-    const resource = JSON.parse(new TextDecoder().decode(await ctx.repo.open(record))) as Record<string, unknown>;
+  const records = [...outcome.matches, ...outcome.included];
+  const decoder = new TextDecoder();
+  (await ctx.repo.openMany(records)).forEach((plaintext, i) => {
+    const record = records[i]!;
+    const resource = JSON.parse(decoder.decode(plaintext)) as Record<string, unknown>;
     entry.push({
       fullUrl: `${ctx.baseUrl}/${record.resourceType}/${record.id}`,
       resource: subset(resource, parsed.summary, parsed.elements) as unknown as Resource,
-      search: { mode },
+      search: { mode: i < outcome.matches.length ? 'match' : 'include' },
     });
-  };
-  for (const r of outcome.matches) await add(r, 'match');
-  for (const r of outcome.included) await add(r, 'include');
+  });
   if (parsed.ignored.length) {
     const oo: OperationOutcome = {
       resourceType: 'OperationOutcome',
