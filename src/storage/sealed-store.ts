@@ -42,30 +42,16 @@ function cacheKey(a: { resourceType: string; id: string; versionId: string; cid:
 export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 1024 }: SealedStoreOptions): SealedStore {
   const cache = new PlaintextCache(cacheBytes);
 
-  async function openMany(addresses: Parameters<SealedStore['openMany']>[0]): Promise<Uint8Array[]> {
-    // The KEK is asked for even on a cache hit: that is where an erased patient's data stops being readable.
-    const keks = await Promise.all(addresses.map((a) => keyring.kekForRead(a.kek)));
-    const out: Uint8Array[] = new Array(addresses.length);
-    const misses: number[] = [];
-    addresses.forEach((address, i) => {
-      const cached = cache.get(cacheKey(address));
-      if (cached) out[i] = cached;
-      else misses.push(i);
-    });
-    if (misses.length === 0) return out;
-    const found = misses.length === 1 ? [await blocks.get(parseCid(addresses[misses[0]!]!.cid))] : await blocks.getMany(misses.map((i) => parseCid(addresses[i]!.cid)));
-    misses.forEach((i, j) => {
-      const address = addresses[i]!;
-      const dataKey = unwrapKey(keks[i]!, Buffer.from(address.wrappedKey, 'base64url'), dataKeyLabel(address.kek, address));
-      try {
-        const plaintext = openBlock(dataKey, found[j]!, address);
-        cache.set(cacheKey(address), address.kek, plaintext);
-        out[i] = plaintext;
-      } finally {
-        dataKey.fill(0);
-      }
-    });
-    return out;
+  /** Unwraps the version's data key, decrypts its (verified) block and keeps the plaintext in the cache. */
+  function decrypt(kek: Awaited<ReturnType<Keyring['kekForRead']>>, block: Uint8Array, address: Parameters<SealedStore['open']>[0]): Uint8Array {
+    const dataKey = unwrapKey(kek, Buffer.from(address.wrappedKey, 'base64url'), dataKeyLabel(address.kek, address));
+    try {
+      const plaintext = openBlock(dataKey, block, address);
+      cache.set(cacheKey(address), address.kek, plaintext);
+      return plaintext;
+    } finally {
+      dataKey.fill(0);
+    }
   }
 
   return {
@@ -92,10 +78,27 @@ export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 10
     },
 
     async open(address) {
-      return (await openMany([address]))[0]!;
+      // The KEK is asked for even on a cache hit: that is where an erased patient's data stops being readable.
+      const kek = await keyring.kekForRead(address.kek);
+      const cached = cache.get(cacheKey(address));
+      if (cached) return cached;
+      return decrypt(kek, await blocks.get(parseCid(address.cid)), address);
     },
 
-    openMany,
+    async openMany(addresses) {
+      const keks = await Promise.all(addresses.map((a) => keyring.kekForRead(a.kek)));
+      const out: Uint8Array[] = new Array(addresses.length);
+      const misses: number[] = [];
+      addresses.forEach((address, i) => {
+        const cached = cache.get(cacheKey(address));
+        if (cached) out[i] = cached;
+        else misses.push(i);
+      });
+      if (misses.length === 0) return out;
+      const found = await blocks.getMany(misses.map((i) => parseCid(addresses[i]!.cid)));
+      misses.forEach((i, j) => (out[i] = decrypt(keks[i]!, found[j]!, addresses[i]!)));
+      return out;
+    },
 
     forget(kek) {
       cache.forget(kek);

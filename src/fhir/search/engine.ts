@@ -10,8 +10,7 @@ import { errors } from '../../errors.ts';
 import type { Repository } from '../repository.ts';
 import { exact, type Condition, type Hash } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
-import { isRangeCode, type ValuesCache } from './index-store.ts';
-import { indexCodeOf } from './registry.ts';
+import { readsRanges, type ValuesCache } from './index-store.ts';
 import { parseSearch, type Filter, type ParseOptions } from './params.ts';
 
 export interface FindOptions {
@@ -75,7 +74,7 @@ export class SearchEngine {
     rest = rest.filter((f) => !batched.includes(f as never) || needsPlain(f));
     if (rest.length === 0) return new Set(list);
     cache ??= new Map();
-    if (rest.some((f) => f.kind === 'match' && !f.negate && f.conditions.every((c) => isRangeCode(resourceType, indexCodeOf(resourceType, c.code))))) {
+    if (rest.some((f) => f.kind === 'match' && !f.negate && readsRanges(resourceType, f.conditions))) {
       await this.repo.index.prefetchRanges(resourceType, list, cache);
     }
     for (let i = 0; i < list.length; i += CHECK_BATCH) {

@@ -51,6 +51,11 @@ export function isRangeCode(type: string, code: string): boolean {
   return found;
 }
 
+/** Whether a filter's conditions are all answered by range records (a date, number or quantity parameter). */
+export function readsRanges(type: string, conditions: Condition[]): boolean {
+  return conditions.length > 0 && conditions.every((c) => isRangeCode(type, indexCodeOf(type, c.code)));
+}
+
 /** The range entries of a resource, packed, or undefined when it has none. */
 function packRanges(type: string, entries: IndexEntry[]): string | undefined {
   const ranges = entries.filter((e) => isRangeCode(type, e.code));
@@ -197,13 +202,10 @@ export class SearchIndex {
 
   /** Whether one resource satisfies one of the conditions (one point read). */
   async matches(type: string, id: string, conditions: Condition[], cache?: ValuesCache): Promise<boolean> {
-    const codes = conditions.map((c) => indexCodeOf(type, c.code));
-    const ranges = codes.length > 0 && codes.every((code) => isRangeCode(type, code));
-    const packed = await (ranges ? this.recordFor(type, id, codes[0]!, cache) : this.record(type, id, cache));
+    const packed = await (readsRanges(type, conditions) ? this.recordFor(type, id, indexCodeOf(type, conditions[0]!.code), cache) : this.record(type, id, cache));
     if (packed === undefined) return false;
-    for (let i = 0; i < conditions.length; i++) {
-      const c = conditions[i]!;
-      const code = codes[i]!;
+    for (const c of conditions) {
+      const code = indexCodeOf(type, c.code);
       if (c.exact !== undefined) {
         if (packedHas(packed, code, c.exact)) return true;
       } else if (packedValues(packed, code).some((v) => c.test(v))) return true;

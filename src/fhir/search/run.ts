@@ -10,7 +10,7 @@ import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cur
 import { paramsOf } from './registry.ts';
 import { r4PatientCompartment } from '../definitions.ts';
 import type { Repository, VersionRecord } from '../repository.ts';
-import type { ValuesCache } from './index-store.ts';
+import { isRangeCode, type ValuesCache } from './index-store.ts';
 
 export interface SearchPlan {
   /** Per resource type searched, the filters that apply to it (AND). */
@@ -49,7 +49,7 @@ export async function runSearch(repo: Repository, engine: SearchEngine, plan: Se
     const heads = await repo.headsOf(type, ids);
     const visible = await Promise.all(heads.map((h) => (h && !h.deleted ? existedAt(repo, h, snapshot) : false)));
     const kept = heads.filter((h, i): h is VersionRecord => visible[i] === true);
-    if (sort.some((key) => key.type === 'date' || key.type === 'number' || key.type === 'quantity')) {
+    if (sort.some((key) => key.type !== 'id' && isRangeCode(type, key.code))) {
       await repo.index.prefetchRanges(type, kept.map((h) => h.id), cache);
     }
     const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort, cache)));
