@@ -120,7 +120,7 @@ export class Repository {
     return this.deps.sealed.open(sealedAddress(record));
   }
 
-  /** Decrypts several stored versions, in order, their blocks fetched together (a search page). */
+  /** Decrypts several stored versions, in order, their blocks fetched together (a search or history page). */
   async openMany(records: VersionRecord[]): Promise<Uint8Array[]> {
     return this.deps.sealed.openMany(records.map(sealedAddress));
   }

@@ -143,6 +143,8 @@ t.test('REST interactions', async (t) => {
     t.equal(history.body.type, 'history');
     t.same(history.body.entry.map((e: any) => e.request.method), ['DELETE', 'PATCH', 'PATCH', 'PUT', 'POST']);
     t.notOk(history.body.entry[0].resource);
+    // each version's own content in its entry, after the deletion that has none
+    t.same(history.body.entry.slice(1).map((e: any) => `W/"${e.resource.meta.versionId}"`), history.body.entry.slice(1).map((e: any) => e.response.etag));
     const recreated = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...patient, id } });
     t.equal(recreated.status, 201);
     t.equal(recreated.headers.get('etag'), 'W/"6"');

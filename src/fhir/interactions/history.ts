@@ -36,7 +36,10 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
     selfPath = match.resourceType ? `${match.resourceType}/_history` : '_history';
   }
 
-  const entries = await Promise.all(result.records.map((record) => historyEntry(ctx, record)));
+  // every version's block requested at once (see searchBundle); deletions have none
+  const contents = await ctx.repo.openMany(result.records.filter((r) => !r.deleted));
+  let opened = 0;
+  const entries = result.records.map((record) => historyEntry(ctx, record, record.deleted ? undefined : contents[opened++]));
   const patients = [...new Set(result.records.flatMap((r) => (r.patient ? [`Patient/${r.patient}`] : [])))];
   const entity = match.resourceType ? [{ reference: match.id ? `${match.resourceType}/${match.id}` : match.resourceType }] : [];
   await ctx.work.record(auditEntry(ctx, match, 200, { entity, ...(patients.length ? { patients } : {}) }));
@@ -50,7 +53,7 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   return { status: 200, body: bundle };
 }
 
-async function historyEntry(ctx: InteractionContext, record: VersionRecord): Promise<BundleEntry> {
+function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext: Uint8Array | undefined): BundleEntry {
   const path = `${record.resourceType}/${record.id}`;
   const entry: BundleEntry = {
     fullUrl: `${ctx.baseUrl}/${path}`,
@@ -61,7 +64,7 @@ async function historyEntry(ctx: InteractionContext, record: VersionRecord): Pro
       lastModified: record.lastUpdated,
     },
   };
-  if (!record.deleted) entry.resource = JSON.parse(new TextDecoder().decode(await ctx.repo.open(record))) as Resource;
+  if (plaintext) entry.resource = JSON.parse(new TextDecoder().decode(plaintext)) as Resource;
   return entry;
 }
 
