@@ -4,20 +4,25 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { dateCondition, exact } from '../../src/fhir/search/conditions.ts';
 import type { IndexEntry } from '../../src/fhir/search/extract.ts';
 import { isRangeCode, SearchIndex } from '../../src/fhir/search/index-store.ts';
-import { openDatabase, writeBatch } from '../../src/storage/db.ts';
+import { openDatabase, writeBatch, type Database } from '../../src/storage/db.ts';
 
-t.test('matchesExact: key lookups and packed records give the indexed answer', async (t) => {
+/** A search index on a fresh LevelDB, removed after the test. */
+async function tempIndex(t: Test): Promise<{ db: Database; index: SearchIndex }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'index-store-'));
   const db = await openDatabase(dir);
   t.teardown(async () => {
     await db.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
-  const index = new SearchIndex(db);
+  return { db, index: new SearchIndex(db) };
+}
+
+t.test('matchesExact: key lookups and packed records give the indexed answer', async (t) => {
+  const { db, index } = await tempIndex(t);
   // o<i> has code c<i % 12> and subject Patient/p<i % 5>; o7 is updated from c7 to c-new
   const entriesOf = (i: number): IndexEntry[] => [
     { code: 'code', value: `c${i % 12}` },
@@ -49,13 +54,7 @@ t.test('matchesExact: key lookups and packed records give the indexed answer', a
 // Range tests and sort keys read the small resource-ranges record (date, number and quantity entries only); a
 // resource without one (none of those values, or a store written before it) is answered from its full record.
 t.test('resource-ranges: written beside the full record, read for range codes, the full record when absent', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'index-store-'));
-  const db = await openDatabase(dir);
-  t.teardown(async () => {
-    await db.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  const index = new SearchIndex(db);
+  const { db, index } = await tempIndex(t);
   const jan = dateCondition('date', 'date', '2024-01');
   const day = (d: string) => [{ code: 'date', value: `${d}~${d}` }, { code: 'date:hi', value: `${d}~${d}` }];
   // encoded dates: 15 digits of ms since year 1 (docs/storage.md); only their order matters here
