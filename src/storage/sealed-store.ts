@@ -86,7 +86,11 @@ export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 10
     },
 
     async openMany(addresses) {
-      const keks = await Promise.all(addresses.map((a) => keyring.kekForRead(a.kek)));
+      // One KEK lookup per name, as the KEK is asked for even on a cache hit: a page's versions mostly share one
+      // patient's KEK, and concurrent lookups of a KEK not yet cached would each read and unwrap it.
+      const names = [...new Set(addresses.map((a) => a.kek))];
+      const keys = await Promise.all(names.map((name) => keyring.kekForRead(name)));
+      const keks = new Map(names.map((name, i) => [name, keys[i]!]));
       const out: Uint8Array[] = new Array(addresses.length);
       const misses: number[] = [];
       addresses.forEach((address, i) => {
@@ -96,7 +100,7 @@ export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 10
       });
       if (misses.length === 0) return out;
       const found = await blocks.getMany(misses.map((i) => parseCid(addresses[i]!.cid)));
-      misses.forEach((i, j) => (out[i] = decrypt(keks[i]!, found[j]!, addresses[i]!)));
+      misses.forEach((i, j) => (out[i] = decrypt(keks.get(addresses[i]!.kek)!, found[j]!, addresses[i]!)));
       return out;
     },
 

@@ -171,6 +171,11 @@ t.test('openMany: every version in order, as open gives it, from the cache or fr
     t.same(await node.sealed.openMany(addresses), expected, `${label}: in order`);
     t.same(await node.sealed.openMany([...addresses].reverse()), [...expected].reverse(), `${label}: any order`);
     t.same(await node.sealed.openMany([]), [], `${label}: nothing`);
+    // each KEK is asked for once per call, not once per version
+    const asked: string[] = [];
+    const counting = createSealedStore({ blocks: node.blocks, keyring: { ...node.keyring, kekForRead: (name: string) => (asked.push(name), node.keyring.kekForRead(name)) }, cacheBytes });
+    t.same(await counting.openMany(addresses), expected, `${label}: through a counting keyring`);
+    t.same(asked.sort(), ['patient/p0', 'patient/p1', 'patient/p2'], `${label}: one KEK lookup per name`);
     // one bad version fails the whole call, as open fails for it
     await t.rejects(node.sealed.openMany([addresses[0]!, { ...addresses[1]!, versionId: '2' }]), { code: 'ERR_DECRYPT' }, `${label}: a swapped address`);
     await node.keyring.destroyPatientKey('p1');
