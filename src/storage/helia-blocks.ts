@@ -136,6 +136,12 @@ export async function createHeliaBlockStore({ db }: HeliaBlockStoreOptions): Pro
   });
   await helia.start();
 
+  /** A block as read from the sublevel: ERR_BLOCK_NOT_FOUND when absent, else verified against its CID. */
+  const checked = (cid: CID, bytes: Uint8Array | undefined): Uint8Array => {
+    if (bytes === undefined) throw blockNotFound(cid);
+    return verifyBlock(cid, bytes);
+  };
+
   return {
     kind: 'helia',
     helia,
@@ -151,19 +157,14 @@ export async function createHeliaBlockStore({ db }: HeliaBlockStoreOptions): Pro
       // Helia serves blocks from this very sublevel. Reading it directly (a synchronous LevelDB get: blocks are
       // small and hot) skips Helia's session layer, which costs a has() and a get() per block on the read path.
       // It is offline by construction: a block that is not here is never looked up on a network.
-      const bytes = blocks.getSync(blockKey(cid));
-      if (bytes === undefined) throw blockNotFound(cid);
-      return verifyBlock(cid, bytes);
+      return checked(cid, blocks.getSync(blockKey(cid)));
     },
     async getMany(cids) {
       // Asynchronous gets, all in flight at once: LevelDB serves them side by side on the libuv pool's threads,
       // where get() above reads one block after another on the main thread. In a large store most of a page's
       // blocks are cold (their table has to be opened and its block read), and those reads are a page's cost.
       const found = await Promise.all(cids.map((cid) => blocks.get(blockKey(cid))));
-      return found.map((bytes, i) => {
-        if (bytes === undefined) throw blockNotFound(cids[i]!);
-        return verifyBlock(cids[i]!, bytes);
-      });
+      return found.map((bytes, i) => checked(cids[i]!, bytes));
     },
     async has(cid) {
       return helia.blockstore.has(cid);
