@@ -101,7 +101,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw errors.internal(`The database files fail their checksums; refusing to open them (LEDGER_ALLOW_TAMPERED=1 overrides): ${summary}`, 'ERR_LEDGER_TAMPERED');
   }
   // Shared with worker threads: the start-up verification of a large ledger checks chunks of it in parallel.
-  const db = await openDatabase(dbDir, { multithreading: true, maxOpenFiles: config.levelMaxOpenFiles });
+  const db = await openDatabase(dbDir, { multithreading: true, maxOpenFiles: config.levelMaxOpenFiles, writeBufferMiB: config.levelWriteBufferMiB });
   const opened: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);

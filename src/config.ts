@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_MAX_OPEN_FILES } from './storage/db.ts';
+import { DEFAULT_MAX_OPEN_FILES, DEFAULT_WRITE_BUFFER_MIB } from './storage/db.ts';
 
 export interface TrustedIssuer {
   issuer: string;
@@ -43,6 +43,8 @@ export interface Config {
    * 1000, +40 MiB with 64) at the cost of reopening tables on a miss.
    */
   levelMaxOpenFiles: number;
+  /** LevelDB write buffer (memtable) of the node's database, MiB: larger means less compaction per write, more RSS. */
+  levelWriteBufferMiB: number;
   ledger: LedgerConfig;
 }
 
@@ -153,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
     analysisWorkers: intOption(env, 'ANALYSIS_WORKERS', Math.min(4, Math.max(0, os.availableParallelism() - 1)), 0, 64),
     devIssuer: env.DEV_ISSUER !== 'off',
     levelMaxOpenFiles: intOption(env, 'LEVELDB_MAX_OPEN_FILES', DEFAULT_MAX_OPEN_FILES, 16, 100_000),
+    levelWriteBufferMiB: intOption(env, 'LEVELDB_WRITE_BUFFER_MIB', DEFAULT_WRITE_BUFFER_MIB, 1, 1024),
     logLevel,
     ledger: ledgerConfig(env, base),
   };

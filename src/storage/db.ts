@@ -70,6 +70,16 @@ export const SUBLEVELS = {
  */
 export const DEFAULT_MAX_OPEN_FILES = 64;
 
+/**
+ * LevelDB's write buffer (memtable) unless the caller says otherwise: 32 MiB, not LevelDB's 4 MiB. Every audited
+ * request writes ~8 keys to the ledger and its AuditEvent index, spread over several key ranges, so each small
+ * level-0 table overlapped most of level 1 and compaction rewrote it again and again. Measured with
+ * bench/write-buffer.ts (600k audited appends per store, six stores per size; docs/benchmarks.md, "LevelDB's write
+ * buffer"): 65–83 µs of process CPU per append with 32 MiB (mean 71) against 76–90 µs with 4 MiB (mean 84), for
+ * ~45 MiB more RSS (the memtable, and the one being flushed, at their largest).
+ */
+export const DEFAULT_WRITE_BUFFER_MIB = 32;
+
 export interface OpenOptions {
   /**
    * classic-level's `multithreading`: worker threads of this process may open the same location too (the full
@@ -84,6 +94,8 @@ export interface OpenOptions {
    * (docs/storage.md).
    */
   maxOpenFiles?: number;
+  /** LevelDB's write_buffer_size in MiB (default DEFAULT_WRITE_BUFFER_MIB; the server passes `LEVELDB_WRITE_BUFFER_MIB`). */
+  writeBufferMiB?: number;
 }
 
 const shared = new WeakSet<Database>();
@@ -93,6 +105,7 @@ export async function openDatabase(location: string, options: OpenOptions = {}):
   await db.open({
     ...(options.multithreading ? { multithreading: true } : {}),
     maxOpenFiles: options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES,
+    writeBufferSize: (options.writeBufferMiB ?? DEFAULT_WRITE_BUFFER_MIB) * 1024 * 1024,
   } as {});
   if (options.multithreading) shared.add(db);
   return db;

@@ -11,10 +11,13 @@ t.test('defaults and the origin derived from BASE_URL', async (t) => {
   }).ledger, { origin: 'hospital.example/audit', checkpointEntries: 10, checkpointIntervalMs: 250, verifyOnStart: 'tail', allowTampered: true });
 });
 
-t.test('LevelDB open-file limit: default, override, bounds', async (t) => {
+t.test('LevelDB open-file limit and write buffer: default, override, bounds', async (t) => {
   t.equal(loadConfig({}).levelMaxOpenFiles, 64);
   t.equal(loadConfig({ LEVELDB_MAX_OPEN_FILES: '1000' }).levelMaxOpenFiles, 1000);
   for (const value of ['8', '0', 'x', '1e9']) t.throws(() => loadConfig({ LEVELDB_MAX_OPEN_FILES: value }), ConfigError, value);
+  t.equal(loadConfig({}).levelWriteBufferMiB, 32);
+  t.equal(loadConfig({ LEVELDB_WRITE_BUFFER_MIB: '4' }).levelWriteBufferMiB, 4);
+  for (const value of ['0', '-1', 'x', '4096', '1.5']) t.throws(() => loadConfig({ LEVELDB_WRITE_BUFFER_MIB: value }), ConfigError, value);
 });
 
 t.test('invalid values stop the server', async (t) => {
