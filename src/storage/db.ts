@@ -76,7 +76,8 @@ export const DEFAULT_MAX_OPEN_FILES = 64;
  * level-0 table overlapped most of level 1 and compaction rewrote it again and again. Measured with
  * bench/write-buffer.ts (600k audited appends per store, six stores per size; docs/benchmarks.md, "LevelDB's write
  * buffer"): 65–83 µs of process CPU per append with 32 MiB (mean 71) against 76–90 µs with 4 MiB (mean 84), for
- * ~45 MiB more RSS (the memtable, and the one being flushed, at their largest).
+ * ~45 MiB more RSS there (the memtable, and the one being flushed, at their largest); a server's peak RSS rose
+ * 50–170 MiB in bench runs, whose throughput did not change beyond the host's drift (run 12).
  */
 export const DEFAULT_WRITE_BUFFER_MIB = 32;
 
