@@ -112,7 +112,7 @@ async function main() {
           if (level === 'core') {
             const parsed = app.repo.search.parse('Observation', query);
             const outcome = await runSearch(app.repo, app.repo.search, planOf(parsed, [{ type: 'Observation', filters: parsed.filters }]));
-            count = outcome.total;
+            count = outcome.total ?? -1;
           } else {
             const req = { method: 'GET', path: 'Observation', query, headers: {} };
             const res = await dispatch(req, route(req), context());

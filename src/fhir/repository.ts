@@ -79,6 +79,7 @@ const ISSUED_IDS = 10_000;
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
 export class Repository {
+  private readonly db: Database;
   private readonly heads: Sublevel<VersionRecord>;
   private readonly versions: Sublevel<VersionRecord>;
   private readonly typeHistory: Sublevel<HistoryPointer>;
@@ -92,6 +93,7 @@ export class Repository {
   private readonly pendingEntries = new WeakMap<VersionRecord, IndexEntry[]>();
 
   constructor(db: Database, deps: RepositoryDeps) {
+    this.db = db;
     this.deps = deps;
     this.index = new SearchIndex(db);
     this.search = new SearchEngine(this, deps.baseUrl, this.indexHash);
@@ -168,6 +170,29 @@ export class Repository {
   /** Current heads of many resources of one type, in the order asked (undefined where unknown). */
   async headsOf(resourceType: string, ids: string[]): Promise<Array<VersionRecord | undefined>> {
     return ids.length ? this.heads.getMany(ids.map((id) => `${resourceType}/${id}`)) : [];
+  }
+
+  /**
+   * How many of a type's current resources existed at ledger index `at` (a search's point in time), without
+   * reading them: the type's `_id` index keys, less those first created after `at`, all read from one snapshot.
+   */
+  async countAt(resourceType: string, at: number): Promise<number> {
+    const snapshot = this.db.snapshot();
+    try {
+      let total = await this.index.countIds(resourceType, snapshot);
+      const created = new Set<string>();
+      for await (const pointer of this.typeHistory.values({ gt: `${resourceType}/${pad(at)}`, lt: `${resourceType}/\xff`, snapshot })) {
+        if (pointer.versionId === 1) created.add(pointer.id);
+      }
+      if (created.size > 0) {
+        for (const head of await this.heads.getMany([...created].map((id) => `${resourceType}/${id}`), { snapshot })) {
+          if (head && !head.deleted) total--;
+        }
+      }
+      return total;
+    } finally {
+      await snapshot.close();
+    }
   }
 
   /** Every version head (including deletions), in key order: what reindex walks. */

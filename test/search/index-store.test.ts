@@ -110,3 +110,31 @@ t.test('isRangeCode: date, number and quantity parameters and their suffixed cod
   t.notOk(isRangeCode('Observation', 'combo-code-value-quantity'), 'composites stay in the full record');
   t.notOk(isRangeCode('Observation', 'no-such-code'));
 });
+
+t.test('idsFrom: id order either way, from a bound inclusive or not; countIds', async (t) => {
+  const { db, index } = await tempIndex(t);
+  // ids that are prefixes of one another and hold the characters that sort lowest in an id (`-`, `.`)
+  const ids = ['a', 'a-1', 'a.b', 'ab', 'b', 'b0', 'Z', '9'];
+  for (const id of ids) await writeBatch(db, index.ops('Patient', id, [], [{ code: '_id', value: id }, { code: 'name', value: `n-${id}` }]));
+  await writeBatch(db, index.ops('Patients', 'x', [], [{ code: '_id', value: 'x' }]));
+  const sorted = [...ids].sort();
+  const all = async (options: Parameters<typeof index.idsFrom>[1]) => {
+    const out: string[] = [];
+    for await (const id of index.idsFrom('Patient', options)) out.push(id);
+    return out;
+  };
+  t.same(await all({}), sorted, 'all, ascending, nothing of another type');
+  t.same(await all({ descending: true }), [...sorted].reverse());
+  for (const from of ['a', 'a-1', 'ab', 'b0', 'aa']) {
+    t.same(await all({ from }), sorted.filter((id) => id > from), `after ${from}`);
+    t.same(await all({ from, inclusive: true }), sorted.filter((id) => id >= from), `from ${from}`);
+    t.same(await all({ from, descending: true }), sorted.filter((id) => id < from).reverse(), `before ${from}`);
+    t.same(await all({ from, inclusive: true, descending: true }), sorted.filter((id) => id <= from).reverse(), `down from ${from}`);
+  }
+  t.equal(await index.countIds('Patient'), ids.length);
+  const snapshot = db.snapshot();
+  await writeBatch(db, index.ops('Patient', 'late', [], [{ code: '_id', value: 'late' }]));
+  t.equal(await index.countIds('Patient', snapshot), ids.length, 'as of the snapshot');
+  await snapshot.close();
+  t.equal(await index.countIds('Patient'), ids.length + 1);
+});

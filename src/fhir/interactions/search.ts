@@ -108,7 +108,7 @@ export async function searchBundle(
   if (outcome.next) link.push({ relation: 'next', url: url(outcome.next) });
   if (outcome.previous) link.push({ relation: 'previous', url: url(outcome.previous) });
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link };
-  if (parsed.total !== 'none') bundle.total = outcome.total;
+  if (parsed.total !== 'none' && outcome.total !== undefined) bundle.total = outcome.total;
   if (entry.length) bundle.entry = entry;
   return bundle;
 }

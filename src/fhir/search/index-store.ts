@@ -21,6 +21,14 @@ import type { IndexEntry } from './extract.ts';
 import { indexCodeOf, paramsOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
+
+/** Where idsFrom starts and which way it goes. */
+export interface IdRange {
+  from?: string;
+  inclusive?: boolean;
+  descending?: boolean;
+  snapshot?: object;
+}
 /**
  * Separators of a packed record: `\x1e<code>\x1f<value>\x1e<code>\x1f<value>\x1e`. Neither can occur in a code
  * or a value (extract.ts replaces every control character in values), so a substring test is a membership test.
@@ -245,11 +253,55 @@ export class SearchIndex {
   }
 
   /** Ids of every indexed resource of a type, in id order (each has an `_id` entry). */
-  async *allIds(type: string): AsyncGenerator<string> {
+  allIds(type: string): AsyncGenerator<string> {
+    return this.idsFrom(type);
+  }
+
+  /**
+   * Ids of a type's indexed resources in id order, or reversed, from just after (or at, `inclusive`) the id `from`;
+   * `snapshot`: as of an explicit LevelDB snapshot.
+   */
+  async *idsFrom(type: string, options: IdRange = {}): AsyncGenerator<string> {
+    for await (const ids of this.#idBatches(type, options)) yield* ids;
+  }
+
+  /** How many resources of a type the index holds (keys only, no records read). */
+  async countIds(type: string, snapshot?: object): Promise<number> {
+    let n = 0;
+    for await (const ids of this.#idBatches(type, snapshot ? { snapshot } : {})) n += ids.length;
+    return n;
+  }
+
+  /**
+   * The `_id` keys are `<id>\x00<id>` and ids never contain a character below `-`, so key order is id order. Read
+   * a thousand keys at a time (`nextv`): half the time of one iterator step per key over a type's 37k keys.
+   */
+  async *#idBatches(type: string, options: IdRange): AsyncGenerator<string[]> {
     const prefix = `${type}/_id/`;
-    for await (const key of this.valueIndex.keys({ gte: prefix, lt: prefix + HIGH })) {
-      const sep = key.lastIndexOf('\x00');
-      if (key.slice(prefix.length, sep) === key.slice(sep + 1)) yield key.slice(sep + 1);
+    const range: { gt?: string; gte?: string; lt?: string; lte?: string; reverse: boolean; snapshot?: object } = { reverse: options.descending === true };
+    if (options.snapshot) range.snapshot = options.snapshot;
+    const bound = options.from === undefined ? undefined : `${prefix}${options.from}\x00${options.from}`;
+    if (bound === undefined || options.descending) range.gte = prefix;
+    else if (options.inclusive) range.gte = bound;
+    else range.gt = bound;
+    if (bound === undefined || !options.descending) range.lt = prefix + HIGH;
+    else if (options.inclusive) range.lte = bound;
+    else range.lt = bound;
+    const keys = this.valueIndex.keys(range as never);
+    try {
+      for (;;) {
+        const batch = await keys.nextv(1000);
+        if (batch.length === 0) return;
+        const ids: string[] = [];
+        for (const key of batch) {
+          const sep = key.lastIndexOf('\x00');
+          if (key.slice(prefix.length, sep) === key.slice(sep + 1)) ids.push(key.slice(sep + 1));
+        }
+        if (ids.length > 0) yield ids;
+      }
+    } finally {
+      await keys.close();
     }
   }
+
 }
