@@ -303,5 +303,4 @@ export class SearchIndex {
       await keys.close();
     }
   }
-
 }
