@@ -13,7 +13,7 @@ import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
 import type { SealedStore, SealedVersion } from '../storage/types.ts';
 import { extractEntries, type IndexEntry, type IndexHash } from './search/extract.ts';
 import { indexEntriesOf, type Analyzer } from './analysis/analyze.ts';
-import { SearchIndex } from './search/index-store.ts';
+import { SearchIndex, type IdSource } from './search/index-store.ts';
 import { SearchEngine, type FindOptions } from './search/engine.ts';
 import { protectQuery } from './search/audit-query.ts';
 import type { Validator } from './validate.ts';
@@ -173,21 +173,28 @@ export class Repository {
   }
 
   /**
-   * How many of a type's current resources existed at ledger index `at` (a search's point in time), without
-   * reading them: the type's `_id` index keys, less those first created after `at`, all read from one snapshot.
+   * How many of a source's resources (all of a type, or those with one exact value) are current and existed at
+   * ledger index `at` (a search's point in time), without reading them: the source's index keys, less those of
+   * resources first created after `at`, all read from one LevelDB snapshot.
    */
-  async countAt(resourceType: string, at: number): Promise<number> {
+  async countAt(source: IdSource, at: number): Promise<number> {
+    const type = source.type;
     const snapshot = this.db.snapshot();
     try {
-      let total = await this.index.countIds(resourceType, snapshot);
+      let total = await this.index.countIds(source, snapshot);
       const created = new Set<string>();
-      for await (const pointer of this.typeHistory.values({ gt: `${resourceType}/${pad(at)}`, lt: `${resourceType}/\xff`, snapshot })) {
+      for await (const pointer of this.typeHistory.values({ gt: `${type}/${pad(at)}`, lt: `${type}/\xff`, snapshot })) {
         if (pointer.versionId === 1) created.add(pointer.id);
       }
       if (created.size > 0) {
-        for (const head of await this.heads.getMany([...created].map((id) => `${resourceType}/${id}`), { snapshot })) {
-          if (head && !head.deleted) total--;
-        }
+        const ids = [...created];
+        const [heads, held] = await Promise.all([
+          this.heads.getMany(ids.map((id) => `${type}/${id}`), { snapshot }),
+          this.index.holdsIds(source, ids, snapshot),
+        ]);
+        heads.forEach((head, i) => {
+          if (held[i] && head && !head.deleted) total--;
+        });
       }
       return total;
     } finally {

@@ -118,9 +118,9 @@ t.test('idsFrom: id order either way, from a bound inclusive or not; countIds', 
   for (const id of ids) await writeBatch(db, index.ops('Patient', id, [], [{ code: '_id', value: id }, { code: 'name', value: `n-${id}` }]));
   await writeBatch(db, index.ops('Patients', 'x', [], [{ code: '_id', value: 'x' }]));
   const sorted = [...ids].sort();
-  const all = async (options: Parameters<typeof index.idsFrom>[1]) => {
+  const all = async (options: Parameters<typeof index.idsFrom>[1], source = { type: 'Patient' }) => {
     const out: string[] = [];
-    for await (const id of index.idsFrom('Patient', options)) out.push(id);
+    for await (const id of index.idsFrom(source, options)) out.push(id);
     return out;
   };
   t.same(await all({}), sorted, 'all, ascending, nothing of another type');
@@ -131,10 +131,25 @@ t.test('idsFrom: id order either way, from a bound inclusive or not; countIds', 
     t.same(await all({ from, descending: true }), sorted.filter((id) => id < from).reverse(), `before ${from}`);
     t.same(await all({ from, inclusive: true, descending: true }), sorted.filter((id) => id <= from).reverse(), `down from ${from}`);
   }
-  t.equal(await index.countIds('Patient'), ids.length);
+  t.equal(await index.countIds({ type: 'Patient' }), ids.length);
   const snapshot = db.snapshot();
   await writeBatch(db, index.ops('Patient', 'late', [], [{ code: '_id', value: 'late' }]));
-  t.equal(await index.countIds('Patient', snapshot), ids.length, 'as of the snapshot');
+  t.equal(await index.countIds({ type: 'Patient' }, snapshot), ids.length, 'as of the snapshot');
   await snapshot.close();
-  t.equal(await index.countIds('Patient'), ids.length + 1);
+  t.equal(await index.countIds({ type: 'Patient' }), ids.length + 1);
+
+  // one exact value of one parameter: its keys are `<value>\x00<id>`, in id order too
+  const shared = ids.filter((_, i) => i % 2 === 0);
+  for (const id of shared) await writeBatch(db, index.ops('Patient', id, [{ code: '_id', value: id }], [{ code: '_id', value: id }, { code: 'gender', value: 'g' }]));
+  await writeBatch(db, index.ops('Patient', 'other', [], [{ code: '_id', value: 'other' }, { code: 'gender', value: 'g2' }]));
+  const g = { type: 'Patient', code: 'gender', value: 'g' };
+  const wanted = [...shared].sort();
+  t.same(await all({}, g), wanted);
+  for (const from of ['a', 'a.b', 'aa', 'b']) {
+    t.same(await all({ from }, g), wanted.filter((id) => id > from), `g after ${from}`);
+    t.same(await all({ from, inclusive: true, descending: true }, g), wanted.filter((id) => id <= from).reverse(), `g down from ${from}`);
+  }
+  t.equal(await index.countIds(g), shared.length);
+  t.same(await index.holdsIds(g, ['a', 'a-1', 'other', 'nope']), ['a', 'a-1', 'other', 'nope'].map((id) => shared.includes(id)));
+  t.same(await index.holdsIds({ type: 'Patient' }, ['a', 'late', 'nope']), [true, true, false]);
 });

@@ -22,6 +22,38 @@ import { indexCodeOf, paramsOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
 
+/**
+ * Index keys that end in the id they stand for, so key order is id order: all of a type (its `_id` entries), or
+ * the resources with one exact value of one parameter (`<Type>/<code>/<value>\x00<id>`).
+ */
+export interface IdSource {
+  type: string;
+  /** With `value`: the parameter's code, as a search condition names it. */
+  code?: string;
+  value?: string;
+}
+
+/**
+ * A source's key range and the key of each id in it. Ids never contain a character below `-`, so in both layouts
+ * key order is id order: `_id` keys are `<id>\x00<id>` (only the entry whose value is the id itself counts),
+ * value keys `<value>\x00<id>`.
+ */
+function keysOf(source: IdSource): { prefix: string; keyOf: (id: string) => string; idOf: (key: string) => string | undefined } {
+  if (source.code === undefined || source.value === undefined) {
+    const prefix = `${source.type}/_id/`;
+    return {
+      prefix,
+      keyOf: (id) => `${prefix}${id}\x00${id}`,
+      idOf: (key) => {
+        const sep = key.lastIndexOf('\x00');
+        return key.slice(prefix.length, sep) === key.slice(sep + 1) ? key.slice(sep + 1) : undefined;
+      },
+    };
+  }
+  const prefix = `${source.type}/${indexCodeOf(source.type, source.code)}/${source.value}\x00`;
+  return { prefix, keyOf: (id) => prefix + id, idOf: (key) => key.slice(prefix.length) };
+}
+
 /** Where idsFrom starts and which way it goes. */
 export interface IdRange {
   from?: string;
@@ -254,33 +286,37 @@ export class SearchIndex {
 
   /** Ids of every indexed resource of a type, in id order (each has an `_id` entry). */
   allIds(type: string): AsyncGenerator<string> {
-    return this.idsFrom(type);
+    return this.idsFrom({ type });
   }
 
   /**
-   * Ids of a type's indexed resources in id order, or reversed, from just after (or at, `inclusive`) the id `from`;
-   * `snapshot`: as of an explicit LevelDB snapshot.
+   * A source's ids in id order, or reversed, from just after (or at, `inclusive`) the id `from`; `snapshot`: as of
+   * an explicit LevelDB snapshot.
    */
-  async *idsFrom(type: string, options: IdRange = {}): AsyncGenerator<string> {
-    for await (const ids of this.#idBatches(type, options)) yield* ids;
+  async *idsFrom(source: IdSource, options: IdRange = {}): AsyncGenerator<string> {
+    for await (const ids of this.#idBatches(source, options)) yield* ids;
   }
 
-  /** How many resources of a type the index holds (keys only, no records read). */
-  async countIds(type: string, snapshot?: object): Promise<number> {
+  /** How many ids a source holds (keys only, no records read). */
+  async countIds(source: IdSource, snapshot?: object): Promise<number> {
     let n = 0;
-    for await (const ids of this.#idBatches(type, snapshot ? { snapshot } : {})) n += ids.length;
+    for await (const ids of this.#idBatches(source, snapshot ? { snapshot } : {})) n += ids.length;
     return n;
   }
 
-  /**
-   * The `_id` keys are `<id>\x00<id>` and ids never contain a character below `-`, so key order is id order. Read
-   * a thousand keys at a time (`nextv`): half the time of one iterator step per key over a type's 37k keys.
-   */
-  async *#idBatches(type: string, options: IdRange): AsyncGenerator<string[]> {
-    const prefix = `${type}/_id/`;
+  /** Which of `ids` a source holds (one batched read). */
+  async holdsIds(source: IdSource, ids: string[], snapshot?: object): Promise<boolean[]> {
+    const keys = keysOf(source);
+    const found = await this.valueIndex.getMany(ids.map(keys.keyOf), (snapshot ? { snapshot } : {}) as never);
+    return found.map((value) => value !== undefined);
+  }
+
+  /** Read a thousand keys at a time (`nextv`): half the time of one iterator step per key over a type's 37k keys. */
+  async *#idBatches(source: IdSource, options: IdRange): AsyncGenerator<string[]> {
+    const { prefix, keyOf, idOf } = keysOf(source);
     const range: { gt?: string; gte?: string; lt?: string; lte?: string; reverse: boolean; snapshot?: object } = { reverse: options.descending === true };
     if (options.snapshot) range.snapshot = options.snapshot;
-    const bound = options.from === undefined ? undefined : `${prefix}${options.from}\x00${options.from}`;
+    const bound = options.from === undefined ? undefined : keyOf(options.from);
     if (bound === undefined || options.descending) range.gte = prefix;
     else if (options.inclusive) range.gte = bound;
     else range.gt = bound;
@@ -294,8 +330,8 @@ export class SearchIndex {
         if (batch.length === 0) return;
         const ids: string[] = [];
         for (const key of batch) {
-          const sep = key.lastIndexOf('\x00');
-          if (key.slice(prefix.length, sep) === key.slice(sep + 1)) ids.push(key.slice(sep + 1));
+          const id = idOf(key);
+          if (id !== undefined) ids.push(id);
         }
         if (ids.length > 0) yield ids;
       }

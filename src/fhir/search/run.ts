@@ -1,7 +1,8 @@
 /**
  * Runs a parsed search to one page: matching ids (engine) → current heads, minus resources created after the
  * search's point in time → sort keys from `resource-entries` → the page around the cursor → `_include` /
- * `_revinclude` (with `:iterate`). Reads grow with the number of matches, not with the database.
+ * `_revinclude` (with `:iterate`). Reads grow with the number of matches, not with the database; a search in id
+ * order with no filter or one exact value reads only its page's rows off the index (idOrderedSource).
  */
 import { exact } from './conditions.ts';
 import type { SearchEngine } from './engine.ts';
@@ -10,7 +11,7 @@ import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cur
 import { paramsOf } from './registry.ts';
 import { r4PatientCompartment } from '../definitions.ts';
 import type { Repository, VersionRecord } from '../repository.ts';
-import { isRangeCode, type ValuesCache } from './index-store.ts';
+import { isRangeCode, type IdSource, type ValuesCache } from './index-store.ts';
 
 export interface SearchPlan {
   /** Per resource type searched, the filters that apply to it (AND). */
@@ -43,12 +44,12 @@ export async function runSearch(repo: Repository, engine: SearchEngine, plan: Se
   const cursor = plan.parsed.page ? decodeCursor(plan.parsed.page) : undefined;
   const snapshot = cursor?.s ?? (await repo.latestT());
   const sort = plan.parsed.sort;
-  const whole = wholeTypeInIdOrder(plan, cursor);
+  const source = idOrderedSource(plan, cursor);
   let page: PageSlice<RowWithRecord>;
   let total: number | undefined;
-  if (whole) {
-    page = await idOrderPage(repo, whole, sort, plan.count, cursor, snapshot);
-    if (plan.parsed.total !== 'none') total = await repo.countAt(whole, snapshot);
+  if (source) {
+    page = await idOrderPage(repo, source, sort, plan.count, cursor, snapshot);
+    if (plan.parsed.total !== 'none') total = await repo.countAt(source, snapshot);
   } else {
     const rows = await sortedMatches(repo, engine, plan, snapshot);
     page = slicePage(rows, sort, plan.count, cursor);
@@ -86,28 +87,35 @@ async function sortedMatches(repo: Repository, engine: SearchEngine, plan: Searc
 }
 
 /**
- * The type, when a search asks for all of one type's resources in id order (`GET Observation`, `?_count=`,
- * `?_sort=_id` or `-_id`, no filter): then the page is read straight off the `_id` index from the cursor on, and
- * costs its own rows instead of every resource of the type (measured at 100k resources: ~1 s a page the general
- * way, docs/benchmarks-search.md). Same rows, order and cursors as the general way.
+ * Where a search's page can be read straight off the index in id order: a search of one type, in id order (no
+ * sort, `_sort=_id` or `-_id`), with no filter (`GET Observation`: the type's `_id` entries) or with one exact
+ * value the index decides alone (`Observation?status=final`: that value's keys). The page then costs its own rows
+ * instead of every match (measured at 100k resources: ~1 s a page the general way, docs/benchmarks-search.md),
+ * with the same rows, order and cursors as the general way.
  */
-function wholeTypeInIdOrder(plan: SearchPlan, cursor: Cursor | undefined): string | undefined {
+function idOrderedSource(plan: SearchPlan, cursor: Cursor | undefined): IdSource | undefined {
   const only = plan.types.length === 1 ? plan.types[0]! : undefined;
-  if (!only || only.filters.length > 0) return undefined;
+  if (!only) return undefined;
   const sort = plan.parsed.sort;
   if (sort.length > 1 || sort.some((key) => key.type !== 'id')) return undefined;
   if (cursor && (cursor.t !== only.type || cursor.k.length !== sort.length)) return undefined;
-  return only.type;
+  if (only.filters.length === 0) return { type: only.type };
+  const [filter] = only.filters;
+  if (only.filters.length > 1 || filter!.kind !== 'match' || filter!.negate || filter!.conditions.length !== 1) return undefined;
+  const [condition] = filter!.conditions;
+  if (condition!.exact === undefined || condition!.lossy) return undefined;
+  return { type: only.type, code: condition!.code, value: condition!.exact };
 }
 
-/** slicePage's page over the type's resources in id order, read from the `_id` index around the cursor. */
+/** slicePage's page over a source's resources in id order, read from the index around the cursor. */
 async function idOrderPage(
-  repo: Repository, type: string, sort: SortKey[], count: number, cursor: Cursor | undefined, snapshot: number,
+  repo: Repository, source: IdSource, sort: SortKey[], count: number, cursor: Cursor | undefined, snapshot: number,
 ): Promise<PageSlice<RowWithRecord>> {
+  const type = source.type;
   const descending = sort[0]?.descending === true;
   // Ids from the cursor on, towards the end of the order (onward) or towards its start.
   const ids = (onward: boolean, inclusive: boolean) =>
-    repo.index.idsFrom(type, { ...(cursor ? { from: cursor.id } : {}), inclusive, descending: onward === descending });
+    repo.index.idsFrom(source, { ...(cursor ? { from: cursor.id } : {}), inclusive, descending: onward === descending });
   const row = (record: VersionRecord): RowWithRecord => ({ id: record.id, type, keys: sort.length ? [record.id] : [], record });
   if (cursor?.d === 'b') {
     // the rows strictly before the cursor's, nearest first; any row from the cursor's on means a next page
