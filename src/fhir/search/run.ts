@@ -75,7 +75,7 @@ async function sortedMatches(repo: Repository, engine: SearchEngine, plan: Searc
     const cache: ValuesCache = new Map();
     const ids = [...(await engine.matchIds(type, filters, 0, cache))];
     const heads = await repo.headsOf(type, ids);
-    const visible = await Promise.all(heads.map((h) => (h && !h.deleted ? existedAt(repo, h, snapshot) : false)));
+    const visible = await Promise.all(heads.map((h) => visibleAt(repo, h, snapshot)));
     const kept = heads.filter((h, i): h is VersionRecord => visible[i] === true);
     if (sort.some((key) => key.type !== 'id' && isRangeCode(type, key.code))) {
       await repo.index.prefetchRanges(type, kept.map((h) => h.id), cache);
@@ -151,7 +151,7 @@ async function visibleFrom(repo: Repository, type: string, ids: AsyncGenerator<s
         chunk.push(next.value);
       }
       for (const head of await repo.headsOf(type, chunk)) {
-        if (head && !head.deleted && (await existedAt(repo, head, snapshot))) out.push(head);
+        if (await visibleAt(repo, head, snapshot)) out.push(head!);
       }
     }
   } finally {
@@ -160,8 +160,12 @@ async function visibleFrom(repo: Repository, type: string, ids: AsyncGenerator<s
   return out.slice(0, n);
 }
 
-/** Whether the resource was already there at the point in time (its first version is not newer). */
-async function existedAt(repo: Repository, head: VersionRecord, snapshot: number): Promise<boolean> {
+/**
+ * Whether a search at the point in time shows this head: the resource is current (not deleted) and was already
+ * there (its first version is not newer).
+ */
+async function visibleAt(repo: Repository, head: VersionRecord | undefined, snapshot: number): Promise<boolean> {
+  if (!head || head.deleted) return false;
   if (head.t <= snapshot) return true;
   if (head.versionId === 1) return false;
   const first = await repo.version(head.resourceType, head.id, 1);
