@@ -22,6 +22,9 @@ import { indexCodeOf, paramsOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
 
+/** A `search-value` key: `<Type>/<stored code>/<value>\x00<id>` (docs/storage.md). */
+const valueKey = (type: string, code: string, value: string, id: string) => `${type}/${code}/${value}\x00${id}`;
+
 /**
  * Index keys that end in the id they stand for, so key order is id order: all of a type (its `_id` entries), or
  * the resources with one exact value of one parameter (`<Type>/<code>/<value>\x00<id>`).
@@ -43,14 +46,14 @@ function keysOf(source: IdSource): { prefix: string; keyOf: (id: string) => stri
     const prefix = `${source.type}/_id/`;
     return {
       prefix,
-      keyOf: (id) => `${prefix}${id}\x00${id}`,
+      keyOf: (id) => valueKey(source.type, '_id', id, id),
       idOf: (key) => {
         const sep = key.lastIndexOf('\x00');
         return key.slice(prefix.length, sep) === key.slice(sep + 1) ? key.slice(sep + 1) : undefined;
       },
     };
   }
-  const prefix = `${source.type}/${indexCodeOf(source.type, source.code)}/${source.value}\x00`;
+  const prefix = valueKey(source.type, indexCodeOf(source.type, source.code), source.value, '');
   return { prefix, keyOf: (id) => prefix + id, idOf: (key) => key.slice(prefix.length) };
 }
 
@@ -195,7 +198,7 @@ export class SearchIndex {
     const record = `${type}/${id}`;
     if (before.length === 0) {
       // a create: nothing to compare (the common case, kept free of the sets below)
-      for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: PRESENT_TEXT } as BatchOp);
+      for (const e of after) ops.push({ type: 'put', sublevel: this.valueIndex, key: valueKey(type, e.code, e.value, id), value: PRESENT_TEXT } as BatchOp);
       if (after.length) ops.push({ type: 'put', sublevel: this.resourceIndex, key: record, value: packEntries(after) } as BatchOp);
       const ranges = packRanges(type, after);
       if (ranges) ops.push({ type: 'put', sublevel: this.rangeIndex, key: record, value: ranges } as BatchOp);
@@ -208,12 +211,12 @@ export class SearchIndex {
     for (const e of before) {
       if (now.has(key(e))) continue;
       changed = true;
-      ops.push({ type: 'del', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}` } as BatchOp);
+      ops.push({ type: 'del', sublevel: this.valueIndex, key: valueKey(type, e.code, e.value, id) } as BatchOp);
     }
     for (const e of after) {
       if (old.has(key(e))) continue;
       changed = true;
-      ops.push({ type: 'put', sublevel: this.valueIndex, key: `${type}/${e.code}/${e.value}\x00${id}`, value: PRESENT_TEXT } as BatchOp);
+      ops.push({ type: 'put', sublevel: this.valueIndex, key: valueKey(type, e.code, e.value, id), value: PRESENT_TEXT } as BatchOp);
     }
     if (!changed) return ops;
     if (after.length === 0) ops.push({ type: 'del', sublevel: this.resourceIndex, key: record } as BatchOp);
@@ -267,7 +270,7 @@ export class SearchIndex {
       const values = wanted.filter(({ value }) => !CONTROL.test(value));
       if (values.length === 0) return ids.map(() => false);
       const keys: string[] = [];
-      for (const id of ids) for (const { code, value } of values) keys.push(`${type}/${code}/${value}\x00${id}`);
+      for (const id of ids) for (const { code, value } of values) keys.push(valueKey(type, code, value, id));
       const found = await this.valueIndex.getMany(keys);
       return ids.map((_, i) => {
         for (let j = 0; j < values.length; j++) if (found[i * values.length + j] !== undefined) return true;
