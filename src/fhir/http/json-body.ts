@@ -1,10 +1,12 @@
 /**
  * Request bodies: JSON only (application/fhir+json, application/json, application/json-patch+json), parsed with
  * a nesting limit checked BEFORE parsing, so a hostile body cannot exhaust the stack. Everything else is 415.
+ * `application/json+fhir` is the DSTU2 name of the FHIR JSON type, which older clients still send; it is read as
+ * application/fhir+json, as negotiate.ts reads it in Accept.
  */
 import { errors } from '../../errors.ts';
 
-export const JSON_CONTENT_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json'];
+export const JSON_CONTENT_TYPES = ['application/fhir+json', 'application/json+fhir', 'application/json', 'application/json-patch+json'];
 
 /** Deepest nesting of arrays/objects in a JSON text, stopping as soon as `limit` is exceeded. */
 export function exceedsDepth(text: string, limit: number): boolean {
