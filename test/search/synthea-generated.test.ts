@@ -215,6 +215,9 @@ async function load(server: TestServer, dir: string, files: string[]): Promise<R
 interface Search {
   query: string;
   expected: R[];
+  /** For `_sort`: each match's sort key (R4: the lowest value ascending, the highest descending; none sorts last). */
+  sortKey?: (r: R) => number | undefined;
+  descending?: boolean;
 }
 
 /** The values most often held first, then the rest in a fixed order: `PER_PARAM` of them. */
@@ -377,6 +380,38 @@ function combinedSearches(byType: Map<string, R[]>): Search[] {
   return out;
 }
 
+/** `_sort` by a date parameter, ascending and descending, over each patient's records of a type. */
+function sortedSearches(byType: Map<string, R[]>): Search[] {
+  const out: Search[] = [];
+  const sorts: Array<[string, string]> = [['Observation', 'date'], ['Encounter', 'date'], ['Condition', 'onset-date'], ['Procedure', 'date'], ['Immunization', 'date'], ['MedicationRequest', 'authoredon'], ['DiagnosticReport', 'date'], ['Claim', 'created'], ['CarePlan', 'date']];
+  for (const p of byType.get('Patient') ?? []) {
+    for (const [type, param] of sorts) {
+      const held = DATES[type]![param]!;
+      const patientOf = REFERENCES[type]!.patient!;
+      const mine = (byType.get(type) ?? []).filter((r) => patientOf(r).includes(`Patient/${p.id}`));
+      if (mine.length < 2) continue;
+      const low = (r: R) => (held(r).length ? Math.min(...held(r).map((v) => v[0])) : undefined);
+      const high = (r: R) => (held(r).length ? Math.max(...held(r).map((v) => v[1])) : undefined);
+      out.push({ query: `${type}?patient=Patient/${p.id}&_sort=${param}`, expected: mine, sortKey: low });
+      out.push({ query: `${type}?patient=Patient/${p.id}&_sort=-${param}`, expected: mine, sortKey: high, descending: true });
+    }
+  }
+  const patients = byType.get('Patient') ?? [];
+  const birth = (r: R) => (r.birthDate ? rangeOf(r.birthDate)[0] : undefined);
+  out.push({ query: 'Patient?_sort=birthdate', expected: patients, sortKey: birth }, { query: 'Patient?_sort=-birthdate', expected: patients, sortKey: birth, descending: true });
+  return out;
+}
+
+/** Where the keys of the ids, in the order answered, break the sort: the first offending position, or -1. */
+function outOfOrder(ids: string[], byRef: Map<string, R>, key: (r: R) => number | undefined, descending: boolean): number {
+  const keys = ids.map((id) => key(byRef.get(id)!));
+  for (let i = 1; i < keys.length; i++) {
+    const [a, b] = [keys[i - 1], keys[i]];
+    if (a === undefined ? b !== undefined : b !== undefined && (descending ? b > a : b < a)) return i;
+  }
+  return -1;
+}
+
 async function idsOf(server: TestServer, query: string): Promise<{ status: number; ids: string[]; total?: number; text: string }> {
   const ids: string[] = [];
   let url: string | undefined = `${query}&_count=1000&_elements=id`;
@@ -402,17 +437,19 @@ async function run(t: Test, dir: string, patientFiles: string[]) {
   const stored = await load(server, dir, [...shared, ...patientFiles]);
   const byType = new Map<string, R[]>();
   for (const r of stored) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r]);
-  const searches = [...tokenSearches(byType), ...referenceSearches(byType), ...dateSearches(byType), ...quantitySearches(byType), ...stringSearches(byType), ...combinedSearches(byType)];
+  const byRef = new Map(stored.map((r) => [`${r.resourceType}/${r.id}`, r]));
+  const searches = [...tokenSearches(byType), ...referenceSearches(byType), ...dateSearches(byType), ...quantitySearches(byType), ...stringSearches(byType), ...combinedSearches(byType), ...sortedSearches(byType)];
   t.ok(searches.length >= 300, `${searches.length} searches generated`);
   let wrong = 0;
-  for (const { query, expected } of searches) {
+  for (const { query, expected, sortKey, descending = false } of searches) {
     const answer = await idsOf(server, query);
     const want = expected.map((r) => `${r.resourceType}/${r.id}`).sort();
-    const got = answer.ids.sort();
+    const got = [...answer.ids].sort();
     const same = answer.status === 200 && got.length === want.length && got.every((id, i) => id === want[i]) && answer.total === want.length;
-    if (!same) {
+    const misplaced = same && sortKey ? outOfOrder(answer.ids, byRef, sortKey, descending) : -1;
+    if (!same || misplaced >= 0) {
       wrong++;
-      t.fail(query, { status: answer.status, total: answer.total, expected: want.length, got: got.length, missing: want.filter((id) => !got.includes(id)).slice(0, 5), extra: got.filter((id) => !want.includes(id)).slice(0, 5), body: answer.status === 200 ? undefined : answer.text.slice(0, 300) });
+      t.fail(query, { status: answer.status, total: answer.total, expected: want.length, got: got.length, missing: want.filter((id) => !got.includes(id)).slice(0, 5), extra: got.filter((id) => !want.includes(id)).slice(0, 5), misplaced, body: answer.status === 200 ? undefined : answer.text.slice(0, 300) });
     }
   }
   t.equal(wrong, 0, `all ${searches.length} searches answered exactly the ids computed from the files`);
