@@ -223,6 +223,11 @@ t.test('search answers match the dataset', async (t) => {
     const system = await server.fhir('_search', { method: 'POST', body: '_id=p2', headers: form });
     t.same(system.body.entry.map((e: any) => e.resource.id), ['p2']);
     t.equal((await server.fhir('Patient', { method: 'POST', body: 'name=x', headers: form })).status, 415);
+    // Parameters sent as JSON would be dropped and the search answered unfiltered: refused instead.
+    const json = await server.fhir('Observation/_search', { method: 'POST', body: { patient: 'p1' } });
+    t.equal(json.status, 415);
+    t.match(json.body.issue[0].diagnostics, /x-www-form-urlencoded/);
+    t.equal((await server.fhir('Observation/_search?patient=p1', { method: 'POST' })).status, 200, 'no body: the URL alone');
   });
 
   t.test('unknown and malformed parameters are 400 naming the parameter; lenient handling reports unknown ones', async (t) => {

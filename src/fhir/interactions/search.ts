@@ -20,6 +20,11 @@ export const MAX_COUNT = 1000;
 const COMMON_PARAMETERS_TYPE = 'Binary';
 
 export async function search(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  // POST _search parameters come as a form, which the HTTP layer joins to the query; a JSON body would otherwise be
+  // ignored without a word, and the client would take an unfiltered answer for its search.
+  if (req.body !== undefined) {
+    throw errors.unsupportedMediaType('POST _search takes its parameters in the URL or as an application/x-www-form-urlencoded body, not as JSON');
+  }
   const lenient = /handling\s*=\s*lenient/i.test(req.headers.prefer ?? '');
   const engine = ctx.repo.search;
   let plan: SearchPlan;
