@@ -75,6 +75,24 @@ t.test('REST interactions', async (t) => {
     t.equal((await server.fhir('NotAType/1')).status, 404);
   });
 
+  t.test('read and vread take _summary and _elements, the subset marked SUBSETTED', async (t) => {
+    const subsetted = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' };
+    const elements = await server.fhir(`Patient/${id}?_elements=gender`);
+    t.equal(elements.status, 200);
+    t.same(Object.keys(elements.body).sort(), ['gender', 'id', 'meta', 'resourceType']);
+    t.match(elements.body.meta.tag, [subsetted]);
+    t.equal(elements.headers.get('etag'), 'W/"1"');
+    const summary = await server.fhir(`Patient/${id}/_history/1?_summary=true`);
+    t.same(Object.keys(summary.body).sort(), ['birthDate', 'gender', 'id', 'identifier', 'meta', 'name', 'resourceType']);
+    t.match(summary.body.meta.tag, [subsetted]);
+    t.same((await server.fhir(`Patient/${id}?_summary=false`)).body.name, patient.name);
+    for (const bad of ['_summary=count', '_summary=maybe', '_elements=na-me']) {
+      const res = await server.fhir(`Patient/${id}?${bad}`);
+      t.equal(res.status, 400, bad);
+      t.equal(res.body.resourceType, 'OperationOutcome');
+    }
+  });
+
   t.test('update, If-Match and update-as-create', async (t) => {
     const current = (await server.fhir(`Patient/${id}`)).body;
     const res = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...current, gender: 'other' }, headers: { 'if-match': 'W/"1"' } });
