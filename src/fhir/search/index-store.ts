@@ -80,16 +80,18 @@ export type ValuesCache = Map<string, Promise<string | undefined>>;
 
 /** Parameter types whose values are range-encoded: what range filters test and `_sort` reads besides strings and tokens. */
 const RANGE_TYPES = new Set(['date', 'number', 'quantity']);
-const rangeCodes = new Map<string, boolean>();
+/** Per type, per entry code: asked for each of a resource's ~100 entries on every write, so no key is built per call. */
+const rangeCodes = new Map<string, Map<string, boolean>>();
 
 /** Whether an entry code (`date`, `date:hi`, …) holds a date, number or quantity parameter's values. */
 export function isRangeCode(type: string, code: string): boolean {
-  const key = `${type}/${code}`;
-  let found = rangeCodes.get(key);
+  let codes = rangeCodes.get(type);
+  if (codes === undefined) rangeCodes.set(type, (codes = new Map()));
+  let found = codes.get(code);
   if (found === undefined) {
     const colon = code.indexOf(':');
     found = RANGE_TYPES.has(paramsOf(type).get(colon < 0 ? code : code.slice(0, colon))?.type ?? '');
-    rangeCodes.set(key, found);
+    codes.set(code, found);
   }
   return found;
 }
