@@ -15,6 +15,18 @@ t.test('compareRows: keys, then type, then id; missing values last in both direc
   t.same([row('b', null), row('a', null)].sort((x, y) => compareRows([], x, y)).map((r) => r.id), ['a', 'b']);
 });
 
+t.test('a type rank orders types among equal keys, and cursors cut pages in that order', async (t) => {
+  const patientFirst = (type: string) => (type === 'Patient' ? 0 : 1);
+  const rows = [row('o1', null), row('p1', null, 'Patient'), row('c1', null, 'Condition'), row('z1', null, 'RiskAssessment')];
+  const sorted = [...rows].sort((x, y) => compareRows([], x, y, patientFirst));
+  t.same(sorted.map((r) => r.id), ['p1', 'c1', 'o1', 'z1']);
+  t.same([...rows].sort((x, y) => compareRows([], x, y)).map((r) => r.id), ['c1', 'o1', 'p1', 'z1'], 'no rank: by type name');
+  const after = slicePage(sorted, [], 2, { s: 1, d: 'a', k: [], t: 'Patient', id: 'p1' }, patientFirst);
+  t.same(after.rows.map((r) => r.id), ['c1', 'o1']);
+  const before = slicePage(sorted, [], 2, { s: 1, d: 'b', k: [], t: 'Condition', id: 'c1' }, patientFirst);
+  t.same([before.rows.map((r) => r.id), before.hasPrevious], [['p1'], false]);
+});
+
 t.test('sortKeyOf picks the lowest ascending and the highest descending', async (t) => {
   t.equal(sortKeyOf(asc[0]!, ['2~9', '1~3']), '1');
   t.equal(sortKeyOf(desc[0]!, ['9~2', '3~1']), '9');

@@ -198,7 +198,10 @@ t.test('search answers match the dataset', async (t) => {
       const next = page.body.link.find((l: any) => l.relation === 'next')?.url as string | undefined;
       url = next?.slice(server.baseUrl.length + 1);
     }
-    t.same(seen.sort(), ['e1', 'o1', 'o2', 'o6', 'p1', 'r1']);
+    // The patient first, then the compartment by type and id, across pages.
+    t.same(seen, ['p1', 'e1', 'o1', 'o2', 'o6', 'r1']);
+    t.same(all.body.entry[0].resource.id, 'p1');
+    t.equal(all.body.entry[0].search.mode, 'match');
     t.equal((await server.fhir('Patient/nope/$everything')).status, 404);
   });
 

@@ -1,7 +1,8 @@
 /**
  * Patient/[id]/$everything (http://hl7.org/fhir/R4/patient-operation-everything.html): the patient, every resource
  * in their compartment (R4 Patient CompartmentDefinition) and the resources those refer to, with `_since`,
- * `_type`, `_count` and cursor paging ordered by type and id. Audited like a search: one entry, the patient named.
+ * `_type`, `_count` and cursor paging ordered by type (the Patient first) and id. Audited like a search: one entry,
+ * the patient named.
  */
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
@@ -45,7 +46,8 @@ export async function everything(req: FhirRequest, match: RouteMatch, ctx: Inter
     if (since) filters.push({ kind: 'match', name: '_since', code: '_lastUpdated', negate: false, conditions: [dateCondition('_lastUpdated', '_since', `ge${since}`)] });
     planned.push({ type, filters });
   }
-  const plan = planOf(parsed, planned);
+  // The patient first, as clients reading a summary expect it at the top; the compartment's types after it by name.
+  const plan = { ...planOf(parsed, planned), typeRank: (type: string) => (type === 'Patient' ? 0 : 1) };
   const outcome = await runSearch(ctx.repo, ctx.repo.search, plan);
   const bundle = await searchBundle(ctx, parsed, outcome, (page) => pageUrl(ctx.baseUrl, `Patient/${id}/$everything`, req.query, page));
   await ctx.work.record(
