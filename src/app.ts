@@ -13,6 +13,7 @@ import { loadDevIssuer } from './consent/dev-issuer.ts';
 import { DEV_ISSUER_JWKS_PATH } from './consent/dev-issuer.ts';
 import { createTokenVerifier } from './consent/token.ts';
 import { buildCapabilities } from './fhir/capability.ts';
+import { ExportJobs } from './fhir/export-jobs.ts';
 import { PatientCompartment } from './fhir/compartment.ts';
 import { fhirRoutes } from './fhir/http/routes.ts';
 import { outcomeOf } from './fhir/outcome.ts';
@@ -186,6 +187,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
     const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });
     const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString());
+    const exportJobs = new ExportJobs(db);
 
     const context = (principal: Principal | undefined, agent: Agent): InteractionContext => ({
       baseUrl: config.baseUrl,
@@ -197,6 +199,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       work: new WorkUnit(workLedger, locks, false),
       newWork: (deferred) => new WorkUnit(workLedger, locks, deferred),
       auditLog: { ledger, index: auditIndex },
+      exportJobs,
     });
 
     http.get('/healthz', async () => ({ status: 'ok' }));

@@ -16,7 +16,7 @@ import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf,
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitReferences } from './references.ts';
-import { isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
+import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
 import { dispatch } from './router.ts';
 import type { WorkUnit } from './work.ts';
@@ -67,7 +67,7 @@ async function runBatch(entries: BundleEntry[], match: RouteMatch, ctx: Interact
   const one = async (index: number, work: WorkUnit) => {
     try {
       const planned = planEntry(entries[index]!, index, ctx.baseUrl, prefer);
-      if (planned.match.interaction === 'batch') throw errors.badRequest('A Bundle entry may not itself be a batch or transaction', [`Bundle.entry[${index}]`], 'ERR_NESTED_BUNDLE');
+      checkEntryRoute(planned.match, index);
       rewriteReferences([planned], new Map(), await resolveConditionalReferences([planned], ctx, (_p, err) => toFhirError(err)));
       const response = await dispatch(planned.request, planned.match, { ...ctx, work });
       responses[index] = responseEntry(response, prefer);
@@ -93,9 +93,7 @@ async function runBatch(entries: BundleEntry[], match: RouteMatch, ctx: Interact
 
 async function runTransaction(entries: BundleEntry[], match: RouteMatch, ctx: InteractionContext, prefer: string | undefined): Promise<FhirResponse> {
   const planned = entries.map((entry, index) => planEntry(entry, index, ctx.baseUrl, prefer));
-  for (const p of planned) {
-    if (p.match.interaction === 'batch') throw errors.badRequest('A Bundle entry may not itself be a batch or transaction', [`Bundle.entry[${p.index}]`], 'ERR_NESTED_BUNDLE');
-  }
+  for (const p of planned) checkEntryRoute(p.match, p.index);
 
   const work = ctx.newWork(true);
   const results = new Map<number, FhirResponse>();
@@ -340,6 +338,14 @@ function checkDistinctTargets(planned: PlannedEntry[]): void {
   }
 }
 
+/** What a Bundle entry may not ask for: another Bundle, or a bulk export (asynchronous, its files streamed). */
+function checkEntryRoute(match: RouteMatch, index: number): void {
+  if (match.interaction === 'batch') throw errors.badRequest('A Bundle entry may not itself be a batch or transaction', [`Bundle.entry[${index}]`], 'ERR_NESTED_BUNDLE');
+  if (match.operation?.startsWith('$export')) {
+    throw errors.badRequest('Bulk export is asynchronous: kick it off at [base]/$export or [base]/Patient/$export, not in a Bundle', [`Bundle.entry[${index}]`], 'ERR_EXPORT_IN_BUNDLE');
+  }
+}
+
 function responseEntry(response: FhirResponse, prefer: string | undefined): BundleEntry {
   const out: BundleEntryResponse = { status: statusLine(response.status) };
   if (response.headers?.location) out.location = response.headers.location;
@@ -348,6 +354,8 @@ function responseEntry(response: FhirResponse, prefer: string | undefined): Bund
   const entry: BundleEntry = { response: out };
   const body = response.body;
   if (body === undefined) return entry;
+  // checkEntryRoute keeps the only interactions answering these (bulk export) out of Bundles.
+  if (isNdjson(body) || isJson(body)) throw errors.internal('A Bundle entry answered with a bulk export body', 'ERR_EXPORT_IN_BUNDLE');
   const resource = isRaw(body) ? (JSON.parse(new TextDecoder().decode(body.raw)) as Resource) : body;
   if (resource.resourceType === 'OperationOutcome') out.outcome = resource;
   else if (!response.written || /return\s*=\s*representation/i.test(prefer ?? '')) entry.resource = resource;

@@ -39,6 +39,8 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
     kind: 'instance',
     software: { name: SOFTWARE.name, version: SOFTWARE.version },
     implementation: { description: 'sealed-fhir: FHIR R4 over encrypted IPFS storage with an auditable ledger', url: baseUrl },
+    // FHIR Bulk Data Access: system and patient level export (src/fhir/interactions/export.ts).
+    instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'application/json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
@@ -59,6 +61,7 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         searchParam: search.systemParams,
+        operation: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }],
         compartment: search.compartments,
       },
     ],

@@ -208,6 +208,49 @@ export class Repository {
   }
 
   /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
+  /**
+   * A type's resources as they stood at ledger index `at` (a bulk export's point in time), in id order, all read
+   * from one LevelDB snapshot: each resource current now that existed then, in its version of that moment (so an
+   * update after `at` does not show). Resources deleted since are not listed (the `_id` entries this walks list
+   * current resources only). Memory stays bounded by the chunk, whatever the type's size.
+   */
+  async *versionsAt(type: string, at: number): AsyncGenerator<VersionRecord> {
+    const snapshot = this.db.snapshot();
+    try {
+      let chunk: string[] = [];
+      const resolve = async (ids: string[]): Promise<VersionRecord[]> => {
+        const heads = await this.heads.getMany(ids.map((id) => `${type}/${id}`), { snapshot });
+        const out: VersionRecord[] = [];
+        for (const head of heads) {
+          if (!head || head.deleted) continue;
+          let record: VersionRecord | undefined = head;
+          // Updated since: step back to the version that was current at `at` (none: created since).
+          for (let v = head.versionId - 1; record && record.t > at; v--) {
+            record = v >= 1 ? await this.versions.get(versionKey(type, head.id, v), { snapshot }) : undefined;
+          }
+          if (record && !record.deleted) out.push(record);
+        }
+        return out;
+      };
+      for await (const id of this.index.idsFrom({ type }, { snapshot })) {
+        chunk.push(id);
+        if (chunk.length === 256) {
+          yield* await resolve(chunk);
+          chunk = [];
+        }
+      }
+      if (chunk.length) yield* await resolve(chunk);
+    } finally {
+      await snapshot.close();
+    }
+  }
+
+  /** Whether a type holds any current resource. */
+  async holdsAny(type: string): Promise<boolean> {
+    for await (const _id of this.index.idsFrom({ type })) return true;
+    return false;
+  }
+
   async latestT(): Promise<number> {
     for await (const key of this.systemHistory.keys({ reverse: true, limit: 1 })) return Number(key);
     return -1;

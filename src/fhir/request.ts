@@ -10,6 +10,7 @@ import type { WorkUnit } from './work.ts';
 import type { Validator } from './validate.ts';
 import type { Capabilities } from './capability.ts';
 import type { AuditLog } from './interactions/audit-event.ts';
+import type { ExportJobs } from './export-jobs.ts';
 
 export interface FhirRequest {
   method: string;
@@ -36,9 +37,19 @@ export interface RawResource {
   raw: Uint8Array;
 }
 
+/** Newline-delimited resources, sent as they are produced (a bulk export file: application/fhir+ndjson). */
+export interface NdjsonBody {
+  ndjson: AsyncIterable<Uint8Array>;
+}
+
+/** A plain JSON document that is not a resource (a bulk export manifest: application/json). */
+export interface JsonBody {
+  json: unknown;
+}
+
 export interface FhirResponse {
   status: number;
-  body?: Resource | RawResource;
+  body?: Resource | RawResource | NdjsonBody | JsonBody;
   headers?: { etag?: string; lastModified?: string; location?: string; contentLocation?: string };
   /** True for create/update/patch responses, whose body `Prefer: return=` may replace. */
   written?: boolean;
@@ -57,12 +68,22 @@ export interface InteractionContext {
   newWork(deferred: boolean): WorkUnit;
   /** The ledger and its search index, for the AuditEvent view (absent: AuditEvent is not served). */
   auditLog?: AuditLog;
+  /** Bulk export jobs (absent: $export is not served). */
+  exportJobs?: ExportJobs;
   /** Largest Bundle accepted (default MAX_BUNDLE_ENTRIES); the in-process bulk importer lifts it for big records. */
   maxBundleEntries?: number;
 }
 
 export function isRaw(body: FhirResponse['body']): body is RawResource {
   return body !== undefined && 'raw' in body;
+}
+
+export function isNdjson(body: FhirResponse['body']): body is NdjsonBody {
+  return body !== undefined && 'ndjson' in body;
+}
+
+export function isJson(body: FhirResponse['body']): body is JsonBody {
+  return body !== undefined && 'json' in body;
 }
 
 /**

@@ -16,6 +16,8 @@ export interface RouteMatch {
    * owner's id and `resourceType` the type searched inside it.
    */
   compartment?: string;
+  /** A bulk export job (`$export-poll-status/[job]`, `$export-file/[job]/[type]`). */
+  job?: string;
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -48,6 +50,7 @@ export function matchRoute(method: string, path: string): RouteMatch {
     if (first === 'metadata') return method === 'GET' ? { interaction: 'capabilities' } : methodNotAllowed(method, path);
     if (first === '_history') return method === 'GET' ? { interaction: 'history-system' } : methodNotAllowed(method, path);
     if (first === '_search') return method === 'POST' ? { interaction: 'search-system' } : methodNotAllowed(method, path);
+    if (first === '$export') return method === 'GET' ? { interaction: 'operation', operation: '$export' } : methodNotAllowed(method, path);
     if (first.startsWith('$')) throw errors.notFound(`Unknown operation '${first}'`, 'ERR_UNKNOWN_OPERATION');
     const resourceType = checkType(first);
     if (method === 'POST') return { interaction: 'create', resourceType };
@@ -58,6 +61,7 @@ export function matchRoute(method: string, path: string): RouteMatch {
     if (method === 'DELETE') return { interaction: 'delete', resourceType };
     return methodNotAllowed(method, path);
   }
+  if (first === '$export-poll-status' || first === '$export-file') return exportJobRoute(method, path, segments);
   const resourceType = checkType(first);
   if (segments.length === 2) {
     if (second === '_history') return method === 'GET' ? { interaction: 'history-type', resourceType } : methodNotAllowed(method, path);
@@ -94,15 +98,36 @@ export function matchRoute(method: string, path: string): RouteMatch {
   throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
 }
 
-/** Operations, with the methods each accepts and the level it runs at (`type` or `instance` of one type). */
-const OPERATIONS: Record<string, { methods: string[]; instanceOf?: string }> = {
+/**
+ * A bulk export job's status (`$export-poll-status/[job]`: GET polls, DELETE cancels) and its files
+ * (`$export-file/[job]/[type]`), at the URLs the kick-off and the manifest hand out.
+ */
+function exportJobRoute(method: string, path: string, segments: string[]): RouteMatch {
+  const [first, job, type] = segments as [string, string | undefined, string | undefined];
+  if (first === '$export-poll-status' && segments.length === 2) {
+    if (method !== 'GET' && method !== 'DELETE') return methodNotAllowed(method, path);
+    return { interaction: 'operation', operation: first, job: checkId(job!, 'export job id') };
+  }
+  if (first === '$export-file' && segments.length === 3) {
+    if (method !== 'GET') return methodNotAllowed(method, path);
+    return { interaction: 'operation', operation: first, job: checkId(job!, 'export job id'), resourceType: checkType(type!) };
+  }
+  throw errors.notFound(`No FHIR endpoint at '${path.slice(0, 200)}'`, 'ERR_NO_ROUTE');
+}
+
+/**
+ * Operations, with the methods each accepts and the level it runs at: `instanceOf` (an instance of that type),
+ * `typeOf` (that type only, no instance), or any type and instance.
+ */
+const OPERATIONS: Record<string, { methods: string[]; instanceOf?: string; typeOf?: string }> = {
   $validate: { methods: ['POST'] },
   $everything: { methods: ['GET'], instanceOf: 'Patient' },
+  $export: { methods: ['GET'], typeOf: 'Patient' },
 };
 
 function operation(method: string, path: string, match: { resourceType: string; id?: string; operation: string }): RouteMatch {
   const op = Object.hasOwn(OPERATIONS, match.operation) ? OPERATIONS[match.operation] : undefined;
-  if (!op || (op.instanceOf && (op.instanceOf !== match.resourceType || !match.id))) {
+  if (!op || (op.instanceOf && (op.instanceOf !== match.resourceType || !match.id)) || (op.typeOf && (op.typeOf !== match.resourceType || match.id))) {
     throw errors.notFound(`Unknown operation '${match.operation.slice(0, 64)}'`, 'ERR_UNKNOWN_OPERATION');
   }
   if (!op.methods.includes(method)) return methodNotAllowed(method, path);

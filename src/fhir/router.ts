@@ -10,6 +10,7 @@ import { auditEvent } from './interactions/audit-event.ts';
 import { create } from './interactions/create.ts';
 import { remove } from './interactions/delete.ts';
 import { everything } from './interactions/everything.ts';
+import { exportOperation } from './interactions/export.ts';
 import { history } from './interactions/history.ts';
 import { search } from './interactions/search.ts';
 import { patch } from './interactions/patch.ts';
@@ -35,7 +36,8 @@ const HANDLERS: Record<string, Handler> = {
   'search-type': search,
   'search-system': search,
   'search-compartment': search,
-  operation: (req, match, ctx) => (match.operation === '$everything' ? everything(req, match, ctx) : validateOperation(req, match, ctx)),
+  operation: (req, match, ctx) =>
+    match.operation === '$everything' ? everything(req, match, ctx) : match.operation?.startsWith('$export') ? exportOperation(req, match, ctx) : validateOperation(req, match, ctx),
   batch: processBundle,
   capabilities: async (_req, _match, ctx) => ({ status: 200, body: ctx.capabilities.statement }),
 };

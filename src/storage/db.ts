@@ -59,6 +59,8 @@ export const SUBLEVELS = {
   resourceEntries: 'resource-entries',
   /** Search index, resource → its date, number and quantity values only: `Type/id` → packed (docs/storage.md). */
   resourceRanges: 'resource-ranges',
+  /** Bulk export jobs (src/fhir/export-jobs.ts): job id → ExportJob (JSON: parameters and point in time, no PHI). */
+  exportJob: 'export-job',
   /** Former resource → value layout (`Type/id/code/<value>` → ''), one key per entry: only cleared by reindex. */
   legacyResourceValue: 'resource-value',
 } as const;

@@ -103,7 +103,7 @@ t.test('each FHIR path and method is a route matchRoute accepts, with the docume
   t.ok(ops.length >= 15);
   for (const { key, path: template, method, op } of ops) {
     for (const type of ['Patient', 'Observation', RESOURCE_TYPES.at(-1)!]) {
-      const sample = concrete(template, { type, id: '123', vid: '2' });
+      const sample = concrete(template, { type, id: '123', vid: '2', job: 'a1b2c3d4-0000-4000-8000-000000000001' });
       let match;
       try {
         match = matchRoute(method.toUpperCase(), sample);

@@ -37,6 +37,14 @@ export function negotiate(format: string | undefined, accept: string | undefined
   throw errors.notAcceptable(`None of the accepted types (${accept.slice(0, 100)}) can be produced: this server answers application/fhir+json`);
 }
 
+/** A bulk export file is NDJSON whatever the client asks, unless it asks for something else only (406). */
+export function negotiateNdjson(accept: string | undefined): void {
+  if (!accept) return;
+  const ranges = accept.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
+  if (ranges.some((r) => ['application/fhir+ndjson', 'application/ndjson', 'application/*', '*/*'].includes(r))) return;
+  throw errors.notAcceptable(`A bulk export file is application/fhir+ndjson; the accepted types (${accept.slice(0, 100)}) do not include it`);
+}
+
 export function isPretty(pretty: string | undefined): boolean {
   return pretty === 'true';
 }

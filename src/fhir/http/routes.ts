@@ -3,17 +3,18 @@
  * Here live only HTTP concerns: bodies, content negotiation, authentication, headers, Prefer, _pretty, and
  * turning errors into OperationOutcomes. Everything FHIR is decided in the core.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { errors, FhirError } from '../../errors.ts';
 import type { Agent } from '../../ledger/types.ts';
 import type { Principal } from '../../consent/principal.ts';
 import { informational, outcomeOf, toFhirError } from '../outcome.ts';
-import { isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
+import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dispatch, isRecorded, recordFailure, route } from '../router.ts';
 import { JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
-import { isPretty, negotiate, type ResponseType } from './negotiate.ts';
+import { isPretty, negotiate, negotiateNdjson, type ResponseType } from './negotiate.ts';
 
 export interface FhirRoutesOptions {
   baseUrl: string;
@@ -76,7 +77,10 @@ export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOption
     if (fhirRequest.method !== 'PATCH' && /json-patch/i.test(fhirRequest.headers.contentType ?? '')) {
       throw errors.unsupportedMediaType('application/json-patch+json is only accepted by PATCH: send application/fhir+json');
     }
-    const responseType = negotiate(fhirRequest.query._format?.[0], req.headers.accept);
+    // A bulk export file answers NDJSON: the FHIR formats' negotiation does not apply to it.
+    const exportFile = fhirRequest.path.startsWith('$export-file/');
+    if (exportFile) negotiateNdjson(req.headers.accept);
+    const responseType = exportFile ? 'application/fhir+json' : negotiate(fhirRequest.query._format?.[0], req.headers.accept);
     const match = route(fhirRequest);
     const agent: Agent = { address: req.ip };
     let principal: Principal | undefined;
@@ -157,9 +161,11 @@ function send(req: FastifyRequest, reply: FastifyReply, response: FhirResponse, 
     if (preference === 'minimal') return reply.send();
     if (preference.toLowerCase() === 'operationoutcome') body = informational(`${match.interaction} succeeded (HTTP ${response.status})`);
   }
+  const pretty = isPretty(fhirRequest.query._pretty?.[0]);
+  if (isNdjson(body)) return reply.type('application/fhir+ndjson').send(Readable.from(body.ndjson));
+  if (isJson(body)) return reply.type('application/json; charset=utf-8').send(JSON.stringify(body.json, null, pretty ? 2 : undefined));
   reply.type(`${type}; charset=utf-8`);
   if (req.method === 'HEAD') return reply.send();
-  const pretty = isPretty(fhirRequest.query._pretty?.[0]);
   if (isRaw(body)) {
     return reply.send(pretty ? JSON.stringify(JSON.parse(Buffer.from(body.raw).toString('utf8')), null, 2) : Buffer.from(body.raw));
   }

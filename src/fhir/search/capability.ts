@@ -31,6 +31,7 @@ export function searchCapabilities(resources: CapabilityStatementRestResource[])
       resource.operation = [
         ...(resource.operation ?? []),
         { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+        { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export' },
       ];
     }
   }

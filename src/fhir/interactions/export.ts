@@ -1,0 +1,147 @@
+/**
+ * Bulk export (FHIR Bulk Data Access 2.0, https://hl7.org/fhir/uv/bulkdata/export.html), system level
+ * (`[base]/$export`) and patient level (`[base]/Patient/$export`: the Patient compartment's resources), with
+ * `_type`, `_since` and `_outputFormat` (NDJSON).
+ *
+ * The kick-off records the job (its parameters and the ledger index of that moment) and answers 202 with the status
+ * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type that holds
+ * resources. Each file is written while it is downloaded, from the store as it stood at the kick-off
+ * (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every poll, every
+ * download and every cancel is a ledger entry; a download's entry is durable before its first byte.
+ */
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import { errors } from '../../errors.ts';
+import { auditEntry, entityOfMatch } from '../audit.ts';
+import { r4PatientCompartment } from '../definitions.ts';
+import type { ExportJob, ExportJobs } from '../export-jobs.ts';
+import { informational } from '../outcome.ts';
+import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
+import type { RouteMatch } from '../route.ts';
+import { RESOURCE_TYPES } from '../validate.ts';
+import { parseInstant } from './parameters.ts';
+
+const KICK_OFF_PARAMETERS = new Set(['_type', '_since', '_outputFormat', '_format', '_pretty']);
+const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
+/** AuditEvents are the ledger's view, not stored resources (their own API, the auditor's). */
+const EXPORTABLE = RESOURCE_TYPES.filter((type) => type !== 'AuditEvent');
+const NEWLINE = new Uint8Array([0x0a]);
+
+/** The Patient compartment's types (R4 CompartmentDefinition), with Patient itself. */
+function patientTypes(): string[] {
+  const inCompartment = new Set(['Patient', ...r4PatientCompartment().filter((r) => r.param?.length).map((r) => r.code)]);
+  return EXPORTABLE.filter((type) => inCompartment.has(type));
+}
+
+function jobsOf(ctx: InteractionContext): ExportJobs {
+  if (!ctx.exportJobs) throw errors.notFound('Bulk export is not served by this node', 'ERR_UNKNOWN_OPERATION');
+  return ctx.exportJobs;
+}
+
+const ownerOf = (ctx: InteractionContext) => (ctx.principal ? `${ctx.principal.issuer} ${ctx.principal.sub}` : '');
+
+/** The job, to its owner only: anyone else learns nothing, not even that it exists. */
+async function ownJob(ctx: InteractionContext, id: string): Promise<ExportJob> {
+  const job = await jobsOf(ctx).get(id);
+  if (!job || job.owner !== ownerOf(ctx)) throw errors.notFound(`No bulk export job '${id}'`, 'ERR_EXPORT_JOB_UNKNOWN');
+  return job;
+}
+
+export async function exportOperation(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  switch (match.operation) {
+    case '$export':
+      return kickOff(req, match, ctx);
+    case '$export-poll-status':
+      return req.method === 'DELETE' ? cancel(match, ctx) : status(match, ctx);
+    default:
+      return file(match, ctx);
+  }
+}
+
+async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const jobs = jobsOf(ctx);
+  if (!/respond-async/i.test(req.headers.prefer ?? '')) {
+    throw errors.badRequest('Bulk export is asynchronous: send Prefer: respond-async', undefined, 'ERR_EXPORT_NOT_ASYNC');
+  }
+  for (const name of Object.keys(req.query)) {
+    if (!KICK_OFF_PARAMETERS.has(name)) throw errors.badRequest(`Parameter '${name.slice(0, 64)}' is not supported by $export (only _type, _since, _outputFormat)`, [name], 'ERR_UNKNOWN_PARAMETER');
+  }
+  const format = req.query._outputFormat;
+  if (format && (format.length !== 1 || !NDJSON_FORMATS.has(format[0]!))) {
+    throw errors.badRequest(`_outputFormat must be application/fhir+ndjson, got '${format.join(',').slice(0, 60)}'`, ['_outputFormat'], 'ERR_EXPORT_FORMAT');
+  }
+  const level = match.resourceType === 'Patient' ? 'patient' : 'system';
+  const allowed = level === 'patient' ? patientTypes() : EXPORTABLE;
+  let types = allowed;
+  if (req.query._type) {
+    const wanted = new Set(req.query._type.flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean));
+    for (const type of wanted) {
+      if (!allowed.includes(type)) {
+        const why = (RESOURCE_TYPES as readonly string[]).includes(type) ? (level === 'patient' ? 'is not in the Patient compartment' : 'cannot be exported') : 'is not a resource type';
+        throw errors.badRequest(`_type: '${type.slice(0, 64)}' ${why}`, ['_type'], 'ERR_SEARCH_VALUE');
+      }
+    }
+    types = allowed.filter((type) => wanted.has(type));
+  }
+  const since = parseInstant(req.query, '_since');
+  const job: ExportJob = {
+    id: ctx.repo.newId(),
+    level,
+    types,
+    at: await ctx.repo.latestT(),
+    transactionTime: new Date().toISOString(),
+    request: `${ctx.baseUrl}/${req.path}${queryString(req.query)}`,
+    owner: ownerOf(ctx),
+    ...(since ? { since } : {}),
+  };
+  await jobs.put(job);
+  await ctx.work.record(auditEntry(ctx, match, 202, { entity: entityOfMatch(match), query: ctx.repo.auditQuery(req.query) }));
+  const body: OperationOutcome = informational(`Bulk export ${job.id} accepted; poll ${statusUrl(ctx, job)}`);
+  return { status: 202, body, headers: { contentLocation: statusUrl(ctx, job) } };
+}
+
+/** The manifest (complete at once: the files are written as they are read), or 404 for a job not the caller's. */
+async function status(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const job = await ownJob(ctx, match.job!);
+  const output: Array<{ type: string; url: string }> = [];
+  for (const type of job.types) {
+    if (await ctx.repo.holdsAny(type)) output.push({ type, url: `${ctx.baseUrl}/$export-file/${job.id}/${type}` });
+  }
+  await ctx.work.record(auditEntry(ctx, match, 200));
+  const manifest = { transactionTime: job.transactionTime, request: job.request, requiresAccessToken: true, output, error: [] };
+  return { status: 200, body: { json: manifest } };
+}
+
+async function cancel(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const job = await ownJob(ctx, match.job!);
+  await jobsOf(ctx).delete(job.id);
+  await ctx.work.record(auditEntry(ctx, match, 202));
+  return { status: 202, body: informational(`Bulk export ${job.id} deleted`) };
+}
+
+/** One type's file: the entry is durable before the first line leaves. */
+async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
+  const job = await ownJob(ctx, match.job!);
+  const type = match.resourceType!;
+  if (!job.types.includes(type)) throw errors.notFound(`Bulk export ${job.id} has no ${type} file`, 'ERR_EXPORT_JOB_UNKNOWN');
+  await ctx.work.record(auditEntry(ctx, match, 200, { entity: entityOfMatch(match) }));
+  const { repo } = ctx;
+  async function* lines(): AsyncGenerator<Uint8Array> {
+    for await (const record of repo.versionsAt(type, job.at)) {
+      if (job.since && record.lastUpdated < job.since) continue;
+      // Patient level: only what lies in some patient's compartment (the Patient records themselves included).
+      if (job.level === 'patient' && type !== 'Patient' && !record.patient) continue;
+      yield await repo.open(record);
+      yield NEWLINE;
+    }
+  }
+  return { status: 200, body: { ndjson: lines() } };
+}
+
+function statusUrl(ctx: InteractionContext, job: ExportJob): string {
+  return `${ctx.baseUrl}/$export-poll-status/${job.id}`;
+}
+
+function queryString(query: Record<string, string[]>): string {
+  const pairs = Object.entries(query).flatMap(([name, values]) => values.map((v) => `${encodeURIComponent(name)}=${encodeURIComponent(v)}`));
+  return pairs.length ? `?${pairs.join('&')}` : '';
+}

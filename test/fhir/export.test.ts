@@ -1,0 +1,132 @@
+/**
+ * Bulk export (FHIR Bulk Data Access) against a real node: kick-off, manifest, NDJSON files as the store stood at
+ * the kick-off, patient level, `_type` and `_since`, jobs visible to their owner only, cancel, the ledger entries,
+ * and the 4xx answers for what is malformed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+type R = Record<string, any>;
+const SYNTHEA = path.join(import.meta.dirname, '../fixtures/synthea');
+const read = (file: string) => JSON.parse(fs.readFileSync(path.join(SYNTHEA, file), 'utf8')) as R;
+
+async function raw(server: TestServer, url: string, headers: Record<string, string> = {}, token?: string) {
+  const res = await fetch(url.startsWith('http') ? url : `${server.baseUrl}/${url}`, { headers: { authorization: `Bearer ${token ?? (await server.token())}`, ...headers } });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+const lines = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as R);
+
+t.test('bulk export', async (t) => {
+  const server = await startServer(t);
+  const token = await server.token({ sub: 'exporter' });
+  const kickOff = (query: string, headers: Record<string, string> = { prefer: 'respond-async' }) => raw(server, query, { accept: 'application/fhir+json', ...headers }, token);
+  for (const file of ['_shared/0-hospitalInformation1625911868739.json', '_shared/0-practitionerInformation1625911868739.json', '8a4c9c04-1524-9f1c-d65b-9b17e4520fef.json']) {
+    t.equal((await server.fhir('', { method: 'POST', body: read(file) })).status, 200, file);
+  }
+  const observations = (await server.fhir('Observation?_count=1000')).body.entry.map((e: R) => e.resource) as R[];
+  const patientId = (await server.fhir('Patient')).body.entry[0].resource.id as string;
+
+  t.test('malformed kick-offs are 4xx OperationOutcomes', async (t) => {
+    for (const [query, headers, status] of [
+      ['$export', { prefer: 'respond-wait' }, 400],
+      ['$export?_typeFilter=Observation%3Fstatus%3Dfinal', undefined, 400],
+      ['$export?_outputFormat=text/csv', undefined, 400],
+      ['$export?_type=Nope', undefined, 400],
+      ['$export?_type=AuditEvent', undefined, 400],
+      ['$export?_since=yesterday', undefined, 400],
+      ['Patient/$export?_type=Practitioner', undefined, 400],
+      [`Patient/${patientId}/$export`, undefined, 404],
+    ] as const) {
+      const res = await kickOff(query, headers);
+      t.equal(res.status, status, query);
+      t.equal(JSON.parse(res.text).resourceType, 'OperationOutcome');
+    }
+    const batch = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: '$export' } }] } });
+    t.match(batch.body.entry[0].response.status, /^400/, 'not inside a Bundle');
+  });
+
+  t.test('system level: the files hold the store as it stood at the kick-off', async (t) => {
+    const before = server.app.ledger.size();
+    const res = await kickOff('$export?_type=Patient,Observation,Practitioner,Device&_outputFormat=application/fhir%2Bndjson');
+    t.equal(res.status, 202);
+    const statusUrl = res.headers.get('content-location')!;
+    t.match(statusUrl, /\/\$export-poll-status\/[0-9a-f-]+$/);
+
+    // after the kick-off: one Observation updated, one created; neither change shows in the files
+    const changed = observations[0]!;
+    t.equal((await server.fhir(`Observation/${changed.id}`, { method: 'PUT', body: { ...changed, status: 'amended' } })).status, 200);
+    t.equal((await server.fhir('Observation', { method: 'POST', body: { ...changed, id: undefined, meta: undefined } })).status, 201);
+
+    const status = await raw(server, statusUrl, { accept: 'application/json' }, token);
+    t.equal(status.status, 200);
+    t.match(status.headers.get('content-type'), /^application\/json/);
+    const manifest = JSON.parse(status.text);
+    t.match(manifest, { requiresAccessToken: true, error: [], request: /\$export\?_type=/ });
+    t.ok(Date.parse(manifest.transactionTime) <= Date.now());
+    t.same(manifest.output.map((o: R) => o.type), ['Observation', 'Patient', 'Practitioner'], 'one file per type holding resources (no Device here)');
+
+    const files = new Map<string, R[]>();
+    for (const output of manifest.output) {
+      const file = await raw(server, output.url, { accept: 'application/fhir+ndjson' }, token);
+      t.equal(file.status, 200);
+      t.equal(file.headers.get('content-type'), 'application/fhir+ndjson');
+      files.set(output.type, lines(file.text));
+    }
+    t.equal(files.get('Patient')!.length, 1);
+    t.equal(files.get('Practitioner')!.length, 195);
+    const exported = files.get('Observation')!;
+    t.same(exported.map((o) => o.id).sort(), observations.map((o) => o.id).sort(), 'the Observations of the kick-off, none created after');
+    const old = exported.find((o) => o.id === changed.id)!;
+    t.same([old.status, old.meta.versionId], [changed.status, '1'], 'the version current at the kick-off');
+
+    // the ledger: the kick-off, the poll and each download, in order
+    const entries = (await server.app.ledger.getEntries(before, server.app.ledger.size())).map((e) => JSON.parse(new TextDecoder().decode(e.bytes)));
+    const ops = entries.filter((e) => e.operation?.startsWith('$export')).map((e) => [e.operation, e.status, e.entity?.[0]?.reference ?? '']);
+    t.same(ops, [
+      ['$export', 202, ''],
+      ['$export-poll-status', 200, ''],
+      ['$export-file', 200, 'Observation'],
+      ['$export-file', 200, 'Patient'],
+      ['$export-file', 200, 'Practitioner'],
+    ]);
+    const family = files.get('Patient')![0]!.name[0].family as string;
+    t.notOk(entries.some((e) => JSON.stringify(e).includes(family)), 'no PHI (the family name) in the entries');
+  });
+
+  t.test('patient level, _since, another caller, cancel', async (t) => {
+    const res = await kickOff('Patient/$export');
+    t.equal(res.status, 202);
+    const statusUrl = res.headers.get('content-location')!;
+    const manifest = JSON.parse((await raw(server, statusUrl, {}, token)).text);
+    const types = manifest.output.map((o: R) => o.type) as string[];
+    t.ok(types.includes('Patient') && types.includes('Observation') && types.includes('Encounter'));
+    t.notOk(types.includes('Practitioner') || types.includes('PractitionerRole') || types.includes('Organization'), 'outside the Patient compartment');
+    const patients = lines((await raw(server, manifest.output.find((o: R) => o.type === 'Patient').url, {}, token)).text);
+    t.same(patients.map((p) => p.id), [patientId]);
+
+    const later = await kickOff(`$export?_type=Observation&_since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    const laterManifest = JSON.parse((await raw(server, later.headers.get('content-location')!, {}, token)).text);
+    t.equal(lines((await raw(server, laterManifest.output[0].url, {}, token)).text).length, 0, '_since after every update: an empty file');
+
+    const other = await server.token({ sub: 'someone-else' });
+    t.equal((await raw(server, statusUrl, {}, other)).status, 404, 'another caller cannot poll');
+    t.equal((await raw(server, manifest.output[0].url, {}, other)).status, 404, 'nor download');
+    t.equal((await raw(server, manifest.output[0].url, { accept: 'application/fhir+xml' }, token)).status, 406);
+    t.equal((await raw(server, statusUrl.replace(/[^/]+$/, 'f0000000-0000-4000-8000-000000000000'), {}, token)).status, 404);
+
+    const cancel = await fetch(statusUrl, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    t.equal(cancel.status, 202);
+    t.equal((await raw(server, statusUrl, {}, token)).status, 404, 'gone after DELETE');
+    t.equal((await raw(server, manifest.output[0].url, {}, token)).status, 404);
+  });
+
+  t.test('the CapabilityStatement declares both levels', async (t) => {
+    const cs = (await server.fhir('metadata')).body;
+    t.same(cs.instantiates, ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
+    t.match(cs.rest[0].operation, [{ name: 'export' }]);
+    t.ok(cs.rest[0].resource.find((r: R) => r.type === 'Patient').operation.some((o: R) => o.name === 'export'));
+  });
+});
