@@ -247,7 +247,7 @@ export class Repository {
 
   /** Whether a type holds any current resource. */
   async holdsAny(type: string): Promise<boolean> {
-    for await (const _id of this.index.idsFrom({ type })) return true;
+    for await (const _id of this.index.idsFrom({ type }, { batch: 8 })) return true;
     return false;
   }
 

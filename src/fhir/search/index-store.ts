@@ -63,6 +63,8 @@ export interface IdRange {
   inclusive?: boolean;
   descending?: boolean;
   snapshot?: object;
+  /** Keys read per step (default 1,000): fewer where only the first id is wanted. */
+  batch?: number;
 }
 /**
  * Separators of a packed record: `\x1e<code>\x1f<value>\x1e<code>\x1f<value>\x1e`. Neither can occur in a code
@@ -331,7 +333,7 @@ export class SearchIndex {
     const keys = this.valueIndex.keys(range as never);
     try {
       for (;;) {
-        const batch = await keys.nextv(1000);
+        const batch = await keys.nextv(options.batch ?? 1000);
         if (batch.length === 0) return;
         const ids: string[] = [];
         for (const key of batch) {
