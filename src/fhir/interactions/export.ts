@@ -16,6 +16,7 @@ import { r4PatientCompartment } from '../definitions.ts';
 import type { ExportJob, ExportJobs } from '../export-jobs.ts';
 import { informational } from '../outcome.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
+import type { VersionRecord } from '../repository.ts';
 import type { RouteMatch } from '../route.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 import { parseInstant } from './parameters.ts';
@@ -25,6 +26,7 @@ const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson',
 /** AuditEvents are the ledger's view, not stored resources (their own API, the auditor's). */
 const EXPORTABLE = RESOURCE_TYPES.filter((type) => type !== 'AuditEvent');
 const NEWLINE = new Uint8Array([0x0a]);
+const OPEN_TOGETHER = 64;
 
 /** The Patient compartment's types (R4 CompartmentDefinition), with Patient itself. */
 function patientTypes(): string[] {
@@ -126,13 +128,21 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: entityOfMatch(match) }));
   const { repo } = ctx;
   async function* lines(): AsyncGenerator<Uint8Array> {
+    // Blocks are fetched OPEN_TOGETHER at a time (as a search page's are), then decrypted in order.
+    let pending: VersionRecord[] = [];
+    const opened = async () => {
+      const out = await repo.openMany(pending);
+      pending = [];
+      return out;
+    };
     for await (const record of repo.versionsAt(type, job.at)) {
       if (job.since && record.lastUpdated < job.since) continue;
       // Patient level: only what lies in some patient's compartment (the Patient records themselves included).
       if (job.level === 'patient' && type !== 'Patient' && !record.patient) continue;
-      yield await repo.open(record);
-      yield NEWLINE;
+      pending.push(record);
+      if (pending.length === OPEN_TOGETHER) for (const bytes of await opened()) yield* [bytes, NEWLINE];
     }
+    for (const bytes of await opened()) yield* [bytes, NEWLINE];
   }
   return { status: 200, body: { ndjson: lines() } };
 }
