@@ -38,6 +38,11 @@ export function r4PatientCompartment(): CompartmentDefinitionResource[] {
   return patientCompartment;
 }
 
+/** The types a patient's compartment can hold (those with a parameter that links them), Patient itself first. */
+export function patientCompartmentTypes(): string[] {
+  return [...new Set(['Patient', ...r4PatientCompartment().filter((r) => r.param?.length).map((r) => r.code)])];
+}
+
 /**
  * fhirpath.js evaluates synchronously only without `resolve()`; search-parameter expressions use
  * `.where(resolve() is Patient)` to pick references by target type. Strip those filters and let the caller filter

@@ -6,14 +6,14 @@
  */
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
-import { r4PatientCompartment } from '../definitions.ts';
+import { patientCompartmentTypes } from '../definitions.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dateCondition } from '../search/conditions.ts';
 import type { Filter } from '../search/params.ts';
 import { compartmentFilter, runSearch } from '../search/run.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
-import { MAX_COUNT, pageUrl, patientsOf, planOf, searchBundle } from './search.ts';
+import { MAX_COUNT, pageUrl, patientsOf, planOf, searchBundle, typesParameter } from './search.ts';
 import { parseInstant } from './parameters.ts';
 
 const EVERYTHING_PARAMETERS = new Set(['_since', '_type', '_count', '_page', '_format', '_pretty']);
@@ -27,13 +27,9 @@ export async function everything(req: FhirRequest, match: RouteMatch, ctx: Inter
   if (!head) throw errors.notFound(`Patient/${id} is not known`);
   if (head.deleted) throw errors.gone(`Patient/${id} was deleted`);
 
-  const compartmentTypes = ['Patient', ...r4PatientCompartment().filter((r) => r.param?.length).map((r) => r.code)];
-  let types = [...new Set(compartmentTypes)].filter((t) => (RESOURCE_TYPES as readonly string[]).includes(t));
-  if (req.query._type) {
-    const wanted = req.query._type.flatMap((v) => v.split(',')).map((t) => t.trim());
-    for (const t of wanted) if (!(RESOURCE_TYPES as readonly string[]).includes(t)) throw errors.badRequest(`_type: '${t.slice(0, 64)}' is not a resource type`, ['_type'], 'ERR_SEARCH_VALUE');
-    types = types.filter((t) => wanted.includes(t));
-  }
+  let types = patientCompartmentTypes().filter((t) => (RESOURCE_TYPES as readonly string[]).includes(t));
+  const wanted = typesParameter(req.query._type);
+  if (wanted) types = types.filter((t) => wanted.includes(t));
   const since = parseInstant(req.query, '_since');
   const parsed = ctx.repo.search.parse('Binary', req.query, { maxCount: MAX_COUNT, extra: new Set(['_since', '_type']) });
   parsed.include = [{ type: '*', code: '*', iterate: false }];

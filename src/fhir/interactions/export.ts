@@ -12,7 +12,7 @@
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
-import { r4PatientCompartment } from '../definitions.ts';
+import { patientCompartmentTypes } from '../definitions.ts';
 import type { ExportJob, ExportJobs } from '../export-jobs.ts';
 import { informational } from '../outcome.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
@@ -20,6 +20,7 @@ import type { VersionRecord } from '../repository.ts';
 import type { RouteMatch } from '../route.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 import { parseInstant } from './parameters.ts';
+import { pageUrl, typesParameter } from './search.ts';
 
 const KICK_OFF_PARAMETERS = new Set(['_type', '_since', '_outputFormat', '_format', '_pretty']);
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -28,11 +29,6 @@ const EXPORTABLE = RESOURCE_TYPES.filter((type) => type !== 'AuditEvent');
 const NEWLINE = new Uint8Array([0x0a]);
 const OPEN_TOGETHER = 64;
 
-/** The Patient compartment's types (R4 CompartmentDefinition), with Patient itself. */
-function patientTypes(): string[] {
-  const inCompartment = new Set(['Patient', ...r4PatientCompartment().filter((r) => r.param?.length).map((r) => r.code)]);
-  return EXPORTABLE.filter((type) => inCompartment.has(type));
-}
 
 function jobsOf(ctx: InteractionContext): ExportJobs {
   if (!ctx.exportJobs) throw errors.notFound('Bulk export is not served by this node', 'ERR_UNKNOWN_OPERATION');
@@ -72,17 +68,14 @@ async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
     throw errors.badRequest(`_outputFormat must be application/fhir+ndjson, got '${format.join(',').slice(0, 60)}'`, ['_outputFormat'], 'ERR_EXPORT_FORMAT');
   }
   const level = match.resourceType === 'Patient' ? 'patient' : 'system';
-  const allowed = level === 'patient' ? patientTypes() : EXPORTABLE;
+  const allowed = level === 'patient' ? EXPORTABLE.filter((type) => patientCompartmentTypes().includes(type)) : EXPORTABLE;
   let types = allowed;
-  if (req.query._type) {
-    const wanted = new Set(req.query._type.flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean));
+  const wanted = typesParameter(req.query._type);
+  if (wanted) {
     for (const type of wanted) {
-      if (!allowed.includes(type)) {
-        const why = (RESOURCE_TYPES as readonly string[]).includes(type) ? (level === 'patient' ? 'is not in the Patient compartment' : 'cannot be exported') : 'is not a resource type';
-        throw errors.badRequest(`_type: '${type.slice(0, 64)}' ${why}`, ['_type'], 'ERR_SEARCH_VALUE');
-      }
+      if (!allowed.includes(type)) throw errors.badRequest(`_type: '${type.slice(0, 64)}' ${level === 'patient' ? 'is not in the Patient compartment' : 'cannot be exported'}`, ['_type'], 'ERR_SEARCH_VALUE');
     }
-    types = allowed.filter((type) => wanted.has(type));
+    types = allowed.filter((type) => wanted.includes(type));
   }
   const since = parseInstant(req.query, '_since');
   const job: ExportJob = {
@@ -91,7 +84,7 @@ async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
     types,
     at: await ctx.repo.latestT(),
     transactionTime: new Date().toISOString(),
-    request: `${ctx.baseUrl}/${req.path}${queryString(req.query)}`,
+    request: pageUrl(ctx.baseUrl, req.path, req.query, undefined),
     owner: ownerOf(ctx),
     ...(since ? { since } : {}),
   };
@@ -149,9 +142,4 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
 
 function statusUrl(ctx: InteractionContext, job: ExportJob): string {
   return `${ctx.baseUrl}/$export-poll-status/${job.id}`;
-}
-
-function queryString(query: Record<string, string[]>): string {
-  const pairs = Object.entries(query).flatMap(([name, values]) => values.map((v) => `${encodeURIComponent(name)}=${encodeURIComponent(v)}`));
-  return pairs.length ? `?${pairs.join('&')}` : '';
 }

@@ -66,7 +66,8 @@ export function planOf(parsed: ParsedSearch, types: Array<{ type: string; filter
   return { types, parsed, count };
 }
 
-function typesParameter(values: string[] | undefined): string[] | undefined {
+/** `_type` (comma-separated, repeatable): the types named, each a resource type (400 otherwise); undefined if absent. */
+export function typesParameter(values: string[] | undefined): string[] | undefined {
   if (!values) return undefined;
   const types = values.flatMap((v) => v.split(',')).map((t) => t.trim());
   for (const t of types) if (!(RESOURCE_TYPES as readonly string[]).includes(t)) throw errors.badRequest(`_type: '${t.slice(0, 64)}' is not a resource type`, ['_type'], 'ERR_SEARCH_VALUE');
