@@ -10,7 +10,7 @@ import { auditEntry, entityOfRecord, etagOf, httpDate, versionOfEtag } from '../
 import type { VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
-import type { Summary } from '../search/params.ts';
+import { elementsParameter, summaryParameter, type Summary } from '../search/params.ts';
 import { subset } from '../search/summary.ts';
 
 export async function read(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
@@ -54,20 +54,8 @@ async function respond(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
 /** `_summary` (true, text, data or false: `count` is for searches) and `_elements` of a read, checked before any I/O. */
 function subsetOf(req: FhirRequest): Shape {
   const out: Shape = {};
-  const summary = req.query._summary;
-  if (summary !== undefined) {
-    if (summary.length !== 1 || !['true', 'text', 'data', 'false'].includes(summary[0]!)) {
-      throw errors.badRequest(`_summary on a read must be true, text, data or false, got '${summary.join(',').slice(0, 40)}'`, ['_summary'], 'ERR_SEARCH_VALUE');
-    }
-    out.summary = summary[0] as Summary;
-  }
-  if (req.query._elements !== undefined) {
-    const elements = req.query._elements.flatMap((v) => v.split(',')).map((e) => e.trim()).filter(Boolean);
-    for (const e of elements) {
-      if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) throw errors.badRequest(`_elements: '${e.slice(0, 40)}' is not an element name`, ['_elements'], 'ERR_SEARCH_VALUE');
-    }
-    out.elements = elements;
-  }
+  if (req.query._summary !== undefined) out.summary = summaryParameter(req.query._summary, ['true', 'text', 'data', 'false']);
+  if (req.query._elements !== undefined) out.elements = elementsParameter(req.query._elements);
   return out;
 }
 

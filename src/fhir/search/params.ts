@@ -77,6 +77,23 @@ const MODIFIERS: Record<string, Set<string>> = {
 };
 const resourceTypes = new Set<string>(RESOURCE_TYPES);
 
+const SUMMARIES: readonly Summary[] = ['true', 'text', 'data', 'count', 'false'];
+
+/** `_summary`, once, one of `allowed` (a read takes every value but `count`); 400 otherwise. */
+export function summaryParameter(values: string[], allowed: readonly Summary[]): Summary {
+  if (values.length > 1) bad('_summary', 'may appear only once');
+  const v = values[0]!;
+  if (!(allowed as readonly string[]).includes(v)) bad('_summary', `must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`);
+  return v as Summary;
+}
+
+/** `_elements`: the element names listed (comma-separated, repeatable); 400 for anything that is not a name. */
+export function elementsParameter(values: string[]): string[] {
+  const elements = values.flatMap((v) => v.split(',')).map((e) => e.trim()).filter(Boolean);
+  for (const e of elements) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad('_elements', `'${e.slice(0, 40)}' is not an element name`);
+  return elements;
+}
+
 function bad(name: string, message: string, code = 'ERR_SEARCH_VALUE'): never {
   throw errors.badRequest(`Search parameter '${name}': ${message}`, [name], code);
 }
@@ -193,12 +210,9 @@ function parseResultParameter(resourceType: string, name: string, values: string
         out.sort.push({ code: param.code, type: param.type, descending });
       }
       return;
-    case '_summary': {
-      const v = single();
-      if (!['true', 'text', 'data', 'count', 'false'].includes(v)) bad(name, 'must be true, text, data, count or false');
-      out.summary = v as Summary;
+    case '_summary':
+      out.summary = summaryParameter(values, SUMMARIES);
       return;
-    }
     case '_total': {
       const v = single();
       if (!['none', 'estimate', 'accurate'].includes(v)) bad(name, 'must be none, estimate or accurate');
@@ -206,8 +220,7 @@ function parseResultParameter(resourceType: string, name: string, values: string
       return;
     }
     case '_elements':
-      out.elements = values.flatMap((v) => v.split(',')).map((e) => e.trim()).filter(Boolean);
-      for (const e of out.elements) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad(name, `'${e.slice(0, 40)}' is not an element name`);
+      out.elements = elementsParameter(values);
       return;
     case '_page':
       out.page = single();
