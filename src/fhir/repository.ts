@@ -207,7 +207,6 @@ export class Repository {
     return this.heads.values();
   }
 
-  /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
   /**
    * A type's resources as they stood at ledger index `at` (a bulk export's point in time), in id order, all read
    * from one LevelDB snapshot: each resource current now that existed then, in its version of that moment (so an
@@ -251,6 +250,7 @@ export class Repository {
     return false;
   }
 
+  /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
   async latestT(): Promise<number> {
     for await (const key of this.systemHistory.keys({ reverse: true, limit: 1 })) return Number(key);
     return -1;
