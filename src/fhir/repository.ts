@@ -208,37 +208,46 @@ export class Repository {
   }
 
   /**
-   * A type's resources as they stood at ledger index `at` (a bulk export's point in time), in id order, all read
-   * from one LevelDB snapshot: each resource current now that existed then, in its version of that moment (so an
-   * update after `at` does not show). Resources deleted since are not listed (the `_id` entries this walks list
-   * current resources only). Memory stays bounded by the chunk, whatever the type's size.
+   * A type's resources as they stood at ledger index `at` (a bulk export's point in time), all read from one
+   * LevelDB snapshot, each in its version of that moment (so a later update does not show). First the current
+   * resources in id order (the type's `_id` entries), then those deleted since `at`, which those entries no longer
+   * list: found among the type's versions written after `at` (type history), so that pass holds only the ids
+   * changed since. Memory stays bounded by a chunk plus those ids, whatever the type's size.
    */
   async *versionsAt(type: string, at: number): AsyncGenerator<VersionRecord> {
     const snapshot = this.db.snapshot();
     try {
-      let chunk: string[] = [];
-      const resolve = async (ids: string[]): Promise<VersionRecord[]> => {
+      // The version current at `at`, stepping back from the head (none: created since, or a deletion then).
+      const asOf = async (head: VersionRecord): Promise<VersionRecord | undefined> => {
+        let record: VersionRecord | undefined = head;
+        for (let v = head.versionId - 1; record && record.t > at; v--) {
+          record = v >= 1 ? await this.versions.get(versionKey(type, head.id, v), { snapshot }) : undefined;
+        }
+        return record && !record.deleted ? record : undefined;
+      };
+      const resolve = async (ids: string[], deleted: boolean): Promise<VersionRecord[]> => {
         const heads = await this.heads.getMany(ids.map((id) => `${type}/${id}`), { snapshot });
         const out: VersionRecord[] = [];
         for (const head of heads) {
-          if (!head || head.deleted) continue;
-          let record: VersionRecord | undefined = head;
-          // Updated since: step back to the version that was current at `at` (none: created since).
-          for (let v = head.versionId - 1; record && record.t > at; v--) {
-            record = v >= 1 ? await this.versions.get(versionKey(type, head.id, v), { snapshot }) : undefined;
-          }
-          if (record && !record.deleted) out.push(record);
+          if (!head || (head.deleted === true) !== deleted) continue;
+          const record = await asOf(head);
+          if (record) out.push(record);
         }
         return out;
       };
+      let chunk: string[] = [];
       for await (const id of this.index.idsFrom({ type }, { snapshot })) {
         chunk.push(id);
         if (chunk.length === 256) {
-          yield* await resolve(chunk);
+          yield* await resolve(chunk, false);
           chunk = [];
         }
       }
-      if (chunk.length) yield* await resolve(chunk);
+      if (chunk.length) yield* await resolve(chunk, false);
+      const changedSince = new Set<string>();
+      for await (const pointer of this.typeHistory.values({ gt: `${type}/${pad(at)}`, lt: `${type}/\xff`, snapshot })) changedSince.add(pointer.id);
+      const ids = [...changedSince];
+      for (let i = 0; i < ids.length; i += 256) yield* await resolve(ids.slice(i, i + 256), true);
     } finally {
       await snapshot.close();
     }

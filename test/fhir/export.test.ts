@@ -55,9 +55,10 @@ t.test('bulk export', async (t) => {
     const statusUrl = res.headers.get('content-location')!;
     t.match(statusUrl, /\/\$export-poll-status\/[0-9a-f-]+$/);
 
-    // after the kick-off: one Observation updated, one created; neither change shows in the files
+    // after the kick-off: one Observation updated, one deleted, one created; no change shows in the files
     const changed = observations[0]!;
     t.equal((await server.fhir(`Observation/${changed.id}`, { method: 'PUT', body: { ...changed, status: 'amended' } })).status, 200);
+    t.equal((await server.fhir(`Observation/${observations[1]!.id}`, { method: 'DELETE' })).status, 200);
     t.equal((await server.fhir('Observation', { method: 'POST', body: { ...changed, id: undefined, meta: undefined } })).status, 201);
 
     const status = await raw(server, statusUrl, { accept: 'application/json' }, token);
@@ -78,7 +79,7 @@ t.test('bulk export', async (t) => {
     t.equal(files.get('Patient')!.length, 1);
     t.equal(files.get('Practitioner')!.length, 195);
     const exported = files.get('Observation')!;
-    t.same(exported.map((o) => o.id).sort(), observations.map((o) => o.id).sort(), 'the Observations of the kick-off, none created after');
+    t.same(exported.map((o) => o.id).sort(), observations.map((o) => o.id).sort(), 'the Observations of the kick-off: the one deleted since too, none created after');
     const old = exported.find((o) => o.id === changed.id)!;
     t.same([old.status, old.meta.versionId], [changed.status, '1'], 'the version current at the kick-off');
 
