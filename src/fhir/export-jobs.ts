@@ -7,8 +7,13 @@ import { jsonSublevel, SUBLEVELS, type Database, type Sublevel } from '../storag
 
 export interface ExportJob {
   id: string;
-  /** `system` ([base]/$export) or `patient` ([base]/Patient/$export: the Patient compartment only). */
-  level: 'system' | 'patient';
+  /**
+   * `system` ([base]/$export), `patient` ([base]/Patient/$export: the Patient compartment only) or `group`
+   * ([base]/Group/[id]/$export: the compartments of the group's patients).
+   */
+  level: 'system' | 'patient' | 'group';
+  /** Group level: the ids of the group's active Patient members at the kick-off. */
+  patients?: string[];
   types: string[];
   /** Only versions updated at or after this instant. */
   since?: string;

@@ -116,18 +116,18 @@ function exportJobRoute(method: string, path: string, segments: string[]): Route
 }
 
 /**
- * Operations, with the methods each accepts and the level it runs at: `instanceOf` (an instance of that type),
- * `typeOf` (that type only, no instance), or any type and instance.
+ * Operations, with the methods each accepts and where they run: `at` lists the levels (a type, or an instance of
+ * it); without `at`, any type and instance.
  */
-const OPERATIONS: Record<string, { methods: string[]; instanceOf?: string; typeOf?: string }> = {
+const OPERATIONS: Record<string, { methods: string[]; at?: Array<{ type: string; instance: boolean }> }> = {
   $validate: { methods: ['POST'] },
-  $everything: { methods: ['GET'], instanceOf: 'Patient' },
-  $export: { methods: ['GET'], typeOf: 'Patient' },
+  $everything: { methods: ['GET'], at: [{ type: 'Patient', instance: true }] },
+  $export: { methods: ['GET'], at: [{ type: 'Patient', instance: false }, { type: 'Group', instance: true }] },
 };
 
 function operation(method: string, path: string, match: { resourceType: string; id?: string; operation: string }): RouteMatch {
   const op = Object.hasOwn(OPERATIONS, match.operation) ? OPERATIONS[match.operation] : undefined;
-  if (!op || (op.instanceOf && (op.instanceOf !== match.resourceType || !match.id)) || (op.typeOf && (op.typeOf !== match.resourceType || match.id))) {
+  if (!op || (op.at && !op.at.some((level) => level.type === match.resourceType && level.instance === (match.id !== undefined)))) {
     throw errors.notFound(`Unknown operation '${match.operation.slice(0, 64)}'`, 'ERR_UNKNOWN_OPERATION');
   }
   if (!op.methods.includes(method)) return methodNotAllowed(method, path);

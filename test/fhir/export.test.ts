@@ -124,10 +124,32 @@ t.test('bulk export', async (t) => {
     t.equal((await raw(server, manifest.output[0].url, {}, token)).status, 404);
   });
 
-  t.test('the CapabilityStatement declares both levels', async (t) => {
+  t.test('group level: the compartments of the group\'s active Patient members only', async (t) => {
+    const other = (await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', name: [{ family: 'Outsider' }] } })).body.id as string;
+    const inactive = (await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', name: [{ family: 'Former' }] } })).body.id as string;
+    const outsiderObservation = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${other}` } };
+    t.equal((await server.fhir('Observation', { method: 'POST', body: outsiderObservation })).status, 201);
+    const group = await server.fhir('Group', {
+      method: 'POST',
+      body: { resourceType: 'Group', type: 'person', actual: true, member: [{ entity: { reference: `Patient/${patientId}` } }, { entity: { reference: `Patient/${inactive}` }, inactive: true }] },
+    });
+    t.equal(group.status, 201);
+    const res = await kickOff(`Group/${group.body.id}/$export?_type=Patient,Observation`);
+    t.equal(res.status, 202);
+    const manifest = JSON.parse((await raw(server, res.headers.get('content-location')!, {}, token)).text);
+    const file = async (type: string) => lines((await raw(server, manifest.output.find((o: R) => o.type === type).url, {}, token)).text);
+    t.same((await file('Patient')).map((p) => p.id), [patientId]);
+    const observationsNow = (await server.fhir(`Observation?patient=Patient/${patientId}&_count=1000`)).body.entry.map((e: R) => e.resource.id).sort();
+    t.same((await file('Observation')).map((o) => o.id).sort(), observationsNow, "the member's Observations, not the outsider's");
+    t.equal((await kickOff('Group/no-such-group/$export')).status, 404);
+    t.equal((await kickOff('Group/$export')).status, 404, 'group level needs a Group');
+  });
+
+  t.test('the CapabilityStatement declares all three levels', async (t) => {
     const cs = (await server.fhir('metadata')).body;
     t.same(cs.instantiates, ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
     t.match(cs.rest[0].operation, [{ name: 'export' }]);
     t.ok(cs.rest[0].resource.find((r: R) => r.type === 'Patient').operation.some((o: R) => o.name === 'export'));
+    t.ok(cs.rest[0].resource.find((r: R) => r.type === 'Group').operation.some((o: R) => o.name === 'export'));
   });
 });

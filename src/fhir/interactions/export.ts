@@ -1,7 +1,8 @@
 /**
  * Bulk export (FHIR Bulk Data Access 2.0, https://hl7.org/fhir/uv/bulkdata/export.html), system level
- * (`[base]/$export`) and patient level (`[base]/Patient/$export`: the Patient compartment's resources), with
- * `_type`, `_since` and `_outputFormat` (NDJSON).
+ * (`[base]/$export`), patient level (`[base]/Patient/$export`: the Patient compartment's resources) and group level
+ * (`[base]/Group/[id]/$export`: those of the group's patient members), with `_type`, `_since` and `_outputFormat`
+ * (NDJSON).
  *
  * The kick-off records the job (its parameters and the ledger index of that moment) and answers 202 with the status
  * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type that holds
@@ -9,7 +10,7 @@
  * (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every poll, every
  * download and every cancel is a ledger entry; a download's entry is durable before its first byte.
  */
-import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { Group, OperationOutcome } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
 import { patientCompartmentTypes } from '../definitions.ts';
@@ -67,20 +68,22 @@ async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
   if (format && (format.length !== 1 || !NDJSON_FORMATS.has(format[0]!))) {
     throw errors.badRequest(`_outputFormat must be application/fhir+ndjson, got '${format.join(',').slice(0, 60)}'`, ['_outputFormat'], 'ERR_EXPORT_FORMAT');
   }
-  const level = match.resourceType === 'Patient' ? 'patient' : 'system';
-  const allowed = level === 'patient' ? EXPORTABLE.filter((type) => patientCompartmentTypes().includes(type)) : EXPORTABLE;
+  const level = match.resourceType === 'Group' ? 'group' : match.resourceType === 'Patient' ? 'patient' : 'system';
+  const allowed = level === 'system' ? EXPORTABLE : EXPORTABLE.filter((type) => patientCompartmentTypes().includes(type));
   let types = allowed;
   const wanted = typesParameter(req.query._type);
   if (wanted) {
     for (const type of wanted) {
-      if (!allowed.includes(type)) throw errors.badRequest(`_type: '${type.slice(0, 64)}' ${level === 'patient' ? 'is not in the Patient compartment' : 'cannot be exported'}`, ['_type'], 'ERR_SEARCH_VALUE');
+      if (!allowed.includes(type)) throw errors.badRequest(`_type: '${type.slice(0, 64)}' ${level === 'system' ? 'cannot be exported' : 'is not in the Patient compartment'}`, ['_type'], 'ERR_SEARCH_VALUE');
     }
     types = allowed.filter((type) => wanted.includes(type));
   }
   const since = parseInstant(req.query, '_since');
+  const patients = level === 'group' ? await groupPatients(ctx, match.id!) : undefined;
   const job: ExportJob = {
     id: ctx.repo.newId(),
     level,
+    ...(patients ? { patients } : {}),
     types,
     at: await ctx.repo.latestT(),
     transactionTime: new Date().toISOString(),
@@ -92,6 +95,19 @@ async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
   await ctx.work.record(auditEntry(ctx, match, 202, { entity: entityOfMatch(match), query: ctx.repo.auditQuery(req.query) }));
   const body: OperationOutcome = informational(`Bulk export ${job.id} accepted; poll ${statusUrl(ctx, job)}`);
   return { status: 202, body, headers: { contentLocation: statusUrl(ctx, job) } };
+}
+
+/** The ids of a Group's active Patient members, as the Group stands at the kick-off (404 unknown, 410 deleted). */
+async function groupPatients(ctx: InteractionContext, id: string): Promise<string[]> {
+  const head = await ctx.repo.head('Group', id);
+  if (!head) throw errors.notFound(`Group/${id} is not known`);
+  if (head.deleted) throw errors.gone(`Group/${id} was deleted`);
+  const group = JSON.parse(new TextDecoder().decode(await ctx.repo.open(head))) as Group;
+  const ids = (group.member ?? [])
+    .filter((m) => m.inactive !== true)
+    .map((m) => /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(m.entity.reference ?? '')?.[1])
+    .filter((pid): pid is string => pid !== undefined);
+  return [...new Set(ids)].sort();
 }
 
 /** The manifest (complete at once: the files are written as they are read), or 404 for a job not the caller's. */
@@ -120,6 +136,7 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
   if (!job.types.includes(type)) throw errors.notFound(`Bulk export ${job.id} has no ${type} file`, 'ERR_EXPORT_JOB_UNKNOWN');
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: entityOfMatch(match) }));
   const { repo } = ctx;
+  const members = job.patients ? new Set(job.patients) : undefined;
   async function* lines(): AsyncGenerator<Uint8Array> {
     // Blocks are fetched OPEN_TOGETHER at a time (as a search page's are), then decrypted in order.
     let pending: VersionRecord[] = [];
@@ -130,8 +147,11 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
     };
     for await (const record of repo.versionsAt(type, job.at)) {
       if (job.since && record.lastUpdated < job.since) continue;
-      // Patient level: only what lies in some patient's compartment (the Patient records themselves included).
-      if (job.level === 'patient' && type !== 'Patient' && !record.patient) continue;
+      // Patient level: only what lies in some patient's compartment (the Patient records themselves included);
+      // group level: only what lies in a member's.
+      const owner = type === 'Patient' ? record.id : record.patient;
+      if (job.level === 'patient' && owner === undefined) continue;
+      if (job.level === 'group' && (owner === undefined || !members!.has(owner))) continue;
       pending.push(record);
       if (pending.length === OPEN_TOGETHER) for (const bytes of await opened()) yield* [bytes, NEWLINE];
     }

@@ -34,6 +34,9 @@ export function searchCapabilities(resources: CapabilityStatementRestResource[])
         { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export' },
       ];
     }
+    if (type === 'Group') {
+      resource.operation = [...(resource.operation ?? []), { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' }];
+    }
   }
   // revincludes: every reference parameter of any type that may point at this one
   const byTarget = new Map<string, string[]>();
