@@ -54,7 +54,8 @@ export class PatientCompartment {
 
 const PATIENT_REFERENCE = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
-function patientIdOf(value: unknown): string | undefined {
+/** The patient id a Reference points at (`Patient/1`, `<any base>/Patient/1`, with or without `_history`). */
+export function patientIdOf(value: unknown): string | undefined {
   const reference = (value as { reference?: unknown } | null)?.reference;
   if (typeof reference !== 'string') return undefined;
   return PATIENT_REFERENCE.exec(reference)?.[1];

@@ -13,6 +13,7 @@
 import type { Group, OperationOutcome } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
+import { patientIdOf } from '../compartment.ts';
 import { patientCompartmentTypes } from '../definitions.ts';
 import type { ExportJob, ExportJobs } from '../export-jobs.ts';
 import { informational } from '../outcome.ts';
@@ -69,7 +70,8 @@ async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
     throw errors.badRequest(`_outputFormat must be application/fhir+ndjson, got '${format.join(',').slice(0, 60)}'`, ['_outputFormat'], 'ERR_EXPORT_FORMAT');
   }
   const level = match.resourceType === 'Group' ? 'group' : match.resourceType === 'Patient' ? 'patient' : 'system';
-  const allowed = level === 'system' ? EXPORTABLE : EXPORTABLE.filter((type) => patientCompartmentTypes().includes(type));
+  const compartment = new Set(patientCompartmentTypes());
+  const allowed = level === 'system' ? EXPORTABLE : EXPORTABLE.filter((type) => compartment.has(type));
   let types = allowed;
   const wanted = typesParameter(req.query._type);
   if (wanted) {
@@ -93,8 +95,9 @@ async function kickOff(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
   };
   await jobs.put(job);
   await ctx.work.record(auditEntry(ctx, match, 202, { entity: entityOfMatch(match), query: ctx.repo.auditQuery(req.query) }));
-  const body: OperationOutcome = informational(`Bulk export ${job.id} accepted; poll ${statusUrl(ctx, job)}`);
-  return { status: 202, body, headers: { contentLocation: statusUrl(ctx, job) } };
+  const statusUrl = `${ctx.baseUrl}/$export-poll-status/${job.id}`;
+  const body: OperationOutcome = informational(`Bulk export ${job.id} accepted; poll ${statusUrl}`);
+  return { status: 202, body, headers: { contentLocation: statusUrl } };
 }
 
 /** The ids of a Group's active Patient members, as the Group stands at the kick-off (404 unknown, 410 deleted). */
@@ -103,9 +106,10 @@ async function groupPatients(ctx: InteractionContext, id: string): Promise<strin
   if (!head) throw errors.notFound(`Group/${id} is not known`);
   if (head.deleted) throw errors.gone(`Group/${id} was deleted`);
   const group = JSON.parse(new TextDecoder().decode(await ctx.repo.open(head))) as Group;
+  // Read as the compartment reads references, so the ids compare with each record's `patient`.
   const ids = (group.member ?? [])
     .filter((m) => m.inactive !== true)
-    .map((m) => /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(m.entity.reference ?? '')?.[1])
+    .map((m) => patientIdOf(m.entity))
     .filter((pid): pid is string => pid !== undefined);
   return [...new Set(ids)].sort();
 }
@@ -158,8 +162,4 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
     for (const bytes of await opened()) yield* [bytes, NEWLINE];
   }
   return { status: 200, body: { ndjson: lines() } };
-}
-
-function statusUrl(ctx: InteractionContext, job: ExportJob): string {
-  return `${ctx.baseUrl}/$export-poll-status/${job.id}`;
 }
