@@ -27,7 +27,7 @@ export function negotiate(format: string | undefined, accept: string | undefined
     return wanted;
   }
   if (!accept) return 'application/fhir+json';
-  const ranges = accept.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
+  const ranges = mediaRanges(accept);
   if (ranges.includes('application/fhir+json') || ranges.includes('application/json+fhir')) return 'application/fhir+json';
   if (ranges.includes('application/json')) return 'application/json';
   if (ranges.some((r) => r === '*/*' || r === 'application/*')) return 'application/fhir+json';
@@ -40,9 +40,14 @@ export function negotiate(format: string | undefined, accept: string | undefined
 /** A bulk export file is NDJSON whatever the client asks, unless it asks for something else only (406). */
 export function negotiateNdjson(accept: string | undefined): void {
   if (!accept) return;
-  const ranges = accept.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
+  const ranges = mediaRanges(accept);
   if (ranges.some((r) => ['application/fhir+ndjson', 'application/ndjson', 'application/*', '*/*'].includes(r))) return;
   throw errors.notAcceptable(`A bulk export file is application/fhir+ndjson; the accepted types (${accept.slice(0, 100)}) do not include it`);
+}
+
+/** The media types an Accept header lists, parameters (q, charset, fhirVersion) dropped, lowercased. */
+function mediaRanges(accept: string): string[] {
+  return accept.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
 }
 
 export function isPretty(pretty: string | undefined): boolean {
