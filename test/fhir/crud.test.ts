@@ -209,6 +209,21 @@ t.test('REST interactions', async (t) => {
     t.equal(params.status, 200);
   });
 
+  t.test('text with Unicode spaces is stored as sent; a base64 value built to stall a backtracking pattern is a 422', async (t) => {
+    // The R4 schema's patterns are XML Schema's, whose \s is ASCII whitespace only (validation/schema.ts).
+    const name = { text: '山田\u3000太郎', family: '\u00a0山田', given: ['太郎'] };
+    const created = await server.fhir('Patient', { method: 'POST', body: { ...patient, identifier: [{ system: 'urn:x', value: 'u3000' }], name: [name] } });
+    t.equal(created.status, 201);
+    const read = await server.fhir(`Patient/${created.body.id}`);
+    t.same(read.body.name, [name], 'read back exactly');
+    const stall = await server.fhir('Patient', {
+      method: 'POST',
+      body: { ...patient, extension: [{ url: 'http://example.org/x', valueBase64Binary: `${'AAAA '.repeat(64)}!` }] },
+    });
+    t.equal(stall.status, 422);
+    t.match(stall.body.issue[0].diagnostics, /is not a valid base64Binary \('!' at position 320/);
+  });
+
   t.test('formats, bodies and limits answer 4xx OperationOutcomes, each recorded in the ledger', async (t) => {
     const before = ledgerSize();
     const xml = await server.fhir('Patient/mrn-0042?_format=xml');

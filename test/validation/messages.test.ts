@@ -30,6 +30,9 @@ const cases: Case[] = [
   { name: 'invalid id', resource: { resourceType: 'Patient', id: 'a b' }, issue: ['error', 'value', 'Patient.id', /'a b' is not a valid id/] },
   { name: 'id too long', resource: { resourceType: 'Patient', id: 'a'.repeat(65) }, issue: ['error', 'value', 'Patient.id', /is not a valid id/] },
   { name: 'empty string', resource: { resourceType: 'Patient', name: [{ family: '' }] }, issue: ['error', 'value', 'Patient.name[0].family', /'' is not a valid string/] },
+  { name: 'base64Binary with a bad character', resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'SGVsbG8=!' }, issue: ['error', 'value', 'Binary.data', /^Binary.data: 'SGVsbG8=!' is not a valid base64Binary \('!' at position 8 is not a base64 character\)$/] },
+  { name: 'base64Binary in a choice element, crafted to make a backtracking pattern run for hours', resource: { resourceType: 'Patient', extension: [{ url: 'http://example.org/x', valueBase64Binary: `${'AAAA '.repeat(40)}!` }] }, issue: ['error', 'value', 'Patient.extension[0].valueBase64Binary', /is not a valid base64Binary \('!' at position 200/] },
+  { name: 'base64Binary of a length that is not a multiple of four', resource: { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'text/plain', data: 'SGVsbG8' } }] }, issue: ['error', 'value', 'DocumentReference.content[0].attachment.data', /not a multiple of four/] },
   { name: 'uri with spaces', resource: { resourceType: 'Patient', identifier: [{ system: 'a b', value: '1' }] }, issue: ['error', 'value', 'Patient.identifier[0].system', /^Patient.identifier\[0\].system: 'a b' is not a valid uri/] },
   { name: 'unknown contained resource type', resource: obs({ contained: [{ resourceType: 'Project', id: 'p' }], focus: [{ reference: '#p' }] }), issue: ['error', 'structure', 'Observation.contained[0].resourceType', /'Project' is not a FHIR R4 resource type/] },
   { name: 'Bundle entry error, path through the entry', resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Patient', birthDate: 5 } }] }, issue: ['error', 'structure', 'Bundle.entry[0].resource.birthDate', /expected a string, got the number 5/] },
@@ -120,9 +123,29 @@ t.test('what is accepted', async (t) => {
     ['leap day', { resourceType: 'Patient', birthDate: '2024-02-29' }],
     ['partial dates', { resourceType: 'Patient', birthDate: '1970-01', deceasedDateTime: '2020' }],
     ['id and expected id agree', { resourceType: 'Patient', id: 'p-1.a' }, { expectedType: 'Patient', expectedId: 'p-1.a' }],
+    // The schema's patterns are XML Schema's: \s is space, tab, CR and LF only, so other Unicode spaces are text.
+    ['a no-break space in a string (as in the official v2-0220 code system)', { resourceType: 'Patient', name: [{ family: '\u00a0Seul' }] }],
+    ['an ideographic space in a name', { resourceType: 'Patient', name: [{ text: '山田\u3000太郎', family: '山田', given: ['太郎'] }] }],
+    ['a string of spaces only', { resourceType: 'Patient', name: [{ text: '  ' }] }],
+    ['a no-break space in a code', { resourceType: 'Patient', maritalStatus: { coding: [{ system: 'http://example.org/cs', code: 'M\u00a0S' }] } }],
+    ['an id on a repeating canonical (ActivityDefinition._library)', { resourceType: 'ActivityDefinition', status: 'draft', library: ['http://example.org/Library/a', 'http://example.org/Library/b'], _library: [null, { id: 'b' }] }],
+    ['base64Binary with MIME line breaks', { resourceType: 'Binary', contentType: 'text/plain', data: 'SGVs\r\nbG8g\r\nd29y\r\nbGQ=' }],
     ['primitive array aligned with its extensions by null', { resourceType: 'Patient', name: [{ given: ['A', 'B'], _given: [null, { extension: [{ url: 'http://x', valueString: 'y' }] }] }] }],
   ];
   for (const [name, resource, options] of accepted) t.same(validator.validate(resource, options), [], name);
+});
+
+t.test('extensions on canonical elements, which the published schema leaves out', async (t) => {
+  // No error; at most a warning for a profile the server does not hold.
+  const cases: [string, unknown][] = [
+    ['extensions on a canonical (meta._profile)', { resourceType: 'Patient', meta: { profile: ['http://hl7.org/fhir/StructureDefinition/Patient'], _profile: [{ extension: [{ url: 'http://example.org/x', valueString: 'y' }] }] } }],
+    ['extensions on a canonical (StructureDefinition._baseDefinition)', { resourceType: 'StructureDefinition', url: 'http://example.org/sd', name: 'X', status: 'draft', kind: 'resource', abstract: false, type: 'Patient', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient', _baseDefinition: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/structuredefinition-codegen-super', valueString: 'MetadataResource' }] }, derivation: 'constraint', differential: { element: [{ id: 'Patient', path: 'Patient' }] } }],
+  ];
+  for (const [name, resource] of cases) {
+    const issues = validator.validate(resource);
+    t.same(issues.filter((i) => i.severity !== 'warning'), [], name);
+    t.ok(issues.every((i) => i.code === 'not-supported'), `${name}: only the unknown profile is mentioned`);
+  }
 });
 
 t.test('JSON pointers become FHIRPath', async (t) => {

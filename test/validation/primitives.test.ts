@@ -1,6 +1,6 @@
-// Pure checks of single values: calendar dates and reference syntax (src/fhir/validation/primitives.ts).
+// Pure checks of single values: calendar dates, base64Binary and reference syntax (src/fhir/validation/primitives.ts).
 import t from 'tap';
-import { dateError, parseReference, type ReferenceRules } from '../../src/fhir/validation/primitives.ts';
+import { base64Error, dateError, parseReference, type ReferenceRules } from '../../src/fhir/validation/primitives.ts';
 import type { DateKind } from '../../src/fhir/validation/model.ts';
 
 const dates: [DateKind, string, RegExp | undefined][] = [
@@ -94,4 +94,34 @@ t.test('references: syntax and where each kind is allowed', async (t) => {
       t.same(parsed, { kind: expected.kind, ...(expected.type ? { type: expected.type } : {}) }, `${ref} is accepted`);
     }
   }
+});
+
+// The R4 pattern ^(\s*([0-9a-zA-Z\+/=]){4}\s*)+$ as XML Schema reads it: groups of four, whitespace between them.
+const base64: [string, RegExp | undefined][] = [
+  ['AAAA', undefined],
+  ['SGVsbG8=', undefined],
+  ['SGVsbG8gd29ybGQ=', undefined],
+  ['  AAAA\r\nAAAA\tAA==\n', undefined], // MIME line breaks between groups
+  ['+/==', undefined],
+  ['', /it is empty/],
+  ['   ', /it is empty/],
+  ['AAA', /not a multiple of four/],
+  ['AAAAA', /not a multiple of four/],
+  ['AA AA', /whitespace at position 2 splits a group/],
+  ['AAAA!', /'!' at position 4 is not a base64 character/],
+  ['AAAA-_AA', /'-' at position 4/], // base64url is not base64
+  ['AAAA\u00a0AAAA', /'\u00a0' at position 4/], // only XML whitespace separates groups
+  ['AAAA\u{1F600}', /'\u{1F600}' at position 4/u],
+  [`${'AAAA '.repeat(40)}!`, /'!' at position 200/], // a backtracking pattern takes hours on this one
+];
+
+t.test('base64Binary: groups of four, whitespace only between groups, in one pass', async (t) => {
+  for (const [value, expected] of base64) {
+    const reason = base64Error(value);
+    if (expected) t.match(reason, expected, `${JSON.stringify(value.slice(0, 24))} is rejected`);
+    else t.equal(reason, undefined, `${JSON.stringify(value)} is accepted`);
+  }
+  const big = Buffer.alloc(3 << 20, 7).toString('base64');
+  t.equal(base64Error(big), undefined, '4 MiB of base64');
+  t.match(base64Error(`${big}A`), /not a multiple of four/, '4 MiB and one character more');
 });

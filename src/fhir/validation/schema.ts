@@ -3,6 +3,9 @@
  * adjusted to compile as ../shared/STACK-NOTES.md describes: draft-06 meta-schema, strict off, root `id`
  * renamed `$id`, the two dangling references defined, and a `discriminator` on resourceType over exactly
  * the 146 R4 resources (Medplum's own types in that file are left out, so they are rejected as unknown).
+ * Three defects of the published R4 schema are mended: two reject valid FHIR (XML Schema patterns read as
+ * ECMAScript ones, no `_name` sibling for canonical elements), one lets a 200-byte value stall the validator
+ * (the base64Binary pattern): XSD_PATTERNS, canonicalExtensions.
  *
  * Compiling takes 2.5–6 s on these machines; loading ajv's standalone code for the same schema takes
  * ~0.25 s. The code is generated at run time on the first start and cached under node_modules/.cache,
@@ -23,14 +26,77 @@ const require = createRequire(import.meta.url);
 const standalone = standaloneModule.default;
 
 /** Bump when prepareSchema changes, so cached code from the old preparation is not reused. */
-const PREPARATION = 1;
+const PREPARATION = 2;
 
 export const DEFAULT_CACHE_DIR = path.resolve(import.meta.dirname, '../../../node_modules/.cache/sealed-fhir');
 
 type Json = Record<string, unknown>;
 
-function prepareSchema(text: string, resourceTypes: readonly string[]): Json {
+/**
+ * The schema's patterns are XML Schema regular expressions (the R4 datatypes page gives them so), where `\s` is
+ * only space, tab, CR and LF. ECMAScript's `\s` also takes U+00A0, U+3000 and the other Unicode spaces, so
+ * taken literally `^[ \r\n\t\S]+$` rejects a string holding a no-break space (an official v2 code system has
+ * one) or an ideographic space (common in Japanese and Chinese names) with "it must not be empty". These are
+ * the same patterns with the XML meaning spelled out. The base64Binary pattern, repeated inline in every
+ * `…Base64Binary` choice element, nests `\s*` on both sides of a repeated group: a 160-byte value with 25 spaces
+ * and a bad last character took 2.5 s to reject, each further space doubling it, and a few MiB of valid base64
+ * overflow the regular expression stack. It is dropped (the schema's own base64Binary type has no pattern either)
+ * and walk.ts checks every base64Binary value in one pass (primitives.ts, base64Error). Any other pattern using
+ * `\s` or `\S` stops the start, so a new copy of the schema cannot slip one past.
+ */
+export const XSD_PATTERNS: Readonly<Record<string, string | null>> = {
+  // string, markdown: [ \r\n\t] plus everything that is not one of them, so any non-empty text
+  '^[ \\r\\n\\t\\S]+$': '^[\\s\\S]+$',
+  // uri, url, canonical
+  '^\\S*$': '^[^ \\t\\n\\r]*$',
+  // code
+  '^[^\\s]+(\\s[^\\s]+)*$': '^[^ \\t\\n\\r]+([ \\t\\n\\r][^ \\t\\n\\r]+)*$',
+  // base64Binary
+  '^(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+$': null,
+};
+
+function xsdPatterns(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) xsdPatterns(item);
+  } else if (node !== null && typeof node === 'object') {
+    const object = node as Json;
+    if (typeof object.pattern === 'string') {
+      const mended = XSD_PATTERNS[object.pattern];
+      if (mended === null) delete object.pattern;
+      else if (mended !== undefined) object.pattern = mended;
+      else if (/\\[sS]/.test(object.pattern)) throw new Error(`fhir.schema.json: no ECMAScript form for the XML Schema pattern ${object.pattern}`);
+    }
+    for (const value of Object.values(object)) xsdPatterns(value);
+  }
+}
+
+/**
+ * Every primitive element may carry an id and extensions in a `_name` sibling (R4 json.html#primitive), but the
+ * published schema leaves that sibling out for all 72 elements of type canonical (Meta.profile,
+ * StructureDefinition.baseDefinition, ActivityDefinition.library, …), so `"_baseDefinition": {…}` in the official
+ * StructureDefinitions themselves is an "unknown element". The sibling is added as the schema gives it elsewhere.
+ */
+function canonicalExtensions(definitions: Record<string, Json>): void {
+  const CANONICAL = '#/definitions/canonical';
+  for (const definition of Object.values(definitions)) {
+    const properties = definition.properties as Record<string, Json> | undefined;
+    if (!properties) continue;
+    for (const [name, property] of Object.entries(properties)) {
+      if (name.startsWith('_') || properties[`_${name}`] !== undefined) continue;
+      const items = property.items as Json | undefined;
+      if (property.$ref === CANONICAL) {
+        properties[`_${name}`] = { description: `Extensions for ${name}`, $ref: '#/definitions/Element' };
+      } else if (items?.$ref === CANONICAL) {
+        properties[`_${name}`] = { description: `Extensions for ${name}`, items: { $ref: '#/definitions/Element' }, type: 'array' };
+      }
+    }
+  }
+}
+
+function prepareSchema(text: string, resourceTypes: readonly string[]): Json & { definitions: Record<string, Json> } {
   const schema = JSON.parse(text) as Json & { definitions: Record<string, Json> };
+  xsdPatterns(schema);
+  canonicalExtensions(schema.definitions);
   const list = {
     oneOf: resourceTypes.map((t) => ({ $ref: `#/definitions/${t}` })),
     discriminator: { propertyName: 'resourceType' },
@@ -54,13 +120,13 @@ function newAjv(source: boolean): Ajv {
 }
 
 /** Compiles in-process, without touching any cache (used when caching is off). */
-function compile(text: string, resourceTypes: readonly string[]): ValidateFunction {
-  return newAjv(false).compile(prepareSchema(text, resourceTypes));
+function compile(schema: Json): ValidateFunction {
+  return newAjv(false).compile(schema);
 }
 
-function generate(text: string, resourceTypes: readonly string[]): string {
+function generate(schema: Json): string {
   const ajv = newAjv(true);
-  const validate = ajv.compile(prepareSchema(text, resourceTypes));
+  const validate = ajv.compile(schema);
   return absoluteRequires(standalone(ajv, validate));
 }
 
@@ -96,13 +162,14 @@ export function schemaValidator(resourceTypes: readonly string[], options: Schem
   if (known) return known;
 
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
+  const schema = prepareSchema(text, resourceTypes);
   let validate: ValidateFunction;
   if (cacheDir === false) {
-    validate = compile(text, resourceTypes);
+    validate = compile(schema);
   } else {
-    validate = loadOrGenerate(path.join(cacheDir, `fhir-r4-schema-${hash}.cjs`), () => generate(text, resourceTypes));
+    validate = loadOrGenerate(path.join(cacheDir, `fhir-r4-schema-${hash}.cjs`), () => generate(schema));
   }
-  const result = { validate, patterns: patternNames((JSON.parse(text) as { definitions: Record<string, Json> }).definitions) };
+  const result = { validate, patterns: patternNames(schema.definitions) };
   loaded.set(hash, result);
   return result;
 }

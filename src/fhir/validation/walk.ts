@@ -8,7 +8,7 @@ import type { Issue } from '../../errors.ts';
 import type { FieldModel, Model, TypeModel } from './model.ts';
 import { dateKind } from './model.ts';
 import type { Invariant, InvariantVars } from './invariants.ts';
-import { dateError, parseReference, quote } from './primitives.ts';
+import { base64Error, dateError, parseReference, quote } from './primitives.ts';
 import type { ReferenceRules } from './primitives.ts';
 
 export interface WalkOptions {
@@ -141,6 +141,10 @@ export class Walker {
         const kind = dateKind(field.type);
         const reason = kind && dateError(kind, value);
         if (reason) this.#issue('value', path, `${path}: ${quote(value)} is not a valid ${kind} (${reason})`);
+        else if (field.type === 'base64Binary') {
+          const why = base64Error(value);
+          if (why) this.#issue('value', path, `${path}: ${quote(value)} is not a valid base64Binary (${why})`);
+        }
       }
       // A few primitives carry invariants of their own (eld-3 on ElementDefinition.max). Strings only: fhirpath
       // 5.2.2 fails with a number as the context node, and the one base invariant a number meets (ras-1 on
