@@ -222,6 +222,13 @@ t.test('REST interactions', async (t) => {
     });
     t.equal(stall.status, 422);
     t.match(stall.body.issue[0].diagnostics, /is not a valid base64Binary \('!' at position 320/);
+    // Valid JSON texts that no FHIR value can be: both were a 500 when the canonical form was written.
+    const infinite = await server.fhir('Observation', { method: 'POST', body: '{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e400}}' });
+    t.equal(infinite.status, 422);
+    t.same(infinite.body.issue[0].expression, ['Observation.valueQuantity.value']);
+    const surrogate = await server.fhir('Patient', { method: 'POST', body: '{"resourceType":"Patient","name":[{"text":"a\\ud800"}]}' });
+    t.equal(surrogate.status, 422);
+    t.match(surrogate.body.issue[0].diagnostics, /lone UTF-16 surrogate/);
   });
 
   t.test('formats, bodies and limits answer 4xx OperationOutcomes, each recorded in the ledger', async (t) => {

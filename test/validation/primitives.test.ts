@@ -1,6 +1,6 @@
 // Pure checks of single values: calendar dates, base64Binary and reference syntax (src/fhir/validation/primitives.ts).
 import t from 'tap';
-import { base64Error, dateError, parseReference, type ReferenceRules } from '../../src/fhir/validation/primitives.ts';
+import { base64Error, dateError, numberError, parseReference, stringError, type ReferenceRules } from '../../src/fhir/validation/primitives.ts';
 import type { DateKind } from '../../src/fhir/validation/model.ts';
 
 const dates: [DateKind, string, RegExp | undefined][] = [
@@ -124,4 +124,42 @@ t.test('base64Binary: groups of four, whitespace only between groups, in one pas
   const big = Buffer.alloc(3 << 20, 7).toString('base64');
   t.equal(base64Error(big), undefined, '4 MiB of base64');
   t.match(base64Error(`${big}A`), /not a multiple of four/, '4 MiB and one character more');
+});
+
+t.test('numbers: 32-bit integer ranges and no infinity', async (t) => {
+  const table: [string, number, RegExp | undefined][] = [
+    ['integer', 0, undefined],
+    ['integer', -2147483648, undefined],
+    ['integer', 2147483647, undefined],
+    ['integer', 2147483648, /from -2147483648 to 2147483647/],
+    ['integer', -2147483649, /from -2147483648/],
+    ['integer', 1.5, /a whole number/],
+    ['integer', 1e21, /a whole number/],
+    ['unsignedInt', 0, undefined],
+    ['unsignedInt', -1, /from 0 to 2147483647/],
+    ['positiveInt', 1, undefined],
+    ['positiveInt', 0, /from 1 to 2147483647/],
+    ['decimal', 1.5, undefined],
+    ['decimal', -0, undefined],
+    ['decimal', 1e308, undefined],
+    ['decimal', Infinity, /too large: JSON.parse reads it as infinity/],
+    ['decimal', -Infinity, /too large/],
+    ['decimal', NaN, /not a number/],
+    ['integer', Infinity, /too large/],
+  ];
+  for (const [type, value, expected] of table) {
+    const reason = numberError(type, value);
+    if (expected) t.match(reason, expected, `${type} ${value} is rejected`);
+    else t.equal(reason, undefined, `${type} ${value} is accepted`);
+  }
+});
+
+t.test('strings: well-formed Unicode, at most 1 MB where limited', async (t) => {
+  t.equal(stringError('Ada \u{1F600}', true), undefined, 'a surrogate pair');
+  t.match(stringError('a\ud800', true), /lone UTF-16 surrogate/, 'a high surrogate alone');
+  t.match(stringError('\udc00a', false), /lone UTF-16 surrogate/, 'a low surrogate alone, even unlimited');
+  t.equal(stringError('x'.repeat(1024 * 1024), true), undefined, '1 MiB of ASCII');
+  t.match(stringError('x'.repeat(1024 * 1024 + 1), true), /longer than 1048576 bytes/, 'one byte more');
+  t.match(stringError('é'.repeat(524_289), true), /longer than/, 'counted in UTF-8 bytes, not characters');
+  t.equal(stringError('x'.repeat(2 * 1024 * 1024), false), undefined, 'no limit where not limited');
 });

@@ -41,6 +41,41 @@ export function dateError(kind: DateKind, value: string): string | undefined {
   return day > last ? `day ${day} does not exist in ${value.slice(0, 7)} (it has ${last} days)` : undefined;
 }
 
+const INT32_MAX = 2_147_483_647;
+const INTEGER_RANGES: Record<string, [number, string]> = {
+  integer: [-INT32_MAX - 1, 'a whole number from -2147483648 to 2147483647'],
+  unsignedInt: [0, 'a whole number from 0 to 2147483647'],
+  positiveInt: [1, 'a whole number from 1 to 2147483647'],
+};
+
+/**
+ * Why the JSON number `value` is not a valid `type`, or undefined when it is. The schema types integer,
+ * unsignedInt and positiveInt as any JSON number (their patterns apply to strings only), so 1.5, 0 and 2^31 got
+ * through; and JSON.parse reads 1e400 as Infinity, which no FHIR number is (and no canonical JSON can write).
+ */
+export function numberError(type: string, value: number): string | undefined {
+  if (Number.isNaN(value)) return 'it is not a number';
+  if (!Number.isFinite(value)) return 'it is too large: JSON.parse reads it as infinity';
+  const range = INTEGER_RANGES[type];
+  if (range && (!Number.isInteger(value) || value < range[0] || value > INT32_MAX)) return `expected ${range[1]}`;
+  return undefined;
+}
+
+/** R4 datatypes.html#string: "strings SHALL NOT exceed 1MB in size" (string and the types derived from it). */
+export const MAX_STRING_BYTES = 1024 * 1024;
+
+/**
+ * Why the JSON string `value` cannot be a FHIR string, or undefined. A JSON text may escape half a surrogate pair
+ * (`"\ud800"`): that is no Unicode character, and nothing can store it as UTF-8 unchanged.
+ */
+export function stringError(value: string, limited: boolean): string | undefined {
+  if (!value.isWellFormed()) return 'it holds a lone UTF-16 surrogate (\\uD800–\\uDFFF), which is no Unicode character';
+  if (limited && value.length * 3 > MAX_STRING_BYTES && Buffer.byteLength(value) > MAX_STRING_BYTES) {
+    return `it is longer than ${MAX_STRING_BYTES} bytes, the R4 limit for strings`;
+  }
+  return undefined;
+}
+
 const BASE64_CHARS = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=') BASE64_CHARS[c.charCodeAt(0)] = 1;
 

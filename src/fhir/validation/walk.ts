@@ -8,7 +8,7 @@ import type { Issue } from '../../errors.ts';
 import type { FieldModel, Model, TypeModel } from './model.ts';
 import { dateKind } from './model.ts';
 import type { Invariant, InvariantVars } from './invariants.ts';
-import { base64Error, dateError, parseReference, quote } from './primitives.ts';
+import { base64Error, dateError, numberError, parseReference, quote, stringError } from './primitives.ts';
 import type { ReferenceRules } from './primitives.ts';
 
 export interface WalkOptions {
@@ -33,6 +33,8 @@ interface Scope {
 
 /** Primitive types whose `#id` values count as uses of a contained resource (dom-3 looks at canonical, uri, url). */
 const LOCAL_URI_TYPES = new Set(['canonical', 'uri', 'url']);
+/** Primitive types exempt from the 1 MB limit of R4 strings: base64Binary and xhtml are not derived from string. */
+const UNLIMITED_TEXT_TYPES = new Set(['base64Binary', 'xhtml']);
 
 const VALUE_KEY = /^_?value[A-Z]/;
 
@@ -136,7 +138,17 @@ export class Walker {
 
   #value(value: unknown, field: FieldModel, path: string, scope: Scope, extension: boolean): void {
     if (value === null || typeof value !== 'object') {
+      if (typeof value === 'number') {
+        const why = numberError(field.type, value);
+        if (why) this.#issue('value', path, `${path}: ${value} is not a valid ${field.type} (${why})`);
+      }
       if (!extension && typeof value === 'string') {
+        const bad = stringError(value, !UNLIMITED_TEXT_TYPES.has(field.type));
+        if (bad) {
+          // Not echoed as it came: an outcome holding a lone surrogate could not be written as UTF-8 either.
+          this.#issue('value', path, `${path}: ${quote(value.toWellFormed())} is not a valid ${field.type} (${bad})`);
+          return;
+        }
         if (value.charCodeAt(0) === 35 && LOCAL_URI_TYPES.has(field.type)) this.#localRef(value, scope); // '#id'
         const kind = dateKind(field.type);
         const reason = kind && dateError(kind, value);
