@@ -3,6 +3,8 @@
  * knows how to close them in order. Nothing else in the server creates a store or reads configuration.
  */
 import fs from 'node:fs/promises';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
@@ -77,6 +79,30 @@ class OneLinePerRequest extends LogController {
   }
 }
 
+/**
+ * Requests Node's HTTP parser refuses before any route sees them: most often a search URL longer than the 16 KiB
+ * of request line and headers Node accepts (431). Answered as an OperationOutcome on a closing connection, like
+ * every other 4xx, rather than fastify's own JSON.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const diagnostics =
+    status === 431
+      ? 'The request line and headers exceed 16 KiB: send a long search as POST [type]/_search with a form body'
+      : status === 408
+        ? 'The request took too long to arrive'
+        : 'The request is not valid HTTP';
+  const body = JSON.stringify(outcomeOf([{ severity: 'error', code: status === 431 ? 'too-long' : 'invalid', diagnostics }]));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/fhir+json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const http = Fastify({
@@ -89,6 +115,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       const outcome = outcomeOf([{ severity: 'error', code: 'invalid', diagnostics: 'The request URL is malformed (bad percent-encoding)' }]);
       void reply.code(400).type('application/fhir+json; charset=utf-8').send(JSON.stringify(outcome));
     },
+    clientErrorHandler: answerClientError,
   });
   const warn = (message: string) => http.log.warn(message);
 

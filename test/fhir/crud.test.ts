@@ -264,12 +264,17 @@ t.test('REST interactions', async (t) => {
     const badUrl = await fetch(`${server.baseUrl}/Patient/%E0%A4%A`, { headers: { authorization: 'Bearer x' } });
     t.equal(badUrl.status, 400);
     t.equal(((await badUrl.json()) as any).resourceType, 'OperationOutcome');
+    // Refused by Node's HTTP parser (16 KiB of request line and headers) before any route: no ledger entry either.
+    const longUrl = await server.fhir(`Patient?name=${'a'.repeat(20_000)}`);
+    t.equal(longUrl.status, 431);
+    t.equal(longUrl.body.resourceType, 'OperationOutcome');
+    t.match(longUrl.body.issue[0].diagnostics, /POST \[type\]\/_search/);
     const entries = await server.app.ledger.getEntries(before, ledgerSize());
     const statuses = entries.map(({ bytes }) => JSON.parse(new TextDecoder().decode(bytes)).status as number);
     t.same(
       statuses.filter((s) => s >= 400).sort(),
       [400, 400, 400, 400, 405, 406, 406, 413, 415, 415, 422, 422].sort(),
-      'every rejected request left a ledger entry (the malformed URL never reached the FHIR routes)',
+      'every rejected request left a ledger entry (the malformed and the overlong URL never reached the FHIR routes)',
     );
   });
 
