@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../consent/principal.ts';
 import type { FhirError } from '../errors.ts';
+import { withoutBom } from '../fhir/http/json-body.ts';
 import { toFhirError } from '../fhir/outcome.ts';
 import type { Repository } from '../fhir/repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../fhir/request.ts';
@@ -95,7 +96,7 @@ export class Importer {
   private async importBundleFile(file: SourceFile, recorded: FileProgress | undefined): Promise<FileOutcome> {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(await fs.promises.readFile(file.path, 'utf8'));
+      parsed = JSON.parse(withoutBom(await fs.promises.readFile(file.path, 'utf8')));
     } catch (err) {
       this.options.onBytes?.(file.size);
       return this.failed(file, { file: file.path, code: 'ERR_JSON_SYNTAX', message: `not a JSON file: ${(err as Error).message.slice(0, 200)}` });
@@ -194,7 +195,7 @@ export class Importer {
       if (line <= skip || text.trim() === '') continue;
       let resource: Resource;
       try {
-        resource = JSON.parse(text) as Resource;
+        resource = JSON.parse(line === 1 ? withoutBom(text) : text) as Resource;
         if (!resource || typeof resource !== 'object' || Array.isArray(resource) || typeof resource.resourceType !== 'string') throw new Error('no resourceType');
       } catch (err) {
         failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_JSON_SYNTAX', message: `not a FHIR resource in JSON: ${(err as Error).message.slice(0, 160)}` });

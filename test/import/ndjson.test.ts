@@ -1,7 +1,8 @@
 /**
  * Integration: `npm run import` of NDJSON (one resource per line, in transactions of --chunk lines) and of a
  * collection Bundle; lines that are not JSON or whose resource is rejected are reported by line and counted, the
- * rest of their chunk is stored, and the exit status says something failed.
+ * rest of their chunk is stored, and the exit status says something failed. Both files start with a byte order
+ * mark, as Windows tools write them (RFC 8259 lets a parser ignore it).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -26,10 +27,10 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
     JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nd-1' } }),
     patient('nd-5'),
   ];
-  await fs.writeFile(path.join(source, 'a.ndjson'), `${lines.join('\r\n')}\r\n`);
+  await fs.writeFile(path.join(source, 'a.ndjson'), `\uFEFF${lines.join('\r\n')}\r\n`);
   await fs.writeFile(
     path.join(source, 'b-collection.json'),
-    JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: JSON.parse(patient('col-1')) }, { resource: JSON.parse(patient('col-2')) }] }),
+    `\uFEFF${JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: JSON.parse(patient('col-1')) }, { resource: JSON.parse(patient('col-2')) }] })}`,
   );
   await fs.writeFile(path.join(source, 'c-document.json'), JSON.stringify({ resourceType: 'Bundle', type: 'document', entry: [] }));
   await fs.writeFile(path.join(source, 'notes.txt'), 'ignored');

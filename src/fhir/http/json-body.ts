@@ -28,7 +28,16 @@ export function exceedsDepth(text: string, limit: number): boolean {
   return false;
 }
 
-export function parseJsonBody(text: string, maxDepth: number): unknown {
+/**
+ * The text without a leading byte order mark. RFC 8259 §8.1: senders MUST NOT add one, parsers MAY ignore it;
+ * tools on Windows still write it, and JSON.parse rejects it as an unexpected token.
+ */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+export function parseJsonBody(body: string, maxDepth: number): unknown {
+  const text = withoutBom(body);
   if (text.trim() === '') return undefined;
   if (exceedsDepth(text, maxDepth)) {
     throw errors.badRequest(`The JSON body is nested deeper than ${maxDepth} levels`, undefined, 'ERR_JSON_TOO_DEEP');
