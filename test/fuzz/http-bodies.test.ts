@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { badId, badReference, brokenJsonText, CONTENT_TYPES, deepBody, fhirish, mutatedExample } from './fixtures/arbitraries.ts';
+import { badId, badReference, brokenJsonText, CONTENT_TYPES, deepBody, fhirish, mutatedExample, unrepresentableJsonText } from './fixtures/arbitraries.ts';
 import { BODY_LIMIT, MAX_JSON_DEPTH, SEEDED, startFuzzServer, type FuzzRequest } from './fixtures/http.ts';
 import { fhirPathPatch } from './fixtures/patch.ts';
 import { holds } from './fixtures/runs.ts';
@@ -42,6 +42,18 @@ t.test('hostile bodies over HTTP', async (t) => {
       0.2,
     );
     await fz.settle(t, 'malformed JSON');
+  });
+
+  await t.test('valid JSON that no FHIR value can be (1e400, a lone surrogate) is a 4xx that stores nothing', async (t) => {
+    await holds(
+      t,
+      fc.asyncProperty(unrepresentableJsonText, async ({ type, text }) => {
+        await fz.check({ method: 'POST', path: type, headers: JSON_TYPE, body: text }, { status: is4xx });
+      }),
+      20,
+      0.2,
+    );
+    await fz.settle(t, 'unrepresentable JSON');
   });
 
   await t.test('mutated official examples: accepted as valid, or refused with a 4xx that stores nothing', async (t) => {
