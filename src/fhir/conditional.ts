@@ -19,8 +19,12 @@ export type ConditionalOutcome =
   /** No match for a conditional delete: nothing to do. */
   | { action: 'none' };
 
-/** Parameters that shape an HTTP response, not the set of matches: never part of a condition. */
-const NOT_CRITERIA = new Set(['_format', '_pretty']);
+/**
+ * Parameters that shape a response, not the set of matches (search.html#return, http.html#parameters): never part
+ * of a condition. A condition of nothing else (`DELETE Patient?_count=1`) has no criteria, so it is refused
+ * rather than matching every resource (and, with only one stored, acting on it).
+ */
+const NOT_CRITERIA = new Set(['_format', '_pretty', '_count', '_sort', '_include', '_revinclude', '_summary', '_elements', '_total', '_contained', '_containedType']);
 
 /**
  * Parses a condition: the `If-None-Exist` header (`identifier=a|b`; `Type?identifier=a|b` is accepted too, as

@@ -54,6 +54,11 @@ t.test('parseCondition: If-None-Exist forms, type check, criteria required', asy
   t.equal(code(() => parseCondition('_format=json', 'Patient', 'h')), 'ERR_CONDITION_EMPTY');
   t.equal(code(() => criteriaOf({ _pretty: ['true'] }, 'u')), 'ERR_CONDITION_EMPTY');
   t.same(criteriaOf({ _format: ['json'], identifier: ['x'] }, 'u'), { identifier: ['x'] });
+  // Result parameters choose what a search returns, not what matches: alone they are no criteria.
+  for (const only of ['_count=1', '_sort=name', '_summary=count', '_elements=id', '_include=Patient:organization', '_total=accurate', '_count=1&_sort=-_lastUpdated']) {
+    t.equal(code(() => parseCondition(only, 'Patient', 'h')), 'ERR_CONDITION_EMPTY', `${only} alone`);
+  }
+  t.same(parseCondition('identifier=a|b&_count=1&_sort=name', 'Patient', 'h'), { identifier: ['a|b'] }, 'and beside criteria they are dropped');
 });
 
 t.test('conditionLockKey: same criteria in any order give one key; keys sort before resource keys', async (t) => {

@@ -103,6 +103,14 @@ t.test('conditional interactions', async (t) => {
     t.equal((await del(`identifier=${SYSTEM}|D-2`)).status, 412);
     t.equal((await count(server, `identifier=${SYSTEM}|D-2`)).length, 2, 'nothing deleted');
     t.equal((await server.fhir('Patient', { method: 'DELETE' })).status, 400, 'DELETE [type] needs a condition');
+    // With a single resource of a type, a condition of result parameters only would match, and delete, that one.
+    const only = await server.fhir('Device', { method: 'POST', body: { resourceType: 'Device', status: 'active' } });
+    for (const query of ['_count=1', '_sort=-_lastUpdated', '_summary=count']) {
+      const res = await server.fhir(`Device?${query}`, { method: 'DELETE' });
+      t.equal(res.status, 400, `DELETE Device?${query} is no condition`);
+      t.match(res.body.issue[0].diagnostics, /needs search parameters/);
+    }
+    t.equal((await server.fhir(`Device/${only.body.id}`)).status, 200, 'the one Device is still there');
   });
 
   t.test('conditional patch: 0 → 404, 1 → patched, many → 412', async (t) => {
