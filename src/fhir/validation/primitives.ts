@@ -1,7 +1,8 @@
 /**
- * Checks of single values that the R4 JSON schema cannot make: calendar-valid dates, base64Binary in linear time
- * and the syntax of references (http://hl7.org/fhir/R4/references.html#literal). Pure functions; each returns a
- * plain-words reason, or undefined when the value is fine.
+ * Checks of single values that the R4 JSON schema cannot make: calendar-valid dates, JSON numbers against their
+ * FHIR type, well-formed strings within R4's size limit, base64Binary in linear time and the syntax of references
+ * (http://hl7.org/fhir/R4/references.html#literal). Pure functions; each returns a plain-words reason, or
+ * undefined when the value is fine.
  */
 import type { DateKind } from './model.ts';
 
