@@ -13,6 +13,7 @@ import { buildApp, type App } from '../app.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { formatDuration } from '../import/bar.ts';
 import { runImport, type FileOutcome, type ImportSummary } from '../import/run.ts';
+import { isLockedError } from '../storage/db.ts';
 
 const USAGE = `Usage: npm run import -- <file-or-directory> [options]
 
@@ -72,14 +73,6 @@ export function parseImportArgs(argv: string[]) {
 }
 
 /** LevelDB's lock file says another process (a running server, another import) has the database open. */
-function isLocked(err: unknown): boolean {
-  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.code === 'LEVEL_LOCKED') return true;
-    if (typeof (e as Error).message === 'string' && /\block\b.*(held|unavailable)|Resource temporarily unavailable/i.test((e as Error).message)) return true;
-  }
-  return false;
-}
-
 export function formatSummary(s: ImportSummary): string {
   const lines = [
     `Imported ${s.resources.toLocaleString('en-US')} resources in ${formatDuration(s.elapsedMs)} (${Math.round(s.rate).toLocaleString('en-US')} resources/s)`,
@@ -114,7 +107,7 @@ async function main(): Promise<number> {
       process.stderr.write(`import: configuration error: ${err.message}\n`);
       return 2;
     }
-    if (isLocked(err)) {
+    if (isLockedError(err)) {
       process.stderr.write(
         `import: the data dir is in use by another process (a running server or another import): LevelDB allows one at a time.\n` +
           `Stop the server first, or POST the bundles to its /fhir endpoint instead.\n`,

@@ -8,6 +8,7 @@ import { buildApp } from '../app.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { checkSearchIndex } from '../fhir/search/index-check.ts';
 import { reindex } from '../fhir/search/reindex.ts';
+import { isLockedError } from '../storage/db.ts';
 import { progressBar } from './progress.ts';
 
 const USAGE = `Usage: npm run reindex [-- --check]
@@ -26,7 +27,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     out(`unknown argument ${unknown[0]}\n${USAGE}`);
     return 2;
   }
-  const app = await buildApp(loadConfig(env), { logger: false });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(loadConfig(env), { logger: false });
+  } catch (err) {
+    if (!isLockedError(err)) throw err;
+    out('reindex: the data dir is in use by another process (a running server, an import or a reindex): LevelDB allows one at a time. Stop the server first.');
+    return 2;
+  }
   try {
     if (argv.includes('--check')) {
       const result = await checkSearchIndex(app.repo, out);

@@ -70,6 +70,10 @@ export async function main(argv: string[], out: (line: string) => void = console
 
     if (values['data-dir'] !== undefined) {
       const dir = path.resolve(values['data-dir']);
+      // Opening a missing store would create an empty one, and an empty log verifies: a mistyped path must not pass.
+      if (!(await fs.stat(path.join(dir, 'db', 'CURRENT')).catch(() => undefined))) {
+        throw new UsageError(`--data-dir ${dir} holds no node store (no db/CURRENT): is the path right?`);
+      }
       // LevelDB's own checksums first: opening the database would silently drop a bad log record.
       const files = await checkLevelDbFiles(path.join(dir, 'db'), { tables: true });
       for (const p of files) out(`${p.at}: ${p.code} ${p.message}`);

@@ -114,6 +114,18 @@ export async function openDatabase(location: string, options: OpenOptions = {}):
   return db;
 }
 
+/**
+ * Whether opening failed because another process holds the database (LevelDB admits one process at a time: a
+ * running server, an import, a reindex). The CLIs say so plainly instead of "Database failed to open".
+ */
+export function isLockedError(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 'LEVEL_LOCKED') return true;
+    if (typeof (e as Error).message === 'string' && /\block\b.*(held|unavailable)|Resource temporarily unavailable/i.test((e as Error).message)) return true;
+  }
+  return false;
+}
+
 /** Whether worker threads may open this database's location (openDatabase with `multithreading`). */
 export function isShared(db: Database): boolean {
   return shared.has(db);

@@ -58,6 +58,14 @@ t.test('the untouched store verifies offline and starts', async (t) => {
   await app.close();
 });
 
+t.test('a --data-dir with no store is refused, and nothing is created there', async (t) => {
+  const missing = path.join(os.tmpdir(), `sealed-no-store-${process.pid}`, 'data');
+  const lines: string[] = [];
+  t.equal(await verifyCli(['--data-dir', missing], (l) => lines.push(l)), 2, 'a usage error, not an empty log that verifies');
+  t.match(lines.join('\n'), /holds no node store \(no db\/CURRENT\)/);
+  t.notOk(await fs.stat(missing).catch(() => undefined), 'no directory created');
+});
+
 const cases: Array<{ name: string; change: (db: Database) => Promise<void>; expect: RegExp }> = [
   {
     name: 'a byte of entry 3',

@@ -49,6 +49,16 @@ t.test('reindex gives the same index and the same answers', async (t) => {
   t.same(await dump(server), entries, 'identical index keys');
   t.same(await answers(server), before, 'identical answers');
 
+  // the CLI, from another process, refuses a node that is running, plainly
+  const busy = await promisify(execFile)(path.join(process.cwd(), 'node_modules/.bin/node'), ['src/cli/reindex.ts'], {
+    env: { ...process.env, DATA_DIR: server.dataDir, MASTER_KEY_PASSPHRASE: 'test passphrase', BASE_URL: server.baseUrl, LOG_LEVEL: 'silent' },
+  }).then(
+    () => ({ code: 0, stderr: '' }),
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal(busy.code, 2, 'the data dir is in use');
+  t.match(busy.stderr, /in use by another process .* Stop the server first/);
+
   // the CLI, on the stopped node
   await server.app.close();
   const run = await promisify(execFile)(path.join(process.cwd(), 'node_modules/.bin/node'), ['src/cli/reindex.ts'], {
