@@ -29,7 +29,10 @@ export async function verifyRemote(options: RemoteOptions): Promise<RemoteResult
   const get = async (path: string): Promise<any> => {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
-    const res = await doFetch(`${origin}${path}`, { headers });
+    // fetch says only "fetch failed": the cause (ECONNREFUSED, ENOTFOUND, a TLS error) is what an auditor can act on.
+    const res = await doFetch(`${origin}${path}`, { headers }).catch((err: Error & { cause?: { code?: string; message?: string } }) => {
+      throw new Error(`GET ${origin}${path}: ${err.cause?.code ?? err.cause?.message ?? err.message}`, { cause: err });
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     return JSON.parse(text);

@@ -4,6 +4,7 @@
  * reading the log is itself audited; the verifier CLI against the running node and on an offline bundle.
  */
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -150,6 +151,16 @@ t.test('the verifier CLI checks the whole running log over HTTP', async (t) => {
   t.equal(await verifyCli(['--url', server.baseUrl], () => undefined), 2, 'without a key it refuses to start');
   const other = 'other.example/log+' + (await import('../../src/ledger/note.ts')).verifierKeyString('other.example/log', new Uint8Array(32).fill(3)).split('+').slice(1).join('+');
   t.equal(await verifyCli(['--url', server.baseUrl, '--key', other, '--token', auditor], () => undefined), 1, 'a wrong key fails');
+  // A node that cannot be reached: the cause, not fetch's bare "fetch failed".
+  const closed = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const said: string[] = [];
+  t.equal(await verifyCli(['--url', `http://127.0.0.1:${closed}/fhir`, '--key', key, '--token', auditor], (l) => said.push(l)), 1, 'an unreachable node fails');
+  t.match(said.join('\n'), /FAIL: GET http:\/\/127\.0\.0\.1:\d+\/ledger\/checkpoints.*: ECONNREFUSED/);
 });
 
 t.test('reading the log is audited', async (t) => {
