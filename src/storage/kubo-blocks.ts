@@ -42,7 +42,10 @@ export async function createKuboBlockStore({ url, timeoutMs = 30_000 }: KuboBloc
     await client.version({ timeout: Math.min(timeoutMs, 10_000) });
   } catch (err) {
     agent.destroy();
-    throw errors.unavailable(`IPFS node at ${url} is not reachable: ${(err as Error).message}`, 'ERR_IPFS_UNREACHABLE', err);
+    // fetch's own message is "fetch failed"; its cause (ECONNREFUSED, ENOTFOUND, ...) says what to fix.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw errors.unavailable(`IPFS node at ${url} is not reachable: ${why}`, 'ERR_IPFS_UNREACHABLE', err);
   }
 
   async function has(cid: CID): Promise<boolean> {

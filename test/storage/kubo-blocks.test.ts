@@ -4,6 +4,7 @@
  */
 import t, { type Test } from 'tap';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { create as createIpfs } from 'ipfs-core';
@@ -72,4 +73,12 @@ t.test('an unreachable node is a clear error at creation', async (t) => {
     status: 503,
     message: /127\.0\.0\.1:9 is not reachable/,
   });
+  // A closed port: the message carries the cause, not fetch's bare "fetch failed".
+  const closed = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  await t.rejects(createKuboBlockStore({ url: `http://127.0.0.1:${closed}`, timeoutMs: 2_000 }), { code: 'ERR_IPFS_UNREACHABLE', message: /is not reachable: ECONNREFUSED$/ });
 });
