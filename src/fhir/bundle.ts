@@ -16,6 +16,7 @@ import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf,
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitReferences } from './references.ts';
+import { parseStored } from './repository.ts';
 import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
 import { dispatch } from './router.ts';
@@ -356,7 +357,7 @@ function responseEntry(response: FhirResponse, prefer: string | undefined): Bund
   if (body === undefined) return entry;
   // checkEntryRoute keeps the only interactions answering these (bulk export) out of Bundles.
   if (isNdjson(body) || isJson(body)) throw errors.internal('A Bundle entry answered with a bulk export body', 'ERR_EXPORT_IN_BUNDLE');
-  const resource = isRaw(body) ? (JSON.parse(new TextDecoder().decode(body.raw)) as Resource) : body;
+  const resource = isRaw(body) ? parseStored(body.raw) : body;
   if (resource.resourceType === 'OperationOutcome') out.outcome = resource;
   else if (!response.written || /return\s*=\s*representation/i.test(prefer ?? '')) entry.resource = resource;
   if (response.headers?.location) entry.fullUrl = response.headers.location.replace(/\/_history\/[^/]+$/, '');

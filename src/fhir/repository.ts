@@ -76,6 +76,13 @@ export interface RepositoryDeps {
 /** Server-assigned ids remembered as unused (newId). */
 const ISSUED_IDS = 10_000;
 
+const utf8 = new TextDecoder();
+
+/** A stored version's plaintext (RFC 8785 canonical JSON, UTF-8) as the resource it holds. */
+export function parseStored(plaintext: Uint8Array): Resource {
+  return JSON.parse(utf8.decode(plaintext)) as Resource;
+}
+
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
 export class Repository {
@@ -122,6 +129,11 @@ export class Repository {
     return this.deps.sealed.open(sealedAddress(record));
   }
 
+  /** Decrypts a stored version and parses it. */
+  async openResource(record: VersionRecord): Promise<Resource> {
+    return parseStored(await this.open(record));
+  }
+
   /** Decrypts several stored versions, in order, their blocks fetched together (a search or history page). */
   async openMany(records: VersionRecord[]): Promise<Uint8Array[]> {
     return this.deps.sealed.openMany(records.map(sealedAddress));
@@ -153,7 +165,7 @@ export class Repository {
    * narrows, and sorting by text. `codes`: only these parameters' entries (the others are not evaluated).
    */
   async plainEntries(record: VersionRecord, codes?: ReadonlySet<string>): Promise<IndexEntry[]> {
-    const resource = JSON.parse(new TextDecoder().decode(await this.open(record))) as Resource;
+    const resource = await this.openResource(record);
     return extractEntries(resource, { ...(this.deps.baseUrl ? { baseUrl: this.deps.baseUrl } : {}), ...(codes ? { codes } : {}) });
   }
 

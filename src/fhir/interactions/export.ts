@@ -105,7 +105,7 @@ async function groupPatients(ctx: InteractionContext, id: string): Promise<strin
   const head = await ctx.repo.head('Group', id);
   if (!head) throw errors.notFound(`Group/${id} is not known`);
   if (head.deleted) throw errors.gone(`Group/${id} was deleted`);
-  const group = JSON.parse(new TextDecoder().decode(await ctx.repo.open(head))) as Group;
+  const group = (await ctx.repo.openResource(head)) as Group;
   // Read as the compartment reads references, so the ids compare with each record's `patient`.
   const ids = (group.member ?? [])
     .filter((m) => m.inactive !== true)

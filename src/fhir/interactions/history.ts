@@ -6,7 +6,7 @@
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
 import { auditEntry } from '../audit.ts';
-import type { HistoryPage, VersionRecord } from '../repository.ts';
+import { parseStored, type HistoryPage, type VersionRecord } from '../repository.ts';
 import { etagOf } from '../audit.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
@@ -64,7 +64,7 @@ function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext:
       lastModified: record.lastUpdated,
     },
   };
-  if (plaintext) entry.resource = JSON.parse(new TextDecoder().decode(plaintext)) as Resource;
+  if (plaintext) entry.resource = parseStored(plaintext);
   return entry;
 }
 

@@ -8,6 +8,7 @@ import { errors } from '../../errors.ts';
 import { auditEntry, entityOfRecord } from '../audit.ts';
 import { conditionalOutcome, criteriaOf, resolveCondition } from '../conditional.ts';
 import { applyFhirPathPatch, applyJsonPatch, isJsonPatchContentType } from '../patch/index.ts';
+import { parseStored } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { checkIfMatch, writtenResponse } from './write-common.ts';
@@ -25,7 +26,7 @@ export async function patch(req: FhirRequest, match: RouteMatch, ctx: Interactio
   checkIfMatch(req, current, key);
   const pending = ctx.work.written(key);
   const plaintext = pending?.record === current && pending.plaintext ? pending.plaintext : await ctx.repo.open(current);
-  const before = JSON.parse(new TextDecoder().decode(plaintext)) as Resource;
+  const before = parseStored(plaintext);
   const after = (isJsonPatchContentType(req.headers.contentType) ? applyJsonPatch(before, req.body) : applyFhirPathPatch(before, req.body)) as unknown as Resource;
   const prepared = await ctx.repo.prepare({
     resourceType,

@@ -7,7 +7,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfRecord, etagOf, httpDate, versionOfEtag } from '../audit.ts';
-import type { VersionRecord } from '../repository.ts';
+import { parseStored, type VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { elementsParameter, summaryParameter, type Summary } from '../search/params.ts';
@@ -47,7 +47,7 @@ async function respond(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
   const raw = pending?.record === record && pending.plaintext ? pending.plaintext : await ctx.repo.open(record);
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(record)] }));
   if (summary === undefined && elements === undefined) return { status: 200, body: { raw }, headers };
-  const resource = JSON.parse(new TextDecoder().decode(raw)) as Record<string, unknown>;
+  const resource = parseStored(raw) as unknown as Record<string, unknown>;
   return { status: 200, body: subset(resource, summary, elements) as unknown as Resource, headers };
 }
 

@@ -6,7 +6,7 @@
 import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
-import type { VersionRecord } from '../repository.ts';
+import { parseStored, type VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import type { Filter, ParsedSearch } from '../search/params.ts';
@@ -88,10 +88,9 @@ export async function searchBundle(
 ): Promise<Bundle> {
   const entry: BundleEntry[] = [];
   const records = [...outcome.matches, ...outcome.included];
-  const decoder = new TextDecoder();
   (await ctx.repo.openMany(records)).forEach((plaintext, i) => {
     const record = records[i]!;
-    const resource = JSON.parse(decoder.decode(plaintext)) as Record<string, unknown>;
+    const resource = parseStored(plaintext) as unknown as Record<string, unknown>;
     entry.push({
       fullUrl: `${ctx.baseUrl}/${record.resourceType}/${record.id}`,
       resource: subset(resource, parsed.summary, parsed.elements) as unknown as Resource,

@@ -24,7 +24,6 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
     if (problems.length < 1000) log(`${at}: ${code} ${message}`);
     problems.push({ code, at, message });
   };
-  const decoder = new TextDecoder();
   let resources = 0;
   let entries = 0;
   let records = 0;
@@ -35,7 +34,7 @@ export async function checkSearchIndex(repo: Repository, log: (line: string) => 
     const at = `${head.resourceType}/${head.id}`;
     let expected: Set<string>;
     try {
-      const resource = JSON.parse(decoder.decode(await repo.open(head)));
+      const resource = await repo.openResource(head);
       expected = new Set(repo.entriesFor(resource).map((e) => `${e.code}/${e.value}`));
     } catch (err) {
       fail('ERR_INDEX_UNREADABLE', at, `cannot open the current version: ${(err as Error).message}`);

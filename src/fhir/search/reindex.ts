@@ -41,11 +41,10 @@ export async function reindex(
     if (ops.length) await writeBatch(db, ops);
     ops = [];
   };
-  const decoder = new TextDecoder();
   for await (const head of repo.allHeads()) {
     done++;
     if (!head.deleted) {
-      const resource = JSON.parse(decoder.decode(await repo.open(head)));
+      const resource = await repo.openResource(head);
       const found = repo.entriesFor(resource);
       ops.push(...repo.index.ops(head.resourceType, head.id, [], found));
       resources++;
