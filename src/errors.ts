@@ -92,3 +92,12 @@ export const errors = {
   internal: (message: string, code = 'ERR_INTERNAL', cause?: unknown) =>
     new FhirError(message, { status: 500, code, issueType: 'exception', cause }),
 };
+
+/**
+ * Why a network call failed, in words one can act on: fetch (undici) says only "fetch failed" and puts the
+ * reason (ECONNREFUSED, ENOTFOUND, a TLS error, a blocked port) in its cause.
+ */
+export function networkFailure(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}

@@ -5,6 +5,7 @@
  * served leaf hash, canonical schema and seq, hash chain — with the tree rebuilt leaf by leaf so the root at each
  * checkpoint's size is compared with the signed one. Memory: the frontier (O(log n)) and one page of entries.
  */
+import { networkFailure } from '../errors.ts';
 import { fromBase64, GENESIS_PREV, parseEntry, toBase64 } from './entry.ts';
 import { hashesEqual, leafHash, verifyConsistency, type Hash } from './merkle.ts';
 import { openCheckpoint, type Checkpoint, type NoteVerifier } from './note.ts';
@@ -29,9 +30,8 @@ export async function verifyRemote(options: RemoteOptions): Promise<RemoteResult
   const get = async (path: string): Promise<any> => {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
-    // fetch says only "fetch failed": the cause (ECONNREFUSED, ENOTFOUND, a TLS error) is what an auditor can act on.
-    const res = await doFetch(`${origin}${path}`, { headers }).catch((err: Error & { cause?: { code?: string; message?: string } }) => {
-      throw new Error(`GET ${origin}${path}: ${err.cause?.code ?? err.cause?.message ?? err.message}`, { cause: err });
+    const res = await doFetch(`${origin}${path}`, { headers }).catch((err: unknown) => {
+      throw new Error(`GET ${origin}${path}: ${networkFailure(err)}`, { cause: err });
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);

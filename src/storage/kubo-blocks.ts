@@ -11,7 +11,7 @@ import https from 'node:https';
 import { create } from 'kubo-rpc-client';
 import type { KuboRPCClient } from 'kubo-rpc-client';
 import type { CID } from 'multiformats/cid';
-import { errors } from '../errors.ts';
+import { errors, networkFailure } from '../errors.ts';
 import { blockNotFound, rawCid, verifyBlock } from './cid.ts';
 import type { BlockStore } from './types.ts';
 
@@ -42,10 +42,7 @@ export async function createKuboBlockStore({ url, timeoutMs = 30_000 }: KuboBloc
     await client.version({ timeout: Math.min(timeoutMs, 10_000) });
   } catch (err) {
     agent.destroy();
-    // fetch's own message is "fetch failed"; its cause (ECONNREFUSED, ENOTFOUND, ...) says what to fix.
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw errors.unavailable(`IPFS node at ${url} is not reachable: ${why}`, 'ERR_IPFS_UNREACHABLE', err);
+    throw errors.unavailable(`IPFS node at ${url} is not reachable: ${networkFailure(err)}`, 'ERR_IPFS_UNREACHABLE', err);
   }
 
   async function has(cid: CID): Promise<boolean> {

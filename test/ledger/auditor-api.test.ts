@@ -4,7 +4,6 @@
  * reading the log is itself audited; the verifier CLI against the running node and on an offline bundle.
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -13,6 +12,7 @@ import { verifyBundle } from '../../src/ledger/bundle.ts';
 import { fromBase64, parseEntry } from '../../src/ledger/entry.ts';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.ts';
 import { openCheckpoint, parseVerifierKey } from '../../src/ledger/note.ts';
+import { closedPort } from '../helpers/net.ts';
 import { startServer } from '../helpers/server.ts';
 
 const server = await startServer(t, { LEDGER_CHECKPOINT_ENTRIES: '8', LEDGER_CHECKPOINT_INTERVAL_MS: '50' });
@@ -152,12 +152,7 @@ t.test('the verifier CLI checks the whole running log over HTTP', async (t) => {
   const other = 'other.example/log+' + (await import('../../src/ledger/note.ts')).verifierKeyString('other.example/log', new Uint8Array(32).fill(3)).split('+').slice(1).join('+');
   t.equal(await verifyCli(['--url', server.baseUrl, '--key', other, '--token', auditor], () => undefined), 1, 'a wrong key fails');
   // A node that cannot be reached: the cause, not fetch's bare "fetch failed".
-  const closed = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+  const closed = await closedPort();
   const said: string[] = [];
   t.equal(await verifyCli(['--url', `http://127.0.0.1:${closed}/fhir`, '--key', key, '--token', auditor], (l) => said.push(l)), 1, 'an unreachable node fails');
   t.match(said.join('\n'), /FAIL: GET http:\/\/127\.0\.0\.1:\d+\/ledger\/checkpoints.*: ECONNREFUSED/);

@@ -4,12 +4,12 @@
  */
 import t, { type Test } from 'tap';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { create as createIpfs } from 'ipfs-core';
 import { HttpApi } from 'ipfs-http-server';
 import { createKuboBlockStore } from '../../src/storage/kubo-blocks.ts';
+import { closedPort } from '../helpers/net.ts';
 import type { BlockStore } from '../../src/storage/types.ts';
 import { blockStoreContract, type BlockStoreHarness } from './fixtures/block-store-contract.ts';
 
@@ -74,11 +74,6 @@ t.test('an unreachable node is a clear error at creation', async (t) => {
     message: /127\.0\.0\.1:9 is not reachable/,
   });
   // A closed port: the message carries the cause, not fetch's bare "fetch failed".
-  const closed = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+  const closed = await closedPort();
   await t.rejects(createKuboBlockStore({ url: `http://127.0.0.1:${closed}`, timeoutMs: 2_000 }), { code: 'ERR_IPFS_UNREACHABLE', message: /is not reachable: ECONNREFUSED$/ });
 });
