@@ -233,34 +233,38 @@ function pick<V>(values: V[], key: (v: V) => string): V[] {
   return sorted.slice(0, PER_PARAM).map(([, c]) => c.value);
 }
 
+/** Each parameter of a table (TOKENS, REFERENCES, DATES, STRINGS) with its type's resources and its values' reader. */
+function* parametersOf<V>(table: Record<string, Record<string, (r: R) => V[]>>, byType: Map<string, R[]>): Generator<{ type: string; all: R[]; param: string; held: (r: R) => V[] }> {
+  for (const [type, params] of Object.entries(table)) {
+    const all = byType.get(type) ?? [];
+    for (const [param, held] of Object.entries(params)) yield { type, all, param, held };
+  }
+}
+
 function tokenSearches(byType: Map<string, R[]>): Search[] {
   const out: Search[] = [];
-  for (const [type, params] of Object.entries(TOKENS)) {
-    const all = byType.get(type) ?? [];
-    if (all.length === 0) continue;
-    for (const [param, tokens] of Object.entries(params)) {
-      const held = all.flatMap(tokens);
-      if (held.length === 0) continue;
-      for (const tok of pick(held, (x) => `${x.system}|${x.code}`)) {
-        const code = escaped(tok.code);
-        out.push({ query: `${type}?${param}=${code}`, expected: all.filter((r) => tokens(r).some((x) => x.code === tok.code)) });
-        if (tok.system) {
-          const sys = escaped(tok.system);
-          out.push({ query: `${type}?${param}=${sys}|${code}`, expected: all.filter((r) => tokens(r).some((x) => x.code === tok.code && x.system === tok.system)) });
-          out.push({ query: `${type}?${param}=${sys}|`, expected: all.filter((r) => tokens(r).some((x) => x.system === tok.system)) });
-        } else {
-          out.push({ query: `${type}?${param}=|${code}`, expected: all.filter((r) => tokens(r).some((x) => x.code === tok.code && x.system === undefined)) });
-        }
-        out.push({ query: `${type}?${param}:not=${code}`, expected: all.filter((r) => !tokens(r).some((x) => x.code === tok.code)) });
+  for (const { type, all, param, held: tokens } of parametersOf(TOKENS, byType)) {
+    const held = all.flatMap(tokens);
+    if (held.length === 0) continue;
+    for (const tok of pick(held, (x) => `${x.system}|${x.code}`)) {
+      const code = escaped(tok.code);
+      out.push({ query: `${type}?${param}=${code}`, expected: all.filter((r) => tokens(r).some((x) => x.code === tok.code)) });
+      if (tok.system) {
+        const sys = escaped(tok.system);
+        out.push({ query: `${type}?${param}=${sys}|${code}`, expected: all.filter((r) => tokens(r).some((x) => x.code === tok.code && x.system === tok.system)) });
+        out.push({ query: `${type}?${param}=${sys}|`, expected: all.filter((r) => tokens(r).some((x) => x.system === tok.system)) });
+      } else {
+        out.push({ query: `${type}?${param}=|${code}`, expected: all.filter((r) => tokens(r).some((x) => x.code === tok.code && x.system === undefined)) });
       }
-      out.push({ query: `${type}?${param}:missing=true`, expected: all.filter((r) => tokens(r).length === 0) });
-      out.push({ query: `${type}?${param}:missing=false`, expected: all.filter((r) => tokens(r).length > 0) });
-      // OR within one parameter, AND across two of its values
-      const [a, b] = pick(held, (x) => x.code);
-      if (a && b) {
-        out.push({ query: `${type}?${param}=${escaped(a.code)},${escaped(b.code)}`, expected: all.filter((r) => tokens(r).some((x) => x.code === a.code || x.code === b.code)) });
-        out.push({ query: `${type}?${param}=${escaped(a.code)}&${param}=${escaped(b.code)}`, expected: all.filter((r) => tokens(r).some((x) => x.code === a.code) && tokens(r).some((x) => x.code === b.code)) });
-      }
+      out.push({ query: `${type}?${param}:not=${code}`, expected: all.filter((r) => !tokens(r).some((x) => x.code === tok.code)) });
+    }
+    out.push({ query: `${type}?${param}:missing=true`, expected: all.filter((r) => tokens(r).length === 0) });
+    out.push({ query: `${type}?${param}:missing=false`, expected: all.filter((r) => tokens(r).length > 0) });
+    // OR within one parameter, AND across two of its values
+    const [a, b] = pick(held, (x) => x.code);
+    if (a && b) {
+      out.push({ query: `${type}?${param}=${escaped(a.code)},${escaped(b.code)}`, expected: all.filter((r) => tokens(r).some((x) => x.code === a.code || x.code === b.code)) });
+      out.push({ query: `${type}?${param}=${escaped(a.code)}&${param}=${escaped(b.code)}`, expected: all.filter((r) => tokens(r).some((x) => x.code === a.code) && tokens(r).some((x) => x.code === b.code)) });
     }
   }
   return out;
@@ -268,12 +272,9 @@ function tokenSearches(byType: Map<string, R[]>): Search[] {
 
 function referenceSearches(byType: Map<string, R[]>): Search[] {
   const out: Search[] = [];
-  for (const [type, params] of Object.entries(REFERENCES)) {
-    const all = byType.get(type) ?? [];
-    for (const [param, held] of Object.entries(params)) {
-      for (const ref of pick(all.flatMap(held), (x) => x)) {
-        out.push({ query: `${type}?${param}=${ref}`, expected: all.filter((r) => held(r).includes(ref)) });
-      }
+  for (const { type, all, param, held } of parametersOf(REFERENCES, byType)) {
+    for (const ref of pick(all.flatMap(held), (x) => x)) {
+      out.push({ query: `${type}?${param}=${ref}`, expected: all.filter((r) => held(r).includes(ref)) });
     }
   }
   return out;
@@ -281,22 +282,19 @@ function referenceSearches(byType: Map<string, R[]>): Search[] {
 
 function dateSearches(byType: Map<string, R[]>): Search[] {
   const out: Search[] = [];
-  for (const [type, params] of Object.entries(DATES)) {
-    const all = byType.get(type) ?? [];
-    for (const [param, held] of Object.entries(params)) {
-      const starts = all.flatMap(held).map((v) => v[0]).filter(Number.isFinite).sort((a, b) => a - b);
-      if (starts.length === 0) continue;
-      const days = [...new Set([0.1, 0.5, 0.9].map((q) => new Date(starts[Math.floor(q * (starts.length - 1))]!).toISOString().slice(0, 10)))];
-      for (const day of days) {
-        for (const [prefix, holds] of Object.entries(PREFIX)) {
-          const s = rangeOf(day);
-          out.push({ query: `${type}?${param}=${prefix}${day}`, expected: all.filter((r) => held(r).some((v) => holds(v, s))) });
-        }
-        const year = day.slice(0, 4);
-        out.push({ query: `${type}?${param}=${year}`, expected: all.filter((r) => held(r).some((v) => PREFIX.eq!(v, rangeOf(year)))) });
-        const month = day.slice(0, 7);
-        out.push({ query: `${type}?${param}=ge${month}&${param}=lt${Number(year) + 2}`, expected: all.filter((r) => held(r).some((v) => PREFIX.ge!(v, rangeOf(month))) && held(r).some((v) => PREFIX.lt!(v, rangeOf(String(Number(year) + 2))))) });
+  for (const { type, all, param, held } of parametersOf(DATES, byType)) {
+    const starts = all.flatMap(held).map((v) => v[0]).filter(Number.isFinite).sort((a, b) => a - b);
+    if (starts.length === 0) continue;
+    const days = [...new Set([0.1, 0.5, 0.9].map((q) => new Date(starts[Math.floor(q * (starts.length - 1))]!).toISOString().slice(0, 10)))];
+    for (const day of days) {
+      for (const [prefix, holds] of Object.entries(PREFIX)) {
+        const s = rangeOf(day);
+        out.push({ query: `${type}?${param}=${prefix}${day}`, expected: all.filter((r) => held(r).some((v) => holds(v, s))) });
       }
+      const year = day.slice(0, 4);
+      out.push({ query: `${type}?${param}=${year}`, expected: all.filter((r) => held(r).some((v) => PREFIX.eq!(v, rangeOf(year)))) });
+      const month = day.slice(0, 7);
+      out.push({ query: `${type}?${param}=ge${month}&${param}=lt${Number(year) + 2}`, expected: all.filter((r) => held(r).some((v) => PREFIX.ge!(v, rangeOf(month))) && held(r).some((v) => PREFIX.lt!(v, rangeOf(String(Number(year) + 2))))) });
     }
   }
   return out;
@@ -328,18 +326,15 @@ function quantitySearches(byType: Map<string, R[]>): Search[] {
 
 function stringSearches(byType: Map<string, R[]>): Search[] {
   const out: Search[] = [];
-  for (const [type, params] of Object.entries(STRINGS)) {
-    const all = byType.get(type) ?? [];
-    for (const [param, held] of Object.entries(params)) {
-      for (const value of pick(all.flatMap(held), (x) => x)) {
-        const prefix = value.slice(0, Math.min(value.length, 3 + (value.length % 4)));
-        out.push({ query: `${type}?${param}=${escaped(prefix)}`, expected: all.filter((r) => held(r).some((v) => fold(v).startsWith(fold(prefix)))) });
-        out.push({ query: `${type}?${param}=${escaped(fold(value).toUpperCase())}`, expected: all.filter((r) => held(r).some((v) => fold(v).startsWith(fold(value)))) });
-        out.push({ query: `${type}?${param}:exact=${escaped(value)}`, expected: all.filter((r) => held(r).includes(value)) });
-        if (value.length > 4) {
-          const inner = value.slice(1, 4);
-          out.push({ query: `${type}?${param}:contains=${escaped(inner)}`, expected: all.filter((r) => held(r).some((v) => fold(v).includes(fold(inner)))) });
-        }
+  for (const { type, all, param, held } of parametersOf(STRINGS, byType)) {
+    for (const value of pick(all.flatMap(held), (x) => x)) {
+      const prefix = value.slice(0, Math.min(value.length, 3 + (value.length % 4)));
+      out.push({ query: `${type}?${param}=${escaped(prefix)}`, expected: all.filter((r) => held(r).some((v) => fold(v).startsWith(fold(prefix)))) });
+      out.push({ query: `${type}?${param}=${escaped(fold(value).toUpperCase())}`, expected: all.filter((r) => held(r).some((v) => fold(v).startsWith(fold(value)))) });
+      out.push({ query: `${type}?${param}:exact=${escaped(value)}`, expected: all.filter((r) => held(r).includes(value)) });
+      if (value.length > 4) {
+        const inner = value.slice(1, 4);
+        out.push({ query: `${type}?${param}:contains=${escaped(inner)}`, expected: all.filter((r) => held(r).some((v) => fold(v).includes(fold(inner)))) });
       }
     }
   }
