@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import path from 'node:path';
+import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { errors } from './errors.ts';
@@ -67,6 +68,11 @@ export interface BuildOptions {
    */
   workLedger?: (ledger: LedgerWriter) => LedgerWriter;
 }
+
+/** Request headers FHIR clients send beyond the CORS-safelisted ones. */
+const CORS_REQUEST_HEADERS = ['Authorization', 'Content-Type', 'Accept', 'Prefer', 'If-Match', 'If-None-Match', 'If-None-Exist', 'If-Modified-Since'];
+/** Response headers a FHIR client reads: where a created resource is, its version, why a token was refused. */
+const CORS_RESPONSE_HEADERS = ['Location', 'Content-Location', 'ETag', 'Last-Modified', 'WWW-Authenticate', 'Retry-After'];
 
 /** One log line per request, with the path but never the query string: queries can carry PHI. */
 class OneLinePerRequest extends LogController {
@@ -213,7 +219,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const workLedger = options.workLedger ? options.workLedger(ledger) : ledger;
     const devIssuer = config.devIssuer ? await loadDevIssuer(config) : undefined;
     const verifier = await createTokenVerifier(devIssuer ? { config, devIssuer } : { config });
-    const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString());
+    const capabilities = buildCapabilities(config.baseUrl, new Date().toISOString(), { cors: config.corsOrigins !== false });
     const exportJobs = new ExportJobs(db);
 
     const context = (principal: Principal | undefined, agent: Agent): InteractionContext => ({
@@ -229,6 +235,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       exportJobs,
     });
 
+    if (config.corsOrigins !== false) {
+      // Browser SMART apps: every response (errors and 401s included) carries the CORS headers, so the app can
+      // read the OperationOutcome and WWW-Authenticate; preflights are answered before authentication.
+      await http.register(cors, {
+        origin: config.corsOrigins,
+        methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        allowedHeaders: CORS_REQUEST_HEADERS,
+        exposedHeaders: CORS_RESPONSE_HEADERS,
+        credentials: false,
+        maxAge: 600,
+        strictPreflight: false,
+      });
+    }
     http.get('/healthz', async () => ({ status: 'ok' }));
     http.get('/readyz', async (_req, reply) => {
       const ready = db.status === 'open';

@@ -25,6 +25,12 @@ export interface Config {
   ipfsApiUrl: string | undefined;
   /** Passphrase of the master key file; undefined in development (then generated and stored in the data dir). */
   masterKeyPassphrase: string | undefined;
+  /**
+   * Browser origins allowed to call the API (CORS): `*` for any, a list of exact origins, or false (no CORS
+   * headers, preflights 404). Tokens travel only in the Authorization header, never in cookies, so an allowed
+   * origin gains nothing a page without a token could use.
+   */
+  corsOrigins: '*' | string[] | false;
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   /** Deepest JSON nesting accepted in a request body. */
@@ -128,6 +134,18 @@ function trustedIssuers(raw: string | undefined): TrustedIssuer[] {
   });
 }
 
+function corsOrigins(raw: string | undefined): Config['corsOrigins'] {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === '*') return '*';
+  if (value === 'off') return false;
+  return value.split(',').map((item, i) => {
+    const url = urlOption(`CORS_ORIGINS[${i}]`, item.trim(), ['https:', 'http:']);
+    // An origin is scheme://host[:port] and nothing else; the browser sends it in exactly that form.
+    if (url.origin !== item.trim()) throw new ConfigError(`CORS_ORIGINS entries must be origins like https://app.example.org, got ${JSON.stringify(item.trim())}`);
+    return url.origin;
+  });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = intOption(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST || '127.0.0.1';
@@ -150,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustedIssuers: trustedIssuers(env.TRUSTED_ISSUERS),
     ipfsApiUrl,
     masterKeyPassphrase: env.MASTER_KEY_PASSPHRASE || undefined,
+    corsOrigins: corsOrigins(env.CORS_ORIGINS),
     bodyLimit: intOption(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxJsonDepth: intOption(env, 'MAX_JSON_DEPTH', 64, 8, 1024),
     analysisWorkers: intOption(env, 'ANALYSIS_WORKERS', Math.min(4, Math.max(0, os.availableParallelism() - 1)), 0, 64),

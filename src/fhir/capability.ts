@@ -13,7 +13,7 @@ export interface Capabilities {
 
 export const SOFTWARE = { name: 'sealed-fhir', version: '0.1.0' };
 
-export function buildCapabilities(baseUrl: string, startedAt: string): Capabilities {
+export function buildCapabilities(baseUrl: string, startedAt: string, options: { cors: boolean }): Capabilities {
   const resource: CapabilityStatementRestResource[] = RESOURCE_TYPES.map((type) => ({
     type: type as CapabilityStatementRestResource['type'],
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -49,7 +49,7 @@ export function buildCapabilities(baseUrl: string, startedAt: string): Capabilit
         mode: 'server',
         documentation: 'Every read and write is recorded in a hash-chained audit ledger before the response is sent.',
         security: {
-          cors: false,
+          cors: options.cors,
           service: [
             {
               coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
