@@ -2,6 +2,7 @@
  * The FHIR core's own request and response: plain data, no fastify types. The HTTP adapter builds a FhirRequest;
  * batch and transaction entries build them too and go back through the same router.
  */
+import { errors } from '../errors.ts';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Agent } from '../ledger/types.ts';
 import type { Principal } from '../consent/principal.ts';
@@ -91,10 +92,37 @@ export function isJson(body: FhirResponse['body']): body is JsonBody {
  * has no prototype, so a parameter named `valueOf`, `constructor` or `__proto__` is an unknown parameter like any
  * other instead of an inherited method that `query[name] ??= []` would try to push onto.
  */
+/**
+ * The parameters of query strings (and form bodies), in order, decoded as application/x-www-form-urlencoded.
+ * Unlike URLSearchParams, a malformed escape (`%zz`, a lone `%`) or escaped bytes that are not UTF-8 (`%FC`, Latin-1
+ * `ü`) are a 400: silently searching for the literal text or for U+FFFD would answer a different question.
+ */
 export function parseQuery(...searches: string[]): Record<string, string[]> {
   const query: Record<string, string[]> = Object.create(null);
-  for (const search of searches) for (const [name, value] of new URLSearchParams(search)) (query[name] ??= []).push(value);
+  for (const search of searches) {
+    for (const pair of search.split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const name = decodeComponent(eq < 0 ? pair : pair.slice(0, eq));
+      const value = eq < 0 ? '' : decodeComponent(pair.slice(eq + 1));
+      (query[name] ??= []).push(value);
+    }
+  }
   return query;
+}
+
+function decodeComponent(text: string): string {
+  const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text;
+  if (!spaced.includes('%')) return spaced;
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    throw errors.badRequest(
+      `The query has a malformed percent-encoding in '${text.slice(0, 80)}': escapes are %XX and must spell UTF-8`,
+      undefined,
+      'ERR_QUERY_ENCODING',
+    );
+  }
 }
 
 /** Splits a URL at its first `?`: a `?` inside the query is data (`name=a?b`), not a second separator. */

@@ -96,7 +96,7 @@ export class Importer {
   private async importBundleFile(file: SourceFile, recorded: FileProgress | undefined): Promise<FileOutcome> {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(withoutBom(await fs.promises.readFile(file.path, 'utf8')));
+      parsed = JSON.parse(withoutBom(strictUtf8.decode(await fs.promises.readFile(file.path))));
     } catch (err) {
       this.options.onBytes?.(file.size);
       return this.failed(file, { file: file.path, code: 'ERR_JSON_SYNTAX', message: `not a JSON file: ${(err as Error).message.slice(0, 200)}` });
@@ -191,8 +191,13 @@ export class Importer {
       keys.clear();
     };
     let lastLine = skip;
-    for await (const { line, text } of readLines(file.path, (n) => this.options.onBytes?.(n))) {
-      if (line <= skip || text.trim() === '') continue;
+    for await (const { line, text, invalid } of readLines(file.path, (n) => this.options.onBytes?.(n))) {
+      if (line <= skip) continue;
+      if (invalid !== undefined) {
+        failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_ENCODING', message: `${invalid}: FHIR NDJSON is UTF-8` });
+        continue;
+      }
+      if (text.trim() === '') continue;
       let resource: Resource;
       try {
         resource = JSON.parse(line === 1 ? withoutBom(text) : text) as Resource;
@@ -295,16 +300,39 @@ function describe(error: FhirError): string {
   return text.slice(0, 400);
 }
 
-/** Lines of a file with their 1-based numbers, read as a stream (only the current chunk and a partial line held). */
-export async function* readLines(file: string, onBytes?: (count: number) => void): AsyncGenerator<{ line: number; text: string }> {
+/** A line of an NDJSON file: its text, or why it has none (bytes that are not UTF-8). */
+export type FileLine = { line: number; text: string; invalid?: undefined } | { line: number; text?: undefined; invalid: string };
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Lines of a file with their 1-based numbers, read as a stream (only the current chunk and a partial line held).
+ * Lines are cut at the newline byte, which never occurs inside a UTF-8 sequence, and each is decoded strictly: a
+ * line that is not UTF-8 is reported as such, not read with replacement characters into the store.
+ */
+export async function* readLines(file: string, onBytes?: (count: number) => void): AsyncGenerator<FileLine> {
   let line = 0;
-  let partial = '';
-  const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 });
-  for await (const piece of stream as AsyncIterable<string>) {
-    onBytes?.(Buffer.byteLength(piece));
-    const parts = (partial + piece).split('\n');
-    partial = parts.pop()!;
-    for (const text of parts) yield { line: ++line, text: text.endsWith('\r') ? text.slice(0, -1) : text };
+  let partial: Buffer[] = [];
+  const decode = (bytes: Buffer): FileLine => {
+    line++;
+    const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
+    try {
+      return { line, text: strictUtf8.decode(bytes.subarray(0, end)) };
+    } catch {
+      return { line, invalid: 'the line is not valid UTF-8' };
+    }
+  };
+  const stream = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
+  for await (const piece of stream as AsyncIterable<Buffer>) {
+    onBytes?.(piece.length);
+    let start = 0;
+    for (let nl = piece.indexOf(0x0a); nl >= 0; nl = piece.indexOf(0x0a, start)) {
+      const head = piece.subarray(start, nl);
+      yield decode(partial.length > 0 ? Buffer.concat([...partial, head]) : head);
+      partial = [];
+      start = nl + 1;
+    }
+    if (start < piece.length) partial.push(piece.subarray(start));
   }
-  if (partial !== '') yield { line: ++line, text: partial };
+  if (partial.length > 0) yield decode(Buffer.concat(partial));
 }

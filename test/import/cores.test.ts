@@ -70,7 +70,22 @@ t.test('readLines numbers lines across chunk boundaries, CRLF and a last line wi
   await fs.writeFile(path.join(dir, 'f.ndjson'), `a\r\n${long}\n\nlast`);
   let bytes = 0;
   const lines = [];
-  for await (const l of readLines(path.join(dir, 'f.ndjson'), (n) => (bytes += n))) lines.push([l.line, l.text.length]);
+  for await (const l of readLines(path.join(dir, 'f.ndjson'), (n) => (bytes += n))) lines.push([l.line, l.text?.length]);
   t.same(lines, [[1, 1], [2, long.length], [3, 0], [4, 4]]);
   t.equal(bytes, 3 + long.length + 1 + 1 + 4);
+});
+
+t.test('readLines decodes UTF-8 strictly, line by line, even where a character straddles two read chunks', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-lines-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  // 'ü' is two bytes: placed so that the first 256 KiB read ends between them.
+  const straddling = 'x'.repeat(256 * 1024 - 1) + 'ü';
+  const latin1 = Buffer.from('{"family":"M\xfcller"}', 'latin1');
+  await fs.writeFile(path.join(dir, 'f.ndjson'), Buffer.concat([Buffer.from(`${straddling}\n`), latin1, Buffer.from('\nMüller\r\n')]));
+  const lines = [];
+  for await (const l of readLines(path.join(dir, 'f.ndjson'))) lines.push(l);
+  t.equal(lines.length, 3);
+  t.equal(lines[0]!.text, straddling, 'the straddling character is read whole');
+  t.same(lines[1], { line: 2, invalid: 'the line is not valid UTF-8' }, 'a Latin-1 line is refused, not read as M\uFFFDller');
+  t.same(lines[2], { line: 3, text: 'Müller' });
 });

@@ -27,7 +27,11 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
     JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nd-1' } }),
     patient('nd-5'),
   ];
-  await fs.writeFile(path.join(source, 'a.ndjson'), `\uFEFF${lines.join('\r\n')}\r\n`);
+  // line 10: Latin-1, not UTF-8: refused rather than stored as M\uFFFDller
+  const latin1 = Buffer.from(`${patient('nd-latin', { name: [{ family: 'M\u00fcller' }] })}\n`, 'latin1');
+  await fs.writeFile(path.join(source, 'a.ndjson'), Buffer.concat([Buffer.from(`\uFEFF${lines.join('\r\n')}\r\n`), latin1]));
+  const latin1Bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: JSON.parse(patient('lat-1', { name: [{ family: 'M\u00fcller' }] })) }] };
+  await fs.writeFile(path.join(source, 'd-latin1.json'), Buffer.from(JSON.stringify(latin1Bundle), 'latin1'));
   await fs.writeFile(
     path.join(source, 'b-collection.json'),
     `\uFEFF${JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: JSON.parse(patient('col-1')) }, { resource: JSON.parse(patient('col-2')) }] })}`,
@@ -38,8 +42,10 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
   const run = await runImport(dataDir, [source, '--chunk', '2']);
   t.equal(run.code, 1, 'failures make the exit status non-zero');
   t.match(run.stdout, /Imported 7 resources/);
-  t.match(run.stdout, /Files: 3 found, 2 imported, 0 already done, 1 failed; 1 other files ignored/);
-  t.match(run.stdout, /Failures \(4\)/);
+  t.match(run.stdout, /Files: 4 found, 2 imported, 0 already done, 2 failed; 1 other files ignored/);
+  t.match(run.stdout, /Failures \(6\)/);
+  t.match(run.stdout, /a\.ndjson line 10: ERR_ENCODING/);
+  t.match(run.stdout, /d-latin1\.json: ERR_JSON_SYNTAX: .*utf-8/i);
   t.match(run.stdout, /a\.ndjson line 3: ERR_JSON_SYNTAX/);
   t.match(run.stdout, /a\.ndjson line 5: ERR_VALIDATION: .*birthDate/);
   t.match(run.stdout, /a\.ndjson line 7: ERR_JSON_SYNTAX/);
@@ -51,6 +57,7 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
     t.equal((await fhir('Patient/nd-4')).status, 200, 'ids kept');
     t.equal((await fhir('Patient/col-2')).status, 200);
     t.equal((await fhir('Patient/nd-3')).status, 404, 'the rejected line stored nothing');
+    t.equal((await fhir('Patient/nd-latin')).status, 404, 'nor the Latin-1 line');
   });
   const again = await runImport(dataDir, [source]);
   t.match(again.stdout, /Imported 0 resources/, 'a rerun does not load the done files again');

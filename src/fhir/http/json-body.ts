@@ -36,6 +36,47 @@ export function withoutBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A request body's text. FHIR's JSON is UTF-8 (http.html#mime-type); a body declared in another charset, or with
+ * bytes that are not UTF-8, is refused rather than decoded with replacement characters, which would store
+ * `M\uFFFDller` for `Müller` and answer 201.
+ */
+export function decodeBody(body: Buffer, contentType: string | undefined): string {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '')?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw errors.unsupportedMediaType(`charset '${charset.slice(0, 40)}' is not supported: FHIR bodies are UTF-8`);
+  }
+  try {
+    return strictUtf8.decode(body);
+  } catch {
+    const at = firstInvalidUtf8(body);
+    throw errors.badRequest(`The body is not valid UTF-8 (at byte offset ${at}): FHIR bodies are UTF-8`, undefined, 'ERR_BODY_ENCODING');
+  }
+}
+
+/** Offset of the first byte that does not start or continue a well-formed UTF-8 sequence (for the message only). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let lo = 0, hi = bytes.length; ; ) {
+    // The longest well-formed prefix, by bisection on the decoder itself: no hand-written UTF-8 rules to get wrong.
+    if (lo >= hi) return lo;
+    const mid = Math.ceil((lo + hi) / 2);
+    if (wellFormedPrefix(bytes, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+}
+
+function wellFormedPrefix(bytes: Uint8Array, length: number): boolean {
+  try {
+    // A prefix may end inside a sequence: decode in streaming mode, which holds an incomplete tail back.
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, length), { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function parseJsonBody(body: string, maxDepth: number): unknown {
   const text = withoutBom(body);
   if (text.trim() === '') return undefined;

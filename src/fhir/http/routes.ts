@@ -13,7 +13,7 @@ import { informational, outcomeOf, toFhirError } from '../outcome.ts';
 import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dispatch, isRecorded, recordFailure, route } from '../router.ts';
-import { JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
+import { decodeBody, JSON_CONTENT_TYPES, parseJsonBody } from './json-body.ts';
 import { isPretty, negotiate, negotiateNdjson, type ResponseType } from './negotiate.ts';
 
 export interface FhirRoutesOptions {
@@ -29,20 +29,24 @@ const PUBLIC_INTERACTIONS = new Set(['capabilities']);
 
 export async function fhirRoutes(app: FastifyInstance, options: FhirRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser(JSON_CONTENT_TYPES, { parseAs: 'buffer' }, (req, body, done) => {
     try {
-      done(null, parseJsonBody(body as string, options.maxJsonDepth));
+      done(null, parseJsonBody(decodeBody(body as Buffer, req.headers['content-type']), options.maxJsonDepth));
     } catch (err) {
       done(err as Error, undefined);
     }
   });
   // POST [base]/[type]/_search and [base]/_search carry their parameters as a form (http://hl7.org/fhir/R4/http.html#search)
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (req, body, done) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (req, body, done) => {
     if (!/\/_search$/.test(req.url.split('?')[0]!)) {
       done(errors.unsupportedMediaType('application/x-www-form-urlencoded is accepted only by POST _search'), undefined);
       return;
     }
-    done(null, new FormBody(body as string));
+    try {
+      done(null, new FormBody(decodeBody(body as Buffer, req.headers['content-type'])));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
   });
   app.addContentTypeParser('*', (req, _payload, done) => {
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
