@@ -15,7 +15,7 @@ import { auditEntry } from './audit.ts';
 import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf, matchIds, parseCondition, type ConditionalKind } from './conditional.ts';
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
-import { visitReferences } from './references.ts';
+import { visitPlaceholders, visitReferences } from './references.ts';
 import { parseStored } from './repository.ts';
 import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
@@ -69,7 +69,7 @@ async function runBatch(entries: BundleEntry[], match: RouteMatch, ctx: Interact
     try {
       const planned = planEntry(entries[index]!, index, ctx.baseUrl, prefer);
       checkEntryRoute(planned.match, index);
-      rewriteReferences([planned], new Map(), await resolveConditionalReferences([planned], ctx, (_p, err) => toFhirError(err)));
+      rewriteReferences([planned], entries, ctx.baseUrl, new Map(), await resolveConditionalReferences([planned], ctx, (_p, err) => toFhirError(err)));
       const response = await dispatch(planned.request, planned.match, { ...ctx, work });
       responses[index] = responseEntry(response, prefer);
     } catch (err) {
@@ -107,7 +107,7 @@ async function runTransaction(entries: BundleEntry[], match: RouteMatch, ctx: In
     await work.lock(conditions.map((c) => conditionLockKey(c.p.match.resourceType!, c.query)));
     for (const { p, kind, query } of conditions) await resolveEntry(p, kind, query, ctx);
     const references = assignIds(planned, entries, ctx);
-    rewriteReferences(planned, references, await resolveConditionalReferences(planned, ctx));
+    rewriteReferences(planned, entries, ctx.baseUrl, references, await resolveConditionalReferences(planned, ctx));
     checkDistinctTargets(planned);
 
     await work.lock(planned.flatMap((p) => {
@@ -311,17 +311,33 @@ async function resolveConditionalReferences(
 }
 
 /**
- * Replaces every Reference.reference that names another entry's fullUrl (http://hl7.org/fhir/R4/bundle.html#references)
- * or a resolved conditional reference.
+ * Replaces what names another entry's fullUrl (http://hl7.org/fhir/R4/bundle.html#references): a Reference.reference
+ * that is the fullUrl, or a relative one that resolves to it against the referring entry's own fullUrl (or, without
+ * an absolute one, the server's base); `urn:uuid:` placeholders in uri elements and narrative links
+ * (references.ts visitPlaceholders); and resolved conditional references.
  */
-function rewriteReferences(planned: PlannedEntry[], references: Map<string, string>, conditional: Map<string, string>): void {
+function rewriteReferences(planned: PlannedEntry[], entries: BundleEntry[], baseUrl: string, references: Map<string, string>, conditional: Map<string, string>): void {
   if (references.size === 0 && conditional.size === 0) return;
   for (const p of planned) {
     if (p.request.body && typeof p.request.body === 'object') {
+      const base = `${serviceBaseOf(entries[p.index]!.fullUrl) ?? baseUrl}/`;
       p.request.body = structuredClone(p.request.body);
-      visitReferences(p.request.body, (reference) => references.get(reference) ?? conditional.get(reference));
+      visitPlaceholders(
+        p.request.body,
+        (reference) => references.get(reference) ?? conditional.get(reference) ?? (RELATIVE_REFERENCE.test(reference) ? references.get(base + reference) : undefined),
+        (urn) => references.get(urn),
+      );
     }
   }
+}
+
+/** `Type/id` or `Type/id/_history/v`: the relative forms bundle.html#references resolves against a base. */
+const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** The service base of an absolute RESTful fullUrl (`http://example.org/fhir/Patient/abc` → `http://example.org/fhir`). */
+function serviceBaseOf(fullUrl: string | undefined): string | undefined {
+  const m = fullUrl === undefined ? null : /^(https?:\/\/.+)\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.exec(fullUrl);
+  return m?.[1];
 }
 
 function checkDistinctTargets(planned: PlannedEntry[]): void {
@@ -351,7 +367,7 @@ function responseEntry(response: FhirResponse, prefer: string | undefined): Bund
   const out: BundleEntryResponse = { status: statusLine(response.status) };
   if (response.headers?.location) out.location = response.headers.location;
   if (response.headers?.etag) out.etag = response.headers.etag;
-  if (response.headers?.lastModified) out.lastModified = new Date(response.headers.lastModified).toISOString();
+  if (response.headers?.lastModified) out.lastModified = response.headers.lastModified;
   const entry: BundleEntry = { response: out };
   const body = response.body;
   if (body === undefined) return entry;

@@ -20,6 +20,43 @@ export function visitReferences(node: unknown, replace: (reference: string) => s
   }
 }
 
+/**
+ * Visits what a transaction rewrites when an entry's fullUrl gets its real id (http.html#trules): every
+ * `reference` string (`replaceReference`), every other string that is a `urn:uuid:` or `urn:oid:` placeholder
+ * (elements of type uri, url, oid and uuid: an attachment's url naming a Binary entry, an extension's valueUri),
+ * and the `href` and `src` attributes of narrative XHTML. Other absolute URLs outside references are left alone:
+ * a StructureDefinition's canonical url may equal its own fullUrl and must not become `StructureDefinition/<id>`.
+ */
+export function visitPlaceholders(node: unknown, replaceReference: (reference: string) => string | undefined, replacePlaceholder: (urn: string) => string | undefined): void {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i];
+      if (typeof item === 'string') {
+        if (PLACEHOLDER.test(item)) node[i] = replacePlaceholder(item) ?? item;
+      } else if (item && typeof item === 'object') {
+        visitPlaceholders(item, replaceReference, replacePlaceholder);
+      }
+    }
+  } else if (node && typeof node === 'object') {
+    const record = node as Record<string, unknown>;
+    for (const [key, value] of Object.entries(record)) {
+      if (typeof value === 'string') {
+        if (key === 'reference') record[key] = replaceReference(value) ?? value;
+        else if (key === 'div') record[key] = value.replace(NARRATIVE_LINK, (all, attribute: string, quote: string, urn: string) => {
+          const target = replacePlaceholder(urn);
+          return target === undefined ? all : `${attribute}=${quote}${target}${quote}`;
+        });
+        else if (PLACEHOLDER.test(value)) record[key] = replacePlaceholder(value) ?? value;
+      } else if (value && typeof value === 'object') {
+        visitPlaceholders(value, replaceReference, replacePlaceholder);
+      }
+    }
+  }
+}
+
+const PLACEHOLDER = /^urn:(?:uuid|oid):/;
+const NARRATIVE_LINK = /\b(href|src)\s*=\s*(["'])(urn:(?:uuid|oid):[^"']+)\2/g;
+
 /** A copy of `resource` with every reference mapped through `resolve`; the input is left untouched. */
 export function withReferences<T>(resource: T, resolve: (reference: string) => string): T {
   const copy = structuredClone(resource);

@@ -48,6 +48,60 @@ t.test('transaction and batch', async (t) => {
     t.equal(observation.body.subject.reference, `Patient/${patientId}`);
   });
 
+  t.test('a transaction rewrites placeholders outside references too, and relative references to absolute fullUrls', async (t) => {
+    const obs = 'urn:uuid:22222222-2222-4222-8222-222222222222';
+    const binary = 'urn:uuid:33333333-3333-4333-8333-333333333333';
+    const canonical = 'http://example.org/fhir/StructureDefinition/kept';
+    const res = await server.fhir('', {
+      method: 'POST',
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          {
+            fullUrl: 'http://example.org/fhir/Patient/abc',
+            resource: {
+              resourceType: 'Patient',
+              name: [{ family: 'Placeholders' }],
+              text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${obs}">obs</a> <img src='${binary}' alt="scan"/></div>` },
+              extension: [{ url: 'http://example.org/ext', valueUri: obs }, { url: 'http://example.org/unknown', valueUri: 'urn:uuid:44444444-4444-4444-8444-444444444444' }],
+            },
+            request: { method: 'POST', url: 'Patient' },
+          },
+          { fullUrl: obs, ...observationEntry('http://example.org/fhir/Patient/abc') },
+          { fullUrl: 'http://example.org/fhir/Observation/o1', ...observationEntry('Patient/abc') },
+          { fullUrl: binary, resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'aGk=' }, request: { method: 'POST', url: 'Binary' } },
+          {
+            resource: { resourceType: 'DocumentReference', status: 'current', subject: { reference: 'http://example.org/fhir/Patient/abc' }, content: [{ attachment: { contentType: 'text/plain', url: binary } }] },
+            request: { method: 'POST', url: 'DocumentReference' },
+          },
+          {
+            fullUrl: canonical,
+            resource: { resourceType: 'Basic', code: { text: 'canonical-like' }, extension: [{ url: 'http://example.org/same', valueUri: canonical }] },
+            request: { method: 'POST', url: 'Basic' },
+          },
+        ],
+      },
+    });
+    t.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
+    const [patientRef, obsRef, relativeRef, binaryRef, docRef, basicRef] = res.body.entry.map((e: any) => e.response.location.replace(/^.*\/fhir\/|\/_history\/.*$/g, ''));
+    const patient = (await server.fhir(patientRef)).body;
+    t.equal(patient.extension[0].valueUri, obsRef, 'a uri naming an entry is rewritten');
+    t.equal(patient.extension[1].valueUri, 'urn:uuid:44444444-4444-4444-8444-444444444444', 'one naming no entry is left as it is');
+    t.match(patient.text.div, `href="${obsRef}"`, 'narrative links are rewritten');
+    t.match(patient.text.div, `src='${binaryRef}'`);
+    t.equal((await server.fhir(obsRef)).body.subject.reference, patientRef, 'the absolute fullUrl in a reference');
+    t.equal((await server.fhir(relativeRef)).body.subject.reference, patientRef, 'Patient/abc, resolved against its entry\'s fullUrl http://example.org/fhir/...');
+    const doc = (await server.fhir(docRef)).body;
+    t.equal(doc.subject.reference, patientRef, 'the absolute fullUrl itself');
+    t.equal(doc.content[0].attachment.url, binaryRef, 'an attachment url naming a Binary entry');
+    t.equal((await server.fhir(basicRef)).body.extension[0].valueUri, canonical, 'an absolute URL outside references is never rewritten');
+    for (const e of res.body.entry) {
+      const stored = (await server.fhir(e.response.location.replace(/^.*\/fhir\//, ''))).body;
+      t.equal(e.response.lastModified, stored.meta.lastUpdated, 'lastModified is the version\'s instant, milliseconds included');
+    }
+  });
+
   t.test('a failing transaction stores nothing and names the entry', async (t) => {
     const history = (await server.fhir('_history?_count=1000')).body.entry.length;
     const before = server.app.ledger.size();
