@@ -51,6 +51,7 @@ export interface JsonBody {
 export interface FhirResponse {
   status: number;
   body?: Resource | RawResource | NdjsonBody | JsonBody;
+  /** lastModified is the version's instant (meta.lastUpdated): the HTTP layer writes it as an HTTP-date, Bundles keep it whole. */
   headers?: { etag?: string; lastModified?: string; location?: string; contentLocation?: string };
   /** True for create/update/patch responses, whose body `Prefer: return=` may replace. */
   written?: boolean;

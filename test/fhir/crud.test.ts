@@ -93,6 +93,25 @@ t.test('REST interactions', async (t) => {
     }
   });
 
+  t.test('If-Match: lists of ETags, *, a bare version; anything else 400', async (t) => {
+    t.equal((await server.fhir('Patient/if-match', { method: 'PUT', body: { ...patient, id: 'if-match' } })).status, 201);
+    // RFC 9110 §13.1.1: a list of ETags, or * for "exists"; a bare version number as HAPI takes it; not an ETag: 400.
+    for (const [ifMatch, status] of [['W/"5", W/"7"', 412], ['W/"abc"', 412], ['garbage', 400], ['W/"1", "x', 400]] as const) {
+      const res = await server.fhir('Patient/if-match', { method: 'PUT', body: { ...patient, id: 'if-match', gender: 'male' }, headers: { 'if-match': ifMatch } });
+      t.equal(res.status, status, `If-Match ${ifMatch}`);
+      t.equal(res.body.resourceType, 'OperationOutcome');
+    }
+    t.equal((await server.fhir('Patient/if-match')).body.meta.versionId, '1', 'none of them changed anything');
+    for (const ifMatch of ['W/"1", W/"2"', '2', '*']) {
+      const current2 = (await server.fhir('Patient/if-match')).body;
+      const version = Number(current2.meta.versionId);
+      const res = await server.fhir('Patient/if-match', { method: 'PUT', body: { ...current2, gender: 'other' }, headers: { 'if-match': ifMatch.replace('2', String(version)) } });
+      t.equal(res.status, 200, `If-Match ${ifMatch}`);
+    }
+    t.equal((await server.fhir('Patient/never-was', { method: 'PUT', body: { ...patient, id: 'never-was' }, headers: { 'if-match': '*' } })).status, 412, 'If-Match * on nothing');
+    t.equal((await server.fhir('Patient/never-was')).status, 404, 'stored nothing');
+  });
+
   t.test('update, If-Match and update-as-create', async (t) => {
     const current = (await server.fhir(`Patient/${id}`)).body;
     const res = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...current, gender: 'other' }, headers: { 'if-match': 'W/"1"' } });
@@ -156,6 +175,12 @@ t.test('REST interactions', async (t) => {
     t.equal((await server.fhir(`Patient/${id}`)).status, 410);
     t.equal((await server.fhir(`Patient/${id}/_history/1`)).status, 200, 'old versions stay readable');
     t.equal((await server.fhir(`Patient/${id}`, { method: 'DELETE' })).status, 200, 'deleting again is idempotent');
+    // http.html#delete: "or if the resource does not exist at all", 200 or 204.
+    const absent = await server.fhir('Patient/never-existed', { method: 'DELETE' });
+    t.equal(absent.status, 200, 'deleting what never existed is not an error');
+    t.match(absent.body, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', diagnostics: /does not exist/ }] });
+    t.equal((await server.fhir('Patient/never-existed', { method: 'DELETE', headers: { 'if-match': 'W/"1"' } })).status, 412, 'unless a version was expected');
+    t.equal((await server.fhir('Patient/never-existed')).status, 404, 'and it still does not exist (not 410: nothing was deleted)');
     const history = await server.fhir(`Patient/${id}/_history`);
     t.equal(history.status, 200);
     t.equal(history.body.type, 'history');

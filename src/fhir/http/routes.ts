@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { errors, FhirError } from '../../errors.ts';
+import { httpDate } from '../audit.ts';
 import type { Agent } from '../../ledger/types.ts';
 import type { Principal } from '../../consent/principal.ts';
 import { informational, outcomeOf, toFhirError } from '../outcome.ts';
@@ -152,7 +153,7 @@ function agentOf(principal: Principal): Agent {
 function send(req: FastifyRequest, reply: FastifyReply, response: FhirResponse, fhirRequest: FhirRequest, match: RouteMatch, type: ResponseType) {
   const { headers = {} } = response;
   if (headers.etag) reply.header('etag', headers.etag);
-  if (headers.lastModified) reply.header('last-modified', headers.lastModified);
+  if (headers.lastModified) reply.header('last-modified', httpDate(headers.lastModified));
   if (headers.location) reply.header('location', headers.location);
   if (headers.contentLocation) reply.header('content-location', headers.contentLocation);
   reply.code(response.status);

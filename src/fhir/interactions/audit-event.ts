@@ -67,7 +67,7 @@ async function read(match: RouteMatch, ctx: InteractionContext, log: AuditLog): 
   const [stored] = await log.ledger.getEntries(seq, seq + 1);
   const event = renderAuditEvent(parseEntry(stored!.bytes, seq), { baseUrl: ctx.baseUrl, leafHash: toBase64(stored!.leafHash) });
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: `AuditEvent/${seq}`, version: '1' }] }));
-  return { status: 200, body: event, headers: { etag: 'W/"1"', lastModified: new Date(event.recorded).toUTCString() } };
+  return { status: 200, body: event, headers: { etag: 'W/"1"', lastModified: event.recorded } };
 }
 
 /** Candidate indexes below `before`, newest first, at most `limit`. */

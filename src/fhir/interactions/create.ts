@@ -3,7 +3,7 @@
  * Conditional create (http://hl7.org/fhir/R4/http.html#ccreate): with `If-None-Exist`, no match creates (201),
  * one match returns that resource unchanged (200, nothing written), several matches fail (412).
  */
-import { auditEntry, entityOfRecord, etagOf, httpDate } from '../audit.ts';
+import { auditEntry, entityOfRecord, etagOf } from '../audit.ts';
 import { conditionalOutcome, parseCondition, resolveCondition } from '../conditional.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
@@ -44,7 +44,7 @@ async function existing(resourceType: string, id: string, match: RouteMatch, ctx
     body: { raw },
     headers: {
       etag: etagOf(record),
-      lastModified: httpDate(record.lastUpdated),
+      lastModified: record.lastUpdated,
       location: `${ctx.baseUrl}/${key}/_history/${record.versionId}`,
     },
   };

@@ -30,7 +30,12 @@ export async function remove(req: FhirRequest, match: RouteMatch, ctx: Interacti
   const key = `${resourceType}/${id}`;
   await ctx.work.lock([key]);
   const current = await ctx.work.head(key, () => ctx.repo.head(resourceType, id));
-  if (!current) throw errors.notFound(`${key} is not known`);
+  if (!current) {
+    checkIfMatch(req, current, key);
+    // http.html#delete: "Upon successful deletion, or if the resource does not exist at all", 200 or 204.
+    await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: key }], ...audited }));
+    return { status: 200, body: informational(`${key} does not exist: nothing was deleted`) };
+  }
   if (current.deleted && req.headers.ifMatch === undefined) {
     await ctx.work.record(auditEntry(ctx, match, 200, { entity: [entityOfRecord(current)], ...audited }));
     return { status: 200, body: informational(`${key} was already deleted`), headers: { etag: etagOf(current) } };

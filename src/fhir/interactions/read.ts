@@ -6,7 +6,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
-import { auditEntry, entityOfRecord, etagOf, httpDate, versionOfEtag } from '../audit.ts';
+import { auditEntry, entityOfRecord, etagOf, versionOfEtag } from '../audit.ts';
 import { parseStored, type VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
@@ -38,7 +38,7 @@ export async function vread(req: FhirRequest, match: RouteMatch, ctx: Interactio
 type Shape = { summary?: Summary; elements?: string[] };
 
 async function respond(req: FhirRequest, match: RouteMatch, ctx: InteractionContext, record: VersionRecord, key: string, { summary, elements }: Shape): Promise<FhirResponse> {
-  const headers = { etag: etagOf(record), lastModified: httpDate(record.lastUpdated) };
+  const headers = { etag: etagOf(record), lastModified: record.lastUpdated };
   if (notModified(req, record)) {
     await ctx.work.record(auditEntry(ctx, match, 304, { entity: [entityOfRecord(record)] }));
     return { status: 304, headers };

@@ -5,7 +5,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
-import { etagOf, httpDate, versionOfEtag } from '../audit.ts';
+import { etagOf, versionOfEtag } from '../audit.ts';
 import type { PreparedVersion, VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse } from '../request.ts';
 
@@ -16,11 +16,31 @@ export function resourceBody(req: FhirRequest): Resource {
   return body as Resource;
 }
 
+/** An entity-tag (RFC 9110 §8.8.3): optionally weak, quoted, no quote inside. */
+const ENTITY_TAG = /^\s*(?:W\/)?"[^"]*"\s*$/;
+const BARE_VERSION = /^\s*\d{1,15}\s*$/;
+
+/**
+ * If-Match as RFC 9110 §13.1.1 reads it, with FHIR's weak version ETags: `*` (the resource exists) or a list of
+ * ETags, any of which may name the current version. A bare version number (`2`) is taken too, as HAPI does;
+ * anything else is a 400, not a mismatch, so a client with a bug is told so rather than to retry.
+ */
 export function checkIfMatch(req: FhirRequest, current: VersionRecord | undefined, key: string): void {
   const ifMatch = req.headers.ifMatch;
   if (ifMatch === undefined) return;
-  const wanted = versionOfEtag(ifMatch);
-  if (!current || current.deleted || wanted !== current.versionId) {
+  const exists = current !== undefined && !current.deleted;
+  let matches: boolean;
+  if (ifMatch.trim() === '*') {
+    matches = exists;
+  } else {
+    const tags = ifMatch.split(',');
+    if (!tags.every((tag) => ENTITY_TAG.test(tag) || BARE_VERSION.test(tag))) {
+      throw errors.badRequest(`If-Match ${ifMatch.slice(0, 40)} is not a version ETag: send W/"<versionId>" (or *)`, undefined, 'ERR_IF_MATCH_SYNTAX');
+    }
+    // An ETag we did not issue (W/"abc") is well-formed but names no version: it never matches.
+    matches = exists && tags.some((tag) => (BARE_VERSION.test(tag) ? Number(tag) : versionOfEtag(tag)) === current.versionId);
+  }
+  if (!matches) {
     const actual = !current ? 'it does not exist' : current.deleted ? 'it is deleted' : `the current version is W/"${current.versionId}"`;
     throw errors.preconditionFailed(`If-Match ${ifMatch.slice(0, 40)} does not match ${key}: ${actual}`, 'ERR_VERSION_CONFLICT');
   }
@@ -32,7 +52,7 @@ export function writtenResponse(baseUrl: string, prepared: PreparedVersion, stat
     status,
     headers: {
       etag: etagOf(record),
-      lastModified: httpDate(record.lastUpdated),
+      lastModified: record.lastUpdated,
       location: `${baseUrl}/${record.resourceType}/${record.id}/_history/${record.versionId}`,
     },
     written: true,
