@@ -188,6 +188,10 @@ t.test('search answers match the dataset', async (t) => {
     const refs = (all.body.entry as any[]).map((e) => `${e.resource.resourceType}/${e.resource.id}`).sort();
     t.same(refs, ['Encounter/e1', 'Observation/o1', 'Observation/o2', 'Observation/o6', 'Organization/org1', 'Patient/p1', 'Practitioner/pr1', 'RiskAssessment/r1']);
     t.same(await ids(server, 'Patient/p1/$everything?_type=Observation'), ['o1', 'o2', 'o6']);
+    const untyped = (all.body.entry as any[]).filter((e) => e.search.mode === 'include').map((e) => e.resource.resourceType);
+    t.ok(untyped.length > 0, 'without _type, what the matches refer to is included');
+    const typed = await server.fhir('Patient/p1/$everything?_type=Observation');
+    t.same([...new Set((typed.body.entry as any[]).map((e) => e.resource.resourceType))], ['Observation'], '_type restricts what is included too (not the Patient they refer to)');
     t.same(await ids(server, 'Patient/p1/$everything?_since=2999-01-01T00:00:00Z'), []);
     const seen: string[] = [];
     let url: string | undefined = 'Patient/p1/$everything?_count=2';

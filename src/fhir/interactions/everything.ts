@@ -7,6 +7,7 @@
 import { errors } from '../../errors.ts';
 import { auditEntry, entityOfMatch } from '../audit.ts';
 import { patientCompartmentTypes } from '../definitions.ts';
+import type { VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dateCondition } from '../search/conditions.ts';
@@ -45,6 +46,11 @@ export async function everything(req: FhirRequest, match: RouteMatch, ctx: Inter
   // The patient first, as clients reading a summary expect it at the top; the compartment's types after it by name.
   const plan = { ...planOf(parsed, planned), typeRank: (type: string) => (type === 'Patient' ? 0 : 1) };
   const outcome = await runSearch(ctx.repo, ctx.repo.search, plan);
+  // What the matches refer to is included, but not a compartment member of a listed type: that one is a match on
+  // its own page, and including it on every page that refers to it repeated an Encounter dozens of times. _type
+  // restricts what is returned, included resources too (the Patient itself among them).
+  const member = (r: VersionRecord) => r.kek === `patient/${id}` && types.includes(r.resourceType);
+  outcome.included = outcome.included.filter((r) => (!wanted || wanted.includes(r.resourceType)) && !member(r));
   const bundle = await searchBundle(ctx, parsed, outcome, (page) => pageUrl(ctx.baseUrl, `Patient/${id}/$everything`, req.query, page));
   await ctx.work.record(
     auditEntry(ctx, match, 200, {
