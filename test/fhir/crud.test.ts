@@ -232,6 +232,26 @@ t.test('REST interactions', async (t) => {
       body: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'update' }, { name: 'resource', resource: { ...patient, id: 'mrn-0042' } }] },
     });
     t.equal(params.status, 200);
+
+    // The profile parameter: checked against it whether claimed or not; one the server cannot check is an error.
+    const SEALED = 'http://sealed-fhir.example/fhir/StructureDefinition/sealed-patient';
+    const bare = { resourceType: 'Patient', gender: 'female' };
+    const unprofiled = await server.fhir('Patient/$validate', { method: 'POST', body: bare });
+    t.equal(unprofiled.status, 200, 'valid R4');
+    const profiled = await server.fhir(`Patient/$validate?profile=${encodeURIComponent(SEALED)}`, { method: 'POST', body: bare });
+    t.equal(profiled.status, 422, 'but not a sealed-patient');
+    t.match(JSON.stringify(profiled.body.issue), /Patient\.identifier/);
+    const inParameters = await server.fhir('Patient/$validate', {
+      method: 'POST',
+      body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: bare }, { name: 'profile', valueUri: SEALED }] },
+    });
+    t.equal(inParameters.status, 422, 'the profile as a parameter of a Parameters body');
+    t.equal((await server.fhir(`Patient/$validate?profile=${encodeURIComponent(SEALED)}`, { method: 'POST', body: patient })).status, 200, 'a conforming patient');
+    const unknown = await server.fhir('Patient/$validate?profile=http://example.org/StructureDefinition/bogus', { method: 'POST', body: patient });
+    t.equal(unknown.status, 422);
+    t.match(unknown.body.issue, [{ severity: 'error', code: 'not-supported', diagnostics: /bogus is not known to this server/ }]);
+    t.equal((await server.fhir('Patient/$validate?profile=http://hl7.org/fhir/StructureDefinition/Patient', { method: 'POST', body: patient })).status, 200, 'the base definition');
+    t.equal((await server.fhir(`Observation/$validate?profile=${encodeURIComponent(SEALED)}`, { method: 'POST', body: { resourceType: 'Observation', status: 'final', code: { text: 'x' } } })).status, 422, 'a Patient profile for an Observation');
   });
 
   t.test('text with Unicode spaces is stored as sent; a base64 value built to stall a backtracking pattern is a 422', async (t) => {
