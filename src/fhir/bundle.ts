@@ -16,6 +16,8 @@ import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf,
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitPlaceholders, visitReferences } from './references.ts';
+import { extractEntries, type IndexEntry } from './search/extract.ts';
+import { matchesEntries } from './search/memory-match.ts';
 import { parseStored } from './repository.ts';
 import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
@@ -105,9 +107,16 @@ async function runTransaction(entries: BundleEntry[], match: RouteMatch, ctx: In
       return condition ? [{ p, ...condition }] : [];
     });
     await work.lock(conditions.map((c) => conditionLockKey(c.p.match.resourceType!, c.query)));
-    for (const { p, kind, query } of conditions) await resolveEntry(p, kind, query, ctx);
+    // In processing order, each condition sees the store and what the entries before it will write.
+    const writes = new TransactionWrites(ctx);
+    const conditionOfEntry = new Map(conditions.map((c) => [c.p, c]));
+    for (const p of [...planned].sort((a, b) => METHOD_ORDER[a.request.method]! - METHOD_ORDER[b.request.method]! || a.index - b.index)) {
+      const condition = conditionOfEntry.get(p);
+      if (condition) await resolveEntry(p, condition.kind, condition.query, ctx, writes);
+      writes.note(p);
+    }
     const references = assignIds(planned, entries, ctx);
-    rewriteReferences(planned, entries, ctx.baseUrl, references, await resolveConditionalReferences(planned, ctx));
+    rewriteReferences(planned, entries, ctx.baseUrl, references, await resolveConditionalReferences(planned, ctx, atEntry, writes));
     checkDistinctTargets(planned);
 
     await work.lock(planned.flatMap((p) => {
@@ -144,7 +153,9 @@ const TRANSACTION_CONCURRENCY = 16;
 function methodGroups(planned: PlannedEntry[]): PlannedEntry[][] {
   const groups = new Map<number, PlannedEntry[]>();
   for (const p of planned) {
-    const order = METHOD_ORDER[p.request.method]!;
+    // A conditional create that matched writes nothing and answers with the resource it matched, which may be
+    // another entry's create: it runs once the creates are done.
+    const order = p.matched ? 1.5 : METHOD_ORDER[p.request.method]!;
     if (!groups.has(order)) groups.set(order, []);
     groups.get(order)!.push(p);
   }
@@ -205,10 +216,62 @@ function conditionOf(p: PlannedEntry): { kind: ConditionalKind; query: Record<st
   return undefined;
 }
 
+/**
+ * What a transaction's entries will write, as its conditions see it (http.html#trules processes DELETE, POST, then
+ * PUT/PATCH): two conditional creates of the same identifier make one resource, and a conditional reference finds a
+ * resource created in the same transaction, as HAPI does. Resources are matched on their bodies as sent (before
+ * `urn:uuid:` references are rewritten), from their plaintext index entries (search/memory-match.ts); a condition
+ * that needs the stored index (a chain, `_has`) sees only the store. A resource the transaction deletes is not
+ * matched in the store any more.
+ */
+class TransactionWrites {
+  readonly #ctx: InteractionContext;
+  /** Index entries are extracted only when a condition on that type asks: most transactions (imports) have none. */
+  readonly #written: Array<{ type: string; id: string; resource: Resource; entries?: IndexEntry[] }> = [];
+  readonly #deleted = new Set<string>();
+
+  constructor(ctx: InteractionContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Records what `p` will write, once its condition (if any) is resolved; gives a create its id now. */
+  note(p: PlannedEntry): void {
+    const type = p.match.resourceType;
+    if (!type) return;
+    const { interaction } = p.match;
+    if (interaction === 'delete') {
+      const id = targetOf(p);
+      if (id) this.#deleted.add(`${type}/${id}`);
+      return;
+    }
+    if (interaction === 'create' && !p.matched) p.request.assignedId = p.assignedId ??= this.#ctx.repo.newId();
+    const body = p.request.body;
+    const id = targetOf(p);
+    if ((interaction !== 'create' && interaction !== 'update') || p.matched || !id || !body || typeof body !== 'object' || Array.isArray(body)) return;
+    const resource = { ...(body as Resource), id };
+    if (resource.resourceType !== type) return; // the interaction refuses it
+    this.#written.push({ type, id, resource });
+  }
+
+  /** Ids of `type` matching `query`: in the store (less what this transaction deletes) and among its writes so far. */
+  async matchIds(type: string, query: Record<string, string[]>): Promise<string[]> {
+    const stored = (await matchIds(this.#ctx, type, query)).filter((id) => !this.#deleted.has(`${type}/${id}`));
+    const candidates = this.#written.filter((w) => w.type === type);
+    if (candidates.length === 0) return stored;
+    const { filters } = this.#ctx.repo.search.parse(type, query);
+    const ids = new Set(stored);
+    for (const w of candidates) {
+      w.entries ??= extractEntries(w.resource, { baseUrl: this.#ctx.baseUrl });
+      if (matchesEntries(filters, w.entries) === true) ids.add(w.id);
+    }
+    return [...ids].sort();
+  }
+}
+
 /** Resolves a conditional entry (its condition's lock is held) and records on the request what it found. */
-async function resolveEntry(p: PlannedEntry, kind: ConditionalKind, query: Record<string, string[]>, ctx: InteractionContext): Promise<void> {
+async function resolveEntry(p: PlannedEntry, kind: ConditionalKind, query: Record<string, string[]>, ctx: InteractionContext, writes: TransactionWrites): Promise<void> {
   try {
-    const ids = await matchIds(ctx, p.match.resourceType!, query);
+    const ids = await writes.matchIds(p.match.resourceType!, query);
     const outcome = conditionalOutcome(kind, ids, `The condition of Bundle.entry[${p.index}]`);
     p.request.resolvedIds = ids;
     if (outcome.action === 'match') {
@@ -267,7 +330,7 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
 function assignIds(planned: PlannedEntry[], entries: BundleEntry[], ctx: InteractionContext): Map<string, string> {
   const references = new Map<string, string>();
   for (const p of planned) {
-    if (p.match.interaction === 'create' && !p.matched) p.request.assignedId = p.assignedId = ctx.repo.newId();
+    if (p.match.interaction === 'create' && !p.matched) p.request.assignedId = p.assignedId ??= ctx.repo.newId();
     const fullUrl = entries[p.index]!.fullUrl;
     const id = targetOf(p);
     if (fullUrl && p.match.resourceType && id) {
@@ -286,6 +349,7 @@ async function resolveConditionalReferences(
   planned: PlannedEntry[],
   ctx: InteractionContext,
   wrap: (p: PlannedEntry, err: unknown) => FhirError = atEntry,
+  writes?: TransactionWrites,
 ): Promise<Map<string, string>> {
   const firstUse = new Map<string, PlannedEntry>();
   for (const p of planned) {
@@ -299,7 +363,8 @@ async function resolveConditionalReferences(
     const { resourceType, search } = conditionalReference(reference)!;
     try {
       if (!RESOURCE_TYPE_NAMES.has(resourceType)) throw errors.badRequest(`Conditional reference ${reference.slice(0, 200)} names an unknown resource type`, undefined, 'ERR_CONDITIONAL_REFERENCE');
-      const ids = await matchIds(ctx, resourceType, parseCondition(search, resourceType, `Conditional reference ${reference.slice(0, 200)}`));
+      const query = parseCondition(search, resourceType, `Conditional reference ${reference.slice(0, 200)}`);
+      const ids = writes ? await writes.matchIds(resourceType, query) : await matchIds(ctx, resourceType, query);
       if (ids.length === 0) throw errors.badRequest(`Conditional reference ${reference.slice(0, 200)} matches no resource`, undefined, 'ERR_CONDITIONAL_REFERENCE_NO_MATCH');
       if (ids.length > 1) throw errors.preconditionFailed(`Conditional reference ${reference.slice(0, 200)} matches more than one resource`, 'ERR_CONDITIONAL_REFERENCE_MULTIPLE_MATCHES');
       resolved.set(reference, `${resourceType}/${ids[0]}`);

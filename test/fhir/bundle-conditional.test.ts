@@ -137,4 +137,57 @@ t.test('conditional batch and transaction entries', async (t) => {
     t.equal(server.app.ledger.size(), before + 1, 'only the failure is recorded');
     t.same(await ids('Patient', { identifier: [`${MRN}|TX-4`] }), []);
   });
+
+  t.test('conditions and conditional references see what the transaction itself writes (http.html#trules)', async (t) => {
+    // Two conditional creates of one identifier: one resource; the second entry stands for the first's.
+    const twice = await post({ resourceType: 'Bundle', type: 'transaction', entry: [practitionerEntry('2001'), { ...practitionerEntry('2001'), fullUrl: 'urn:uuid:00000000-0000-4000-8000-aaaaaaaaaaaa' }] });
+    t.equal(twice.status, 200, JSON.stringify(twice.body).slice(0, 300));
+    t.same(twice.body.entry.map((e: any) => e.response.status), ['201 Created', '200 OK']);
+    const made = await ids('Practitioner', { identifier: [`${NPI}|2001`] });
+    t.equal(made.length, 1, 'one Practitioner, not two');
+    t.match(twice.body.entry[1].response.location, `Practitioner/${made[0]}/`);
+
+    // A conditional reference to a resource created in the same transaction.
+    const referred = await post({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: { resourceType: 'Practitioner', identifier: [{ system: NPI, value: '2002' }] }, request: { method: 'POST', url: 'Practitioner' } },
+        {
+          resource: { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, participant: [{ individual: { reference: `Practitioner?identifier=${NPI}|2002` } }] },
+          request: { method: 'POST', url: 'Encounter' },
+        },
+      ],
+    });
+    t.equal(referred.status, 200, JSON.stringify(referred.body).slice(0, 300));
+    const [doctor] = await ids('Practitioner', { identifier: [`${NPI}|2002`] });
+    const encounter = await server.fhir(referred.body.entry[1].response.location.replace(/^.*\/fhir\/|\/_history\/.*$/g, ''));
+    t.equal(encounter.body.participant[0].individual.reference, `Practitioner/${doctor}`);
+
+    // A conditional update resolving to the transaction's own create overlaps it: the spec says the transaction SHALL fail.
+    const overlap = await post({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: { resourceType: 'Patient', identifier: [{ system: MRN, value: 'TX-OV' }] }, request: { method: 'POST', url: 'Patient' } },
+        { resource: { resourceType: 'Patient', identifier: [{ system: MRN, value: 'TX-OV' }], active: true }, request: { method: 'PUT', url: `Patient?identifier=${MRN}|TX-OV` } },
+      ],
+    });
+    t.equal(overlap.status, 400, 'not two patients with one MRN');
+    t.match(overlap.body.issue[0].diagnostics, /both change Patient\//);
+    t.same(await ids('Patient', { identifier: [`${MRN}|TX-OV`] }), [], 'and nothing stored');
+
+    // A resource the transaction deletes no longer satisfies a conditional create.
+    const gone = (await post({ resourceType: 'Bundle', type: 'transaction', entry: [practitionerEntry('2003')] })).body.entry[0].response.location.split('/')[5];
+    const replaced = await post({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'DELETE', url: `Practitioner/${gone}` } }, practitionerEntry('2003')],
+    });
+    t.equal(replaced.status, 200, JSON.stringify(replaced.body).slice(0, 300));
+    t.same(replaced.body.entry.map((e: any) => e.response.status), ['200 OK', '201 Created']);
+    const now = await ids('Practitioner', { identifier: [`${NPI}|2003`] });
+    t.equal(now.length, 1);
+    t.not(now[0], gone, 'a new Practitioner replaced the deleted one');
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * Sort keys and cursors for search paging. A page link carries the point in time of the first page (a ledger
  * index: resources created after it stay out of every later page) and the (sort keys, id) of the row the page
- * continues after or before, so writes between pages neither shift nor repeat rows. Pure: no I/O.
+ * continues after or before, so creates and deletes between pages neither shift nor repeat rows (an update that
+ * moves a row's sort value across that point can: README, Known gaps). Pure: no I/O.
  */
 import { errors } from '../../errors.ts';
 import type { SortKey } from './params.ts';
