@@ -18,6 +18,9 @@ import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitPlaceholders, visitReferences } from './references.ts';
 import { extractEntries, type IndexEntry } from './search/extract.ts';
 import { matchesEntries } from './search/memory-match.ts';
+import { decodeBody, parseJsonBody } from './http/json-body.ts';
+import { isJsonPatchContentType } from './patch/index.ts';
+import { base64Error } from './validation/primitives.ts';
 import { parseStored } from './repository.ts';
 import { isJson, isNdjson, isRaw, parseQuery, splitUrl, type FhirRequest, type FhirResponse, type InteractionContext } from './request.ts';
 import { matchRoute, type RouteMatch } from './route.ts';
@@ -316,6 +319,10 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
   if (prefer) headers.prefer = prefer;
   const fhirRequest: FhirRequest = { method, path, query, headers };
   if (entry.resource !== undefined) fhirRequest.body = entry.resource;
+  if (method === 'PATCH' && isJsonPatchBinary(entry.resource)) {
+    fhirRequest.body = jsonPatchOf(entry.resource, where);
+    headers.contentType = 'application/json-patch+json';
+  }
   let match: RouteMatch;
   try {
     match = matchRoute(method, path);
@@ -324,6 +331,33 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
     throw new FhirError(`${where}: ${error.message}`, { status: error.status, code: error.code, issueType: error.issueType, expression: [`${where}.request.url`] });
   }
   return { index, request: fhirRequest, match };
+}
+
+/**
+ * A JSON Patch travels in a Bundle as a Binary whose contentType is application/json-patch+json and whose data is
+ * the patch document (a Bundle entry holds resources only). HAPI, Oracle's and other servers read it so; a
+ * FHIRPath Patch is the Parameters resource itself.
+ */
+function isJsonPatchBinary(resource: unknown): resource is { resourceType: 'Binary'; contentType?: unknown; data?: unknown } {
+  const r = resource as { resourceType?: unknown; contentType?: unknown } | null | undefined;
+  return r?.resourceType === 'Binary' && typeof r.contentType === 'string' && isJsonPatchContentType(r.contentType);
+}
+
+/** Deepest patch document accepted (the request body's own limit does not see inside base64). */
+const MAX_PATCH_DEPTH = 64;
+
+function jsonPatchOf(binary: { data?: unknown }, where: string): unknown {
+  const data = binary.data;
+  const expression = [`${where}.resource.data`];
+  if (typeof data !== 'string' || base64Error(data) !== undefined) {
+    throw errors.badRequest(`${where}: a JSON Patch Binary needs its patch document as base64 data`, expression, 'ERR_BUNDLE_ENTRY');
+  }
+  try {
+    return parseJsonBody(decodeBody(Buffer.from(data, 'base64'), undefined), MAX_PATCH_DEPTH);
+  } catch (err) {
+    const error = toFhirError(err);
+    throw errors.badRequest(`${where}: the JSON Patch in the Binary: ${error.message}`, expression, 'ERR_BUNDLE_ENTRY');
+  }
 }
 
 /** Gives every create its id now and maps each entry's fullUrl to the reference it will have. */

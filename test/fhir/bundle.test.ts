@@ -102,6 +102,29 @@ t.test('transaction and batch', async (t) => {
     }
   });
 
+  t.test('a JSON Patch in a transaction travels as a Binary (application/json-patch+json)', async (t) => {
+    const id = (await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', gender: 'female' } })).body.id;
+    const binary = (patch: unknown) => ({ resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(patch)).toString('base64') });
+    const tx = (resource: unknown) => server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource, request: { method: 'PATCH', url: `Patient/${id}` } }] } });
+    const ok = await tx(binary([{ op: 'replace', path: '/gender', value: 'other' }, { op: 'add', path: '/active', value: true }]));
+    t.equal(ok.status, 200, JSON.stringify(ok.body).slice(0, 300));
+    t.equal(ok.body.entry[0].response.status, '200 OK');
+    const read = (await server.fhir(`Patient/${id}`)).body;
+    t.equal(read.gender, 'other');
+    t.equal(read.active, true);
+    for (const [resource, why] of [
+      [{ resourceType: 'Binary', contentType: 'application/json-patch+json', data: '!!' }, 'data that is not base64'],
+      [{ resourceType: 'Binary', contentType: 'application/json-patch+json' }, 'no data'],
+      [{ ...binary([]), data: Buffer.from('[{"op":').toString('base64') }, 'a patch that is not JSON'],
+    ] as const) {
+      const res = await tx(resource);
+      t.equal(res.status, 400, why);
+      t.equal(res.body.resourceType, 'OperationOutcome');
+    }
+    t.equal((await tx(binary([{ op: 'test', path: '/gender', value: 'male' }]))).status, 422, 'a failing test op');
+    t.equal((await server.fhir(`Patient/${id}`)).body.meta.versionId, '2', 'none of the refused patches changed anything');
+  });
+
   t.test('a failing transaction stores nothing and names the entry', async (t) => {
     const history = (await server.fhir('_history?_count=1000')).body.entry.length;
     const before = server.app.ledger.size();
