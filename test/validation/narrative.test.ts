@@ -1,6 +1,7 @@
-// The XHTML rules of narratives, txt-1 and txt-2 (src/fhir/validation/narrative.ts). The official narratives are
-// checked by test/validation/definitions.test.ts and examples.test.ts.
+// The XHTML rules of narratives, txt-1 and txt-2 (src/fhir/validation/narrative.ts), and the walker calling them on
+// every xhtml element. The official narratives are checked by test/validation/definitions.test.ts and examples.test.ts.
 import t, { type Test } from 'tap';
+import { createValidator } from '../../src/fhir/validate.ts';
 import { NARRATIVE_ELEMENTS, narrativeIssues, XHTML_NS } from '../../src/fhir/validation/narrative.ts';
 
 const PATH = 'Patient.text.div';
@@ -179,3 +180,22 @@ t.test('many issues: each once, at most ten', async (t) => {
   t.ok(message!.length < 200, 'a long name is cut short');
 });
 
+t.test('the validator checks every narrative, wherever it is', async (t) => {
+  const validator = createValidator();
+  const script = { status: 'generated', div: div('<script>alert(1)</script>') };
+  const issues = (resource: unknown) => validator.validate(resource).filter((i) => i.severity === 'error').map((i) => [i.code, i.expression?.[0]]);
+  t.same(issues({ resourceType: 'Patient', text: script }), [['invariant', 'Patient.text.div']]);
+  t.same(issues({ resourceType: 'Patient', text: { status: 'generated', div: div('ok') } }), [], 'a valid narrative');
+  t.same(
+    issues({ resourceType: 'Parameters', parameter: [{ name: 'p', resource: { resourceType: 'Patient', text: script } }] }),
+    [['invariant', 'Parameters.parameter[0].resource.text.div']],
+    'in a resource inside another',
+  );
+  t.same(
+    issues({ resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: 'http://example.org/Patient/1', resource: { resourceType: 'Patient', text: { status: 'generated', div: 'not xhtml' } } }] }),
+    [['value', 'Bundle.entry[0].resource.text.div']],
+    'in a Bundle entry',
+  );
+  t.notOk(validator.skippedInvariants.has('txt-1'), 'txt-1 is no longer skipped');
+  t.notOk(validator.skippedInvariants.has('txt-2'), 'txt-2 is no longer skipped');
+});

@@ -2,12 +2,14 @@
  * One type-aware pass over a resource (contained resources and Bundle entries included) that makes the
  * checks the JSON schema cannot: required elements (min >= 1, primitives and choices included), empty
  * elements (ele-1), calendar-valid dates, reference syntax, resolution of #contained references (ref-1)
- * and their target types, and the FHIRPath invariants of every element it meets.
+ * and their target types, the XHTML rules of narratives (txt-1, txt-2), and the FHIRPath invariants of
+ * every element it meets.
  */
 import type { Issue } from '../../errors.ts';
 import type { FieldModel, Model, TypeModel } from './model.ts';
 import { dateKind } from './model.ts';
 import type { Invariant, InvariantVars } from './invariants.ts';
+import { narrativeIssues } from './narrative.ts';
 import { base64Error, dateError, numberError, parseReference, quote, stringError } from './primitives.ts';
 import type { ReferenceRules } from './primitives.ts';
 
@@ -156,6 +158,8 @@ export class Walker {
         else if (field.type === 'base64Binary') {
           const why = base64Error(value);
           if (why) this.#issue('value', path, `${path}: ${quote(value)} is not a valid base64Binary (${why})`);
+        } else if (field.type === 'xhtml') {
+          this.#o.issues.push(...narrativeIssues(value, path));
         }
       }
       // A few primitives carry invariants of their own (eld-3 on ElementDefinition.max). Strings only: fhirpath
