@@ -246,6 +246,20 @@ t.test('REST interactions', async (t) => {
     t.same((await server.fhir(`Patient/${plain.body.id}`)).body.text, text, 'stored as sent, the entity included');
   });
 
+  t.test('null: a 422 naming the element, except where it lines a value up with its extensions', async (t) => {
+    const nullName = await server.fhir('Patient', { method: 'POST', body: { ...patient, name: [null] } });
+    t.equal(nullName.status, 422);
+    t.same(nullName.body.issue.map((i: any) => i.expression), [['Patient.name[0]']]);
+    const nullActive = await server.fhir('Patient', { method: 'POST', body: { ...patient, _active: null } });
+    t.equal(nullActive.status, 422);
+    t.same(nullActive.body.issue.map((i: any) => i.expression), [['Patient.active']]);
+    // json.html#primitive, as HAPI writes it: the second given name has only an extension.
+    const name = { family: 'Quixotebaum', given: ['Ada', null], _given: [null, { extension: [{ url: 'http://example.org/x', valueString: 'y' }] }] };
+    const aligned = await server.fhir('Patient', { method: 'POST', body: { ...patient, name: [name] } });
+    t.equal(aligned.status, 201);
+    t.same((await server.fhir(`Patient/${aligned.body.id}`)).body.name, [name], 'read back with its nulls');
+  });
+
   t.test('formats, bodies and limits answer 4xx OperationOutcomes, each recorded in the ledger', async (t) => {
     const before = ledgerSize();
     const xml = await server.fhir('Patient/mrn-0042?_format=xml');
