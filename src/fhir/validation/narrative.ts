@@ -5,8 +5,9 @@
  * (no head or body, scripts, forms, frames, objects, stylesheets, event attributes); and it has some content.
  *
  * The element and attribute lists are those the HL7 Java validator enforces (its XhtmlValidator), so a narrative
- * it accepts is accepted here. Like it, this accepts the HTML named character references (`&nbsp;`, `&eacute;`)
- * that official narratives use, although XML alone knows only five. Pure: a string in, issues out.
+ * it accepts is accepted here, with one exception: a `javascript:` URL, which it lets through and this rejects as
+ * the script it is. Like it, this accepts the HTML named character references (`&nbsp;`, `&eacute;`) that
+ * narratives written as XML or HTML use, although XML alone knows only five. Pure: a string in, issues out.
  */
 import { characterEntities } from 'character-entities';
 import { SaxesParser } from 'saxes';
