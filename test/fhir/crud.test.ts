@@ -279,6 +279,32 @@ t.test('REST interactions', async (t) => {
     t.equal(bom.status, 201);
   });
 
+  t.test('a narrative holding a script is a 422 naming the div; a plain one is stored', async (t) => {
+    const xhtml = (inner: string) => `<div xmlns="http://www.w3.org/1999/xhtml">${inner}</div>`;
+    const script = await server.fhir('Patient', { method: 'POST', body: { ...patient, text: { status: 'generated', div: xhtml('<script>alert(1)</script>') } } });
+    t.equal(script.status, 422);
+    t.same(script.body.issue.map((i: any) => [i.code, i.expression]), [['invariant', ['Patient.text.div']]]);
+    t.match(script.body.issue[0].diagnostics, /<script> is not allowed in a narrative/);
+    const text = { status: 'generated', div: xhtml('<p>Ada&nbsp;Quixotebaum</p>') };
+    const plain = await server.fhir('Patient', { method: 'POST', body: { ...patient, text } });
+    t.equal(plain.status, 201);
+    t.same((await server.fhir(`Patient/${plain.body.id}`)).body.text, text, 'stored as sent, the entity included');
+  });
+
+  t.test('null: a 422 naming the element, except where it lines a value up with its extensions', async (t) => {
+    const nullName = await server.fhir('Patient', { method: 'POST', body: { ...patient, name: [null] } });
+    t.equal(nullName.status, 422);
+    t.same(nullName.body.issue.map((i: any) => i.expression), [['Patient.name[0]']]);
+    const nullActive = await server.fhir('Patient', { method: 'POST', body: { ...patient, _active: null } });
+    t.equal(nullActive.status, 422);
+    t.same(nullActive.body.issue.map((i: any) => i.expression), [['Patient.active']]);
+    // json.html#primitive, as HAPI writes it: the second given name has only an extension.
+    const name = { family: 'Quixotebaum', given: ['Ada', null], _given: [null, { extension: [{ url: 'http://example.org/x', valueString: 'y' }] }] };
+    const aligned = await server.fhir('Patient', { method: 'POST', body: { ...patient, name: [name] } });
+    t.equal(aligned.status, 201);
+    t.same((await server.fhir(`Patient/${aligned.body.id}`)).body.name, [name], 'read back with its nulls');
+  });
+
   t.test('formats, bodies and limits answer 4xx OperationOutcomes, each recorded in the ledger', async (t) => {
     const before = ledgerSize();
     const xml = await server.fhir('Patient/mrn-0042?_format=xml');

@@ -46,8 +46,11 @@ const BACKBONE = new Set(['BackboneElement', 'Element']);
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const uncapitalize = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
-/** Constraints the walker enforces natively (faster and with better messages than FHIRPath). */
-const NATIVE = new Set(['ele-1', 'ref-1', 'dom-3', 'ext-1']);
+/**
+ * Constraints the walker enforces natively (faster and with better messages than FHIRPath); txt-1 and txt-2
+ * call htmlChecks(), which the fhirpath package does not implement (narrative.ts).
+ */
+const NATIVE = new Set(['ele-1', 'ref-1', 'dom-3', 'ext-1', 'txt-1', 'txt-2']);
 
 function errorConstraints(list: readonly Constraint[] | undefined): Constraint[] {
   return (list ?? []).filter((c) => c.severity === 'error' && !NATIVE.has(c.key) && c.expression);

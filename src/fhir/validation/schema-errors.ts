@@ -79,7 +79,12 @@ function issueFor(e: ErrorObject, root: string, data: unknown, patterns: Pattern
     diagnostics,
     expression: [expression],
   });
-  if (value === null && e.keyword !== 'additionalProperties') return issue('structure', at, `${at} is null: leave the element out instead`);
+  if (value === null && e.keyword !== 'additionalProperties') {
+    // A null in an array is the walker's: in an array of primitives it may stand for a value that has only
+    // extensions (json.html#primitive), which the walker sees by lining up `name` and `_name`.
+    if (/\/\d+$/.test(e.instancePath)) return undefined;
+    return issue('structure', at, `${at} is null: leave the element out instead`);
+  }
   switch (e.keyword) {
     case 'additionalProperties': {
       const name = String(e.params.additionalProperty);

@@ -3,9 +3,10 @@
  * adjusted to compile as ../shared/STACK-NOTES.md describes: draft-06 meta-schema, strict off, root `id`
  * renamed `$id`, the two dangling references defined, and a `discriminator` on resourceType over exactly
  * the 146 R4 resources (Medplum's own types in that file are left out, so they are rejected as unknown).
- * Three defects of the published R4 schema are mended: two reject valid FHIR (XML Schema patterns read as
+ * Four defects of the published R4 schema are mended: two reject valid FHIR (XML Schema patterns read as
  * ECMAScript ones, no `_name` sibling for canonical elements), one lets a 200-byte value stall the validator
- * (the base64Binary pattern): XSD_PATTERNS, canonicalExtensions.
+ * (the base64Binary pattern), one lets anything stand where an object belongs (complex types have no
+ * `type`): XSD_PATTERNS, canonicalExtensions, objectTypes.
  *
  * Compiling takes 2.5–6 s on these machines; loading ajv's standalone code for the same schema takes
  * ~0.25 s. The code is generated at run time on the first start and cached under node_modules/.cache,
@@ -26,7 +27,7 @@ const require = createRequire(import.meta.url);
 const standalone = standaloneModule.default;
 
 /** Bump when prepareSchema changes, so cached code from the old preparation is not reused. */
-const PREPARATION = 2;
+const PREPARATION = 3;
 
 export const DEFAULT_CACHE_DIR = path.resolve(import.meta.dirname, '../../../node_modules/.cache/sealed-fhir');
 
@@ -93,10 +94,24 @@ function canonicalExtensions(definitions: Record<string, Json>): void {
   }
 }
 
+/**
+ * The published schema gives every complex type, backbone element and resource its `properties` but no
+ * `"type": "object"`, and JSON Schema applies `properties` to objects only: so `"meta": 5`, `"name": ["x"]`,
+ * `"code": {"coding": [null]}` and `"_active": null` all validated. Each definition with properties is made an
+ * object. (A null in an array is the walker's to judge: in an array of primitives it may hold the place of a
+ * value that has only extensions, json.html#primitive; schema-errors.ts leaves those to it.)
+ */
+function objectTypes(definitions: Record<string, Json>): void {
+  for (const definition of Object.values(definitions)) {
+    if (definition.properties !== undefined && definition.type === undefined) definition.type = 'object';
+  }
+}
+
 function prepareSchema(text: string, resourceTypes: readonly string[]): Json & { definitions: Record<string, Json> } {
   const schema = JSON.parse(text) as Json & { definitions: Record<string, Json> };
   xsdPatterns(schema);
   canonicalExtensions(schema.definitions);
+  objectTypes(schema.definitions);
   const list = {
     oneOf: resourceTypes.map((t) => ({ $ref: `#/definitions/${t}` })),
     discriminator: { propertyName: 'resourceType' },

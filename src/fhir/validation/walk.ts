@@ -2,12 +2,15 @@
  * One type-aware pass over a resource (contained resources and Bundle entries included) that makes the
  * checks the JSON schema cannot: required elements (min >= 1, primitives and choices included), empty
  * elements (ele-1), calendar-valid dates, reference syntax, resolution of #contained references (ref-1)
- * and their target types, and the FHIRPath invariants of every element it meets.
+ * and their target types, the XHTML rules of narratives (txt-1, txt-2), nulls in arrays (only where a
+ * repeating primitive's values and `_name` extensions line up), and the FHIRPath invariants of every element
+ * it meets.
  */
 import type { Issue } from '../../errors.ts';
 import type { FieldModel, Model, TypeModel } from './model.ts';
 import { dateKind } from './model.ts';
 import type { Invariant, InvariantVars } from './invariants.ts';
+import { narrativeIssues } from './narrative.ts';
 import { base64Error, dateError, numberError, parseReference, quote, stringError } from './primitives.ts';
 import type { ReferenceRules } from './primitives.ts';
 
@@ -99,7 +102,8 @@ export class Walker {
   #containedUsed(resource: Record<string, unknown>, path: string, scope: Scope): void {
     if (!Array.isArray(resource.contained)) return;
     resource.contained.forEach((c: unknown, i: number) => {
-      const id = (c as Record<string, unknown> | null)?.id;
+      if (c === null) return; // reported as a null
+      const id = (c as Record<string, unknown>).id;
       if (typeof id !== 'string') {
         this.#issue('invariant', `${path}.contained[${i}]`, `${path}.contained[${i}] has no id, so nothing can refer to it (dom-3)`);
       } else if (!scope.localRefs.has(`#${id}`)) {
@@ -126,6 +130,9 @@ export class Walker {
       const value = node[key];
       if (Array.isArray(value)) {
         if (value.length === 0) this.#issue('structure', `${path}.${name}`, `${path}.${name} is an empty array: leave it out instead`);
+        // (An array where one value belongs is the schema's to report.)
+        if (field.array && !field.primitive) this.#noNulls(value, `${path}.${name}`);
+        else if (field.array && (!extension || !Array.isArray(node[name]))) this.#aligned(node, name, `${path}.${name}`); // once per pair
         for (let i = 0; i < value.length; i++) this.#value(value[i], field, `${path}.${name}[${i}]`, scope, extension);
       } else {
         this.#value(value, field, `${path}.${name}`, scope, extension);
@@ -156,6 +163,8 @@ export class Walker {
         else if (field.type === 'base64Binary') {
           const why = base64Error(value);
           if (why) this.#issue('value', path, `${path}: ${quote(value)} is not a valid base64Binary (${why})`);
+        } else if (field.type === 'xhtml') {
+          this.#o.issues.push(...narrativeIssues(value, path));
         }
       }
       // A few primitives carry invariants of their own (eld-3 on ElementDefinition.max). Strings only: fhirpath
@@ -187,6 +196,42 @@ export class Walker {
     if (field.type === 'Reference') this.#reference(node, field, path, scope);
     else if (field.type === 'Extension') this.#extension(node, path);
     this.#invariants(this.#o.invariantsOf(field), node, type, path, scope);
+  }
+
+  /** An array of complex values (or resources) never holds null: only arrays of primitives do, see #aligned. */
+  #noNulls(items: unknown[], path: string): void {
+    for (let i = 0; i < items.length; i++) {
+      if (items[i] === null) {
+        this.#issue('structure', `${path}[${i}]`, `${path}[${i}] is null: leave it out instead (a null is only allowed in an array of primitives, holding the place of a value that has only extensions)`);
+      }
+    }
+  }
+
+  /**
+   * A repeating primitive is two arrays, the values in `name` and their ids and extensions in `_name`, that line
+   * up position by position (json.html#primitive): a null in one holds the place of an item that only the other
+   * has, so both arrays have the same length and no position is null in both (or null with no other half).
+   */
+  #aligned(node: Record<string, unknown>, name: string, path: string): void {
+    const values = Array.isArray(node[name]) ? (node[name] as unknown[]) : undefined;
+    const extras = Array.isArray(node[`_${name}`]) ? (node[`_${name}`] as unknown[]) : undefined;
+    if (values && extras && values.length !== extras.length) {
+      this.#issue('structure', path, `${path}: ${name} has ${values.length} item(s) but _${name} has ${extras.length}: the two arrays line up position by position, so they must be the same length`);
+    }
+    const length = Math.max(values?.length ?? 0, extras?.length ?? 0);
+    for (let i = 0; i < length; i++) {
+      const value = values?.[i];
+      const extra = extras?.[i];
+      if (value !== null && extra !== null) continue;
+      const at = `${path}[${i}]`;
+      if (value === null && extra === null) {
+        this.#issue('structure', at, `${at} is null in both ${name} and _${name}: leave the position out instead`);
+      } else if (value === null && extra === undefined) {
+        this.#issue('structure', at, `${at} is null but _${name}[${i}] has no id or extensions for it: leave it out instead (a null only holds the place of a value that has only extensions)`);
+      } else if (extra === null && value === undefined) {
+        this.#issue('structure', at, `${at}: _${name}[${i}] is null but ${name}[${i}] has no value: leave it out instead`);
+      }
+    }
   }
 
   /** ext-1: an extension has either nested extensions or a value[x], never both (nor neither). */
