@@ -1,8 +1,11 @@
 // The pure core of search values: date ranges per precision, number precision, prefixes, and the invariant that
 // a condition's scan range [lower, upper) holds every stored value its test accepts (so a scan never misses).
+import { createHash } from 'node:crypto';
 import t from 'tap';
-import { dateCondition, numberCondition, quantityCondition, splitEscaped, splitPrefix } from '../../src/fhir/search/conditions.ts';
+import { conditionFor, dateCondition, numberCondition, quantityCondition, splitEscaped, splitPrefix } from '../../src/fhir/search/conditions.ts';
 import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from '../../src/fhir/search/encode.ts';
+import { boundedValue, MAX_VALUE } from '../../src/fhir/search/extract.ts';
+import { paramsOf } from '../../src/fhir/search/registry.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -164,4 +167,37 @@ t.test('number and quantity prefixes; scan ranges hold every match', async (t) =
   t.ok(quantityCondition('q', 'q', '5').test(`#${encodeNumber(5.4)}`));
   for (const bad of ['5|a', 'x|a|b', '5|a|', 'gt', '5|a|b|c']) t.throws(() => quantityCondition('q', 'q', bad), { code: 'ERR_INVALID_QUANTITY', status: 400 }, bad);
   t.throws(() => numberCondition('n', 'n', 'abc', ''), { code: 'ERR_INVALID_NUMBER' });
+});
+
+t.test('clear values longer than a key holds: bounded keys, whole-value equality, long prefixes checked on plaintext', async (t) => {
+  const hash = (s: string) => `h${createHash('sha256').update(s).digest('base64url').slice(0, 22)}`;
+  const url = `http://a/${'u'.repeat(300)}`;
+  const key = boundedValue(url, hash);
+  const vsUrl = paramsOf('ValueSet').get('url')!;
+  const [eq] = conditionFor(vsUrl, 'url', undefined, url, undefined, hash);
+  t.equal(eq!.exact, key, 'equality looks up the bounded key');
+  t.notOk(eq!.test(url.slice(0, MAX_VALUE)), 'not the value cut to MAX_VALUE characters');
+  t.ok((eq!.plain ?? eq!.test)(url), 'on plaintext: the whole value');
+  t.notOk((eq!.plain ?? eq!.test)(url.slice(0, 250)));
+  const [cut] = conditionFor(vsUrl, 'url', undefined, url.slice(0, MAX_VALUE), undefined, hash);
+  t.notOk(cut!.test(key), 'the cut value does not find the long one');
+
+  const [short] = conditionFor(vsUrl, 'url', 'below', 'http://a/', undefined, hash);
+  t.ok(short!.test(key) && key >= short!.lower && key < short!.upper, ':below a short prefix scans the long key');
+  t.notOk(short!.lossy);
+  const [long] = conditionFor(vsUrl, 'url', 'below', url.slice(0, 250), undefined, hash);
+  t.ok(long!.lossy, ':below a prefix longer than a key keeps is only necessary on the index');
+  t.ok(long!.test(key) && key >= long!.lower && key < long!.upper, 'its scan finds the long key');
+  t.ok(long!.plain!(url) && !long!.plain!(`${url.slice(0, 249)}z`), 'and the plaintext decides');
+
+  const subject = paramsOf('Observation').get('subject')!;
+  const ref = `http://other/${'r'.repeat(250)}/Patient/1`;
+  const [r] = conditionFor(subject, 'subject', undefined, ref, undefined, hash);
+  t.equal(r!.exact, boundedValue(ref, hash), 'absolute references: the bounded key');
+  t.equal(r!.plainExact, ref);
+
+  const system = `http://units/${'s'.repeat(250)}`;
+  const q = quantityCondition('q', 'q', `5|${system}|mg`, hash);
+  t.ok(q.test(`${hash(`${system}|mg`)}#${encodeNumber(5)}`), 'a long quantity unit: its hash, as the index keys it');
+  t.notOk(q.test(`${system}|mg#${encodeNumber(5)}`));
 });

@@ -5,7 +5,7 @@
  */
 import { errors } from '../../errors.ts';
 import { dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from './encode.ts';
-import { indexedPrefixLength, localReference } from './extract.ts';
+import { boundedValue, indexedPrefixLength, localReference, MAX_VALUE, sealedUnit } from './extract.ts';
 import type { SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
@@ -18,6 +18,8 @@ export interface Condition {
   upper: string;
   /** Exact match: lets the engine check a resource with one point read. */
   exact?: string;
+  /** The plaintext value `exact` stands for, where the key is not the value itself (a hash, a bounded clear value). */
+  plainExact?: string;
   /** Test on a stored (sealed) index value. */
   test(value: string): boolean;
   /** Test on a plaintext value of the same entry code, from a decrypted resource (defaults to `test`). */
@@ -36,7 +38,12 @@ export type Hash = (value: string) => string;
 const identity: Hash = (s) => s;
 
 function hashedExact(code: string, plainValue: string, hash: Hash): Condition {
-  return { ...exact(code, hash(plainValue)), plain: (v) => v === plainValue };
+  return { ...exact(code, hash(plainValue)), plain: (v) => v === plainValue, plainExact: plainValue };
+}
+
+/** Equality with a clear value, keyed as the index keys it (extract.ts, boundedValue). */
+function boundedExact(code: string, plainValue: string, hash: Hash): Condition {
+  return { ...exact(code, boundedValue(plainValue, hash)), plain: (v) => v === plainValue, plainExact: plainValue };
 }
 
 function residual(code: string, plain: (v: string) => boolean): Condition {
@@ -111,28 +118,32 @@ export function conditionFor(param: SearchParam, name: string, modifier: string 
     }
     case 'reference':
       if (modifier === 'identifier') return [hashedExact(`${code}:identifier`, raw, hash)];
-      return [referenceCondition(param, name, modifier, raw, baseUrl)];
+      return [referenceCondition(param, name, modifier, raw, baseUrl, hash)];
     case 'uri': {
-      if (modifier === 'below') return [startsWith(code, raw)];
+      if (modifier === 'below') {
+        if (raw.length <= MAX_VALUE) return [startsWith(code, raw)];
+        // keys hold the first MAX_VALUE characters in clear (extract.ts, boundedValue): those find a superset
+        return [{ ...startsWith(code, raw.slice(0, MAX_VALUE)), plain: (v) => v.startsWith(raw), lossy: true }];
+      }
       if (modifier === 'above') {
         const out: Condition[] = [];
-        for (let i = raw.length; i > 0; i--) if (i === raw.length || raw[i] === '/') out.push(exact(code, raw.slice(0, i)));
+        for (let i = raw.length; i > 0; i--) if (i === raw.length || raw[i] === '/') out.push(boundedExact(code, raw.slice(0, i), hash));
         return out;
       }
-      return [exact(code, raw)];
+      return [boundedExact(code, raw, hash)];
     }
     case 'date':
       return [dateCondition(code, name, raw)];
     case 'number':
       return [numberCondition(code, name, raw, '')];
     case 'quantity':
-      return [quantityCondition(code, name, raw)];
+      return [quantityCondition(code, name, raw, hash)];
     case 'composite':
       return [compositeCondition(param, name, raw, baseUrl, hash)];
   }
 }
 
-function referenceCondition(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string): Condition {
+function referenceCondition(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl: string | undefined, hash: Hash): Condition {
   const code = param.code;
   if (raw === '') bad(name, 'an empty reference', 'ERR_INVALID_REFERENCE');
   if (modifier && modifier !== 'identifier') {
@@ -146,7 +157,7 @@ function referenceCondition(param: SearchParam, name: string, modifier: string |
     if (!resourceTypes.has(local.type)) bad(name, `'${local.type}' is not a resource type`, 'ERR_INVALID_REFERENCE');
     return exact(code, `${local.type}/${local.id}`);
   }
-  if (/^[a-z][a-z0-9+.\-]*:\S+$/i.test(raw)) return exact(code, raw); // an absolute URL or canonical
+  if (/^[a-z][a-z0-9+.\-]*:\S+$/i.test(raw)) return boundedExact(code, raw, hash); // an absolute URL or canonical
   return bad(name, `'${raw.slice(0, 64)}' is not a reference (Type/id, id or an absolute URL)`, 'ERR_INVALID_REFERENCE');
 }
 
@@ -252,12 +263,12 @@ export function numberCondition(code: string, name: string, raw: string, keyPref
 }
 
 /** `[prefix]number|system|code`, `[prefix]number||code` or `[prefix]number` (any unit). */
-export function quantityCondition(code: string, name: string, raw: string): Condition {
+export function quantityCondition(code: string, name: string, raw: string, hash: Hash = identity): Condition {
   const parts = splitEscaped(raw, '|');
   if (parts.length !== 1 && parts.length !== 3) bad(name, `'${raw.slice(0, 64)}' is not a quantity ([prefix]number|system|code)`, 'ERR_INVALID_QUANTITY');
   const [number, system = '', unit = ''] = parts as [string, string?, string?];
   if (parts.length === 3 && unit === '') bad(name, `'${raw.slice(0, 64)}': a quantity with a system needs a code`, 'ERR_INVALID_QUANTITY');
-  const keyPrefix = unit === '' ? '#' : `${system}|${unit}#`;
+  const keyPrefix = unit === '' ? '#' : `${sealedUnit(`${system}|${unit}`, hash)}#`;
   try {
     return numberCondition(code, name, number, keyPrefix);
   } catch {
@@ -283,7 +294,7 @@ function compositeCondition(param: SearchParam, name: string, raw: string, baseU
     const [p] = part(components[i]!.param, parts[i]!, identity);
     if (c?.exact === undefined || p?.exact === undefined) bad(name, 'only the last component of a composite may be a range', 'ERR_SEARCH_VALUE');
     head += `${c.exact}$`;
-    plainHead += `${p.exact}$`;
+    plainHead += `${p.plainExact ?? p.exact}$`;
   }
   const lastParam = components[parts.length - 1]!.param;
   const [last] = part(lastParam, parts[parts.length - 1]!, hash);

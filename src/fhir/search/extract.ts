@@ -15,8 +15,12 @@ export interface IndexEntry {
   value: string;
 }
 
-/** Longest value kept in a key: longer strings are cut (a search on them still matches by prefix). */
-const MAX_VALUE = 200;
+/**
+ * Longest value kept in clear in a key. A longer clear value is keyed by its first MAX_VALUE characters and the keyed
+ * hash of the whole (boundedValue), so keys stay bounded while equality stays exact; hashed values (strings, tokens)
+ * are hashed whole, whatever their length.
+ */
+export const MAX_VALUE = 200;
 
 export interface Typed {
   type: string | undefined;
@@ -35,7 +39,7 @@ export function typed(node: unknown): Typed {
   return { type: undefined, data: node };
 }
 
-const clean = (s: string) => s.replace(/[\x00-\x1f]/g, ' ').slice(0, MAX_VALUE);
+const clean = (s: string) => s.replace(/[\x00-\x1f]/g, ' ');
 
 export interface ExtractOptions {
   /** The server's FHIR base URL: absolute references under it are indexed as local `Type/id`. */
@@ -264,7 +268,7 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
     if (param?.indexCode !== undefined) continue; // stored once under the code it repeats (registry.ts)
     if (!param || e.code === '_id') {
       // ids are no secret (the ledger names them) and `_id` entries list a type's resources
-      add(e.code, e.value);
+      add(e.code, boundedValue(e.value, hash));
       continue;
     }
     if (param.type === 'string' && suffix === '') {
@@ -272,15 +276,53 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
         if (l > e.value.length) break;
         add(e.code, hash(e.value.slice(0, l)));
       }
-    } else if ((param.type === 'string' && suffix === ':exact') || (param.type === 'token' && suffix === '') || suffix === ':identifier') {
-      add(e.code, hash(e.value));
     } else if (param.type === 'token' && suffix === ':text') {
       continue;
     } else if (param.type === 'composite') {
       const parts = e.value.split('$');
       const components = param.components ?? [];
-      add(e.code, parts.map((p, i) => (['token', 'string'].includes(components[i]?.param.type ?? '') ? hash(p) : p)).join('$'));
-    } else add(e.code, e.value);
+      add(e.code, parts.map((p, i) => sealedComponent(components[i]?.param.type, p, hash)).join('$'));
+    } else if (suffix === ':identifier') {
+      add(e.code, hash(e.value));
+    } else add(e.code, sealedComponent(param.type, e.value, hash, suffix));
   }
   return [...out.values()];
+}
+
+/**
+ * One value as a key holds it: strings (their `:exact` view, or a composite's folded component) and tokens as the
+ * keyed hash of the whole value; quantities with their unit part bounded; anything else in clear, bounded.
+ */
+function sealedComponent(type: string | undefined, value: string, hash: IndexHash, suffix = ''): string {
+  if (type === 'string' || (type === 'token' && suffix === '')) return hash(value);
+  if (type === 'quantity') return sealedQuantity(value, hash);
+  return boundedValue(value, hash);
+}
+
+/**
+ * A clear value as a key holds it: itself up to MAX_VALUE characters; a longer one as its first MAX_VALUE characters
+ * followed by the keyed hash of the whole value. Such a key is longer than MAX_VALUE, so it never equals a short
+ * value's key; equal keys mean equal values; and a prefix of up to MAX_VALUE characters is still a prefix of the key
+ * (`:below` scans). A longer prefix is looked up by its first MAX_VALUE characters and checked on the decrypted
+ * values (conditions.ts).
+ */
+export function boundedValue(value: string, hash: IndexHash): string {
+  return value.length <= MAX_VALUE ? value : value.slice(0, MAX_VALUE) + hash(value);
+}
+
+/** Encoded numbers are this long (encode.ts, encodeNumber); a quantity key ends in `#` and one. */
+const NUMBER_WIDTH = 16;
+
+/**
+ * The unit part of a quantity key (`system|code`, `|code`, `` for any unit): in clear, unless with its `#<number>`
+ * it would be longer than MAX_VALUE; then the keyed hash of it, which holds no `|` and so never equals a clear unit
+ * part (every non-empty one has a `|`). The number stays in clear after it, for range scans.
+ */
+export function sealedUnit(unit: string, hash: IndexHash): string {
+  return unit.length + 1 + NUMBER_WIDTH <= MAX_VALUE ? unit : hash(unit);
+}
+
+function sealedQuantity(value: string, hash: IndexHash): string {
+  const sharp = value.lastIndexOf('#');
+  return sharp < 0 ? boundedValue(value, hash) : sealedUnit(value.slice(0, sharp), hash) + value.slice(sharp);
 }
