@@ -2,7 +2,9 @@
 // a condition's scan range [lower, upper) holds every stored value its test accepts (so a scan never misses).
 import { createHash } from 'node:crypto';
 import t from 'tap';
-import { conditionFor, dateCondition, numberCondition, quantityCondition, splitEscaped, splitPrefix } from '../../src/fhir/search/conditions.ts';
+import {
+  conditionFor, dateCondition, numberCondition, quantityCondition, splitEscaped, splitKeepingEscapes, splitPrefix, tokenForm, unescapeValue,
+} from '../../src/fhir/search/conditions.ts';
 import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from '../../src/fhir/search/encode.ts';
 import { boundedValue, MAX_VALUE } from '../../src/fhir/search/extract.ts';
 import { paramsOf } from '../../src/fhir/search/registry.ts';
@@ -200,4 +202,43 @@ t.test('clear values longer than a key holds: bounded keys, whole-value equality
   const q = quantityCondition('q', 'q', `5|${system}|mg`, hash);
   t.ok(q.test(`${hash(`${system}|mg`)}#${encodeNumber(5)}`), 'a long quantity unit: its hash, as the index keys it');
   t.notOk(q.test(`${system}|mg#${encodeNumber(5)}`));
+});
+
+t.test('escapes: split keeping them, unescape per part; token values parse into the stored forms', async (t) => {
+  t.same(splitKeepingEscapes('a\\,b,c\\|d|e', ','), ['a\\,b', 'c\\|d|e'], 'a comma split keeps every escape');
+  t.same(splitKeepingEscapes('a\\\\,b', ','), ['a\\\\', 'b'], 'an escaped backslash does not escape the comma after it');
+  t.equal(unescapeValue('a\\$b\\|c\\,d\\\\e'), 'a$b|c,d\\e');
+  t.equal(unescapeValue('trailing\\'), 'trailing\\', 'a lone trailing backslash stays');
+  const cases: Array<[string, string]> = [
+    ['code', 'code'],
+    ['sys|code', 'sys|code'],
+    ['|code', '|code'],
+    ['sys|', 'sys|'],
+    ['x\\|y', 'x\\|y'], // the code `x|y`, stored with its | escaped
+    ['http://qa/esc|x\\|y', 'http://qa/esc|x\\|y'],
+    ['p\\$q', 'p$q'],
+    ['c\\,d', 'c,d'],
+    ['a\\\\|b', 'a\\\\|b'], // the system `a\`, the code `b`
+    ['a|b|c', 'a|b\\|c'], // a further unescaped | belongs to the code
+  ];
+  for (const [raw, form] of cases) t.equal(tokenForm('t', raw), form, raw);
+  for (const bad of ['', '|']) t.throws(() => tokenForm('t', bad), { code: 'ERR_SEARCH_VALUE', status: 400 }, JSON.stringify(bad));
+  const identifier = paramsOf('Patient').get('identifier')!;
+  t.equal(conditionFor(identifier, 'identifier', undefined, 'x\\|y')[0]!.exact, 'x\\|y');
+  t.equal(conditionFor(identifier, 'identifier', 'text', 'A\\|B')[0]!.plain!('a|b'), true, ':text unescapes too');
+  const given = paramsOf('Patient').get('given')!;
+  t.equal(conditionFor(given, 'given', 'exact', 'Dollar\\$sign')[0]!.exact, 'Dollar$sign');
+  t.equal(conditionFor(given, 'given', undefined, 'dollar\\$s')[0]!.exact, 'dollar$s', 'an 8-character prefix: one exact lookup');
+  const url = paramsOf('ValueSet').get('url')!;
+  t.equal(conditionFor(url, 'url', undefined, 'http://x/a\\|b')[0]!.exact, 'http://x/a|b');
+  const subject = paramsOf('Observation').get('subject')!;
+  t.equal(conditionFor(subject, 'subject', undefined, 'http://x/a\\$b')[0]!.exact, 'http://x/a$b');
+  const q = quantityCondition('q', 'q', '5|http://u|m\\|g');
+  t.ok(q.test(`http://u|m\\|g#${encodeNumber(5)}`), 'a quantity unit holding a | is stored escaped, as token parts are');
+  const codeValueString = paramsOf('Observation').get('code-value-string')!;
+  const c = conditionFor(codeValueString, 'code-value-string', undefined, 'a\\$b\\|c$v\\$w')[0]!;
+  // the token form `a$b\|c` and the string `v$w`, each with `\` and `$` escaped, joined by `$`
+  t.ok(c.test('a\\$b\\\\|c$v\\$w'), 'composite: components escaped in the stored value (`\\` and `$`)');
+  t.ok(c.plain!('a\\$b\\\\|c$v\\$w'));
+  t.notOk(c.test('a\\$b\\\\|c$v$w'), 'an unescaped $ after the head is another component');
 });

@@ -95,3 +95,12 @@ t.test('long values: extracted whole; keys bounded, hashed values hashed whole',
   t.equal(sealedUnit('http://unitsofmeasure.org|mg', hash), 'http://unitsofmeasure.org|mg');
   for (const e of [...sealed, ...vs, ...obs]) t.ok(e.value.length <= MAX_VALUE + 23, `${e.code}: ${e.value.length} characters`);
 });
+
+t.test('escapes in stored forms: token parts escape \\ and |, composite components \\ and $', async (t) => {
+  const plain = extractEntries({ resourceType: 'Patient', id: 'p', identifier: [{ system: 'http://qa/esc', value: 'x|y' }, { system: 's', value: 'p$q' }] } as never);
+  t.same(has(plain, 'identifier'), ['http://qa/esc|', 'http://qa/esc|x\\|y', 'p$q', 's|', 's|p$q', 'x\\|y'], 'a code holding | is never read as system|code');
+  const obs = extractEntries({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://qa/codes', code: 'a$b|c' }] }, valueString: 'v$w' } as never);
+  t.ok(has(obs, 'code-value-string').includes('http://qa/codes|a\\$b\\\\|c$v\\$w'), 'each component escaped, then joined by $');
+  const hash = (s: string) => `H(${s})`;
+  t.ok(has(sealEntries('Observation', obs, hash), 'code-value-string').includes('H(http://qa/codes|a\\$b\\\\|c)$H(v\\$w)'), 'sealing hashes each component as its own parameter would');
+});

@@ -4,7 +4,10 @@
  * test on each value: the same condition scans the index for candidates and checks one resource's values. Pure.
  */
 import { errors } from '../../errors.ts';
-import { dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from './encode.ts';
+import {
+  dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, escapeComponent, escapeTokenPart, normalizeString, numberRange, splitEscaped,
+  splitKeepingEscapes, unescapeValue,
+} from './encode.ts';
 import { boundedValue, indexedPrefixLength, localReference, MAX_VALUE, sealedUnit } from './extract.ts';
 import type { SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
@@ -55,6 +58,8 @@ export type Prefix = (typeof PREFIXES)[number];
 
 const resourceTypes = new Set<string>(RESOURCE_TYPES);
 
+export { splitEscaped, splitKeepingEscapes, unescapeValue };
+
 /** Keys are `<value>\x00<id>`: `<value>\x01` is above every key of that one value. */
 export function exact(code: string, value: string): Condition {
   return { code, lower: value, upper: `${value}\x01`, exact: value, test: (v) => v === value };
@@ -75,31 +80,17 @@ export function splitPrefix(value: string): [Prefix, string] {
   return ['eq', value];
 }
 
-/** Splits at separators not escaped with a backslash, then removes the escapes. */
-export function splitEscaped(value: string, separator: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' && i + 1 < value.length) {
-      current += value[i + 1];
-      i++;
-    } else if (c === separator) {
-      parts.push(current);
-      current = '';
-    } else current += c;
-  }
-  parts.push(current);
-  return parts;
-}
-
-/** The condition one (already OR-split) value sets on a parameter, under a modifier. */
+/**
+ * The condition one (already OR-split) value sets on a parameter, under a modifier. `raw` keeps its backslash
+ * escapes: each type removes them where its own separators (`|` of tokens and quantities) no longer matter.
+ */
 export function conditionFor(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string, hash: Hash = identity): Condition[] {
   const code = param.code;
   switch (param.type) {
     case 'string': {
-      if (modifier === 'exact') return [hashedExact(`${code}:exact`, raw, hash)];
-      const norm = normalizeString(raw);
+      const text = unescapeValue(raw);
+      if (modifier === 'exact') return [hashedExact(`${code}:exact`, text, hash)];
+      const norm = normalizeString(text);
       if (modifier === 'contains') return [residual(code, (v) => v.includes(norm))];
       // the index holds the hashes of the prefixes of some lengths (extract.ts, PREFIX_LENGTHS)
       const indexed = indexedPrefixLength(norm.length);
@@ -109,17 +100,18 @@ export function conditionFor(param: SearchParam, name: string, modifier: string 
     }
     case 'token': {
       if (modifier === 'text') {
-        const norm = normalizeString(raw);
+        const norm = normalizeString(unescapeValue(raw));
         return [residual(`${code}:text`, (v) => v.startsWith(norm))];
       }
-      if (raw === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
-      if (code === '_id') return [exact(code, raw)]; // stored in clear (extract.ts, sealEntries)
-      return [hashedExact(code, raw, hash)];
+      const form = tokenForm(name, raw);
+      if (code === '_id') return [exact(code, form)]; // stored in clear (extract.ts, sealEntries)
+      return [hashedExact(code, form, hash)];
     }
     case 'reference':
-      if (modifier === 'identifier') return [hashedExact(`${code}:identifier`, raw, hash)];
-      return [referenceCondition(param, name, modifier, raw, baseUrl, hash)];
+      if (modifier === 'identifier') return [hashedExact(`${code}:identifier`, tokenForm(name, raw), hash)];
+      return [referenceCondition(param, name, modifier, unescapeValue(raw), baseUrl, hash)];
     case 'uri': {
+      raw = unescapeValue(raw);
       if (modifier === 'below') {
         if (raw.length <= MAX_VALUE) return [startsWith(code, raw)];
         // keys hold the first MAX_VALUE characters in clear (extract.ts, boundedValue): those find a superset
@@ -133,14 +125,31 @@ export function conditionFor(param: SearchParam, name: string, modifier: string 
       return [boundedExact(code, raw, hash)];
     }
     case 'date':
-      return [dateCondition(code, name, raw)];
+      return [dateCondition(code, name, unescapeValue(raw))];
     case 'number':
-      return [numberCondition(code, name, raw, '')];
+      return [numberCondition(code, name, unescapeValue(raw), '')];
     case 'quantity':
       return [quantityCondition(code, name, raw, hash)];
     case 'composite':
       return [compositeCondition(param, name, raw, baseUrl, hash)];
   }
+}
+
+/**
+ * A token search value as the form the index stores it (extract.ts, tokenForms): `code`, `system|code`, `|code` or
+ * `system|`, split at the first unescaped `|`, each part unescaped and stored-escaped again.
+ */
+export function tokenForm(name: string, raw: string): string {
+  const [first, ...rest] = splitKeepingEscapes(raw, '|');
+  const system = unescapeValue(first!);
+  if (rest.length === 0) {
+    if (system === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
+    return escapeTokenPart(system);
+  }
+  // a further unescaped `|` belongs to the code: systems are URIs, which hold none
+  const code = unescapeValue(rest.join('|'));
+  if (system === '' && code === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
+  return `${escapeTokenPart(system)}|${escapeTokenPart(code)}`;
 }
 
 function referenceCondition(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl: string | undefined, hash: Hash): Condition {
@@ -268,7 +277,7 @@ export function quantityCondition(code: string, name: string, raw: string, hash:
   if (parts.length !== 1 && parts.length !== 3) bad(name, `'${raw.slice(0, 64)}' is not a quantity ([prefix]number|system|code)`, 'ERR_INVALID_QUANTITY');
   const [number, system = '', unit = ''] = parts as [string, string?, string?];
   if (parts.length === 3 && unit === '') bad(name, `'${raw.slice(0, 64)}': a quantity with a system needs a code`, 'ERR_INVALID_QUANTITY');
-  const keyPrefix = unit === '' ? '#' : `${sealedUnit(`${system}|${unit}`, hash)}#`;
+  const keyPrefix = unit === '' ? '#' : `${sealedUnit(`${escapeTokenPart(system)}|${escapeTokenPart(unit)}`, hash)}#`;
   try {
     return numberCondition(code, name, number, keyPrefix);
   } catch {
@@ -278,7 +287,8 @@ export function quantityCondition(code: string, name: string, raw: string, hash:
 
 /** `a$b`: every component but the last must be an exact match; the last may use its type's prefixes. */
 function compositeCondition(param: SearchParam, name: string, raw: string, baseUrl: string | undefined, hash: Hash): Condition {
-  const parts = splitEscaped(raw, '$');
+  // each part keeps its escapes for its component's parser (a token component's `\|`)
+  const parts = splitKeepingEscapes(raw, '$');
   const components = param.components ?? [];
   if (parts.length !== components.length) bad(name, `needs ${components.length} values joined by '$'`, 'ERR_SEARCH_VALUE');
   let head = '';
@@ -286,25 +296,31 @@ function compositeCondition(param: SearchParam, name: string, raw: string, baseU
   // a string component is stored as the hash of its whole folded value (extract.ts), not of its prefixes
   const part = (p: SearchParam, raw: string, h: Hash): Condition[] => {
     if (p.type !== 'string') return conditionFor(p, name, undefined, raw, baseUrl, h);
-    const norm = normalizeString(raw);
+    const norm = normalizeString(unescapeValue(raw));
     return [{ ...exact(p.code, h(norm)), plain: (v) => v.startsWith(norm) }];
   };
   for (let i = 0; i < parts.length - 1; i++) {
     const [c] = part(components[i]!.param, parts[i]!, hash);
     const [p] = part(components[i]!.param, parts[i]!, identity);
     if (c?.exact === undefined || p?.exact === undefined) bad(name, 'only the last component of a composite may be a range', 'ERR_SEARCH_VALUE');
-    head += `${c.exact}$`;
-    plainHead += `${p.plainExact ?? p.exact}$`;
+    // stored composites escape `\` and `$` in each component (extract.ts, compositeValues)
+    head += `${escapeComponent(c.exact)}$`;
+    plainHead += `${escapeComponent(p.plainExact ?? p.exact)}$`;
   }
   const lastParam = components[parts.length - 1]!.param;
   const [last] = part(lastParam, parts[parts.length - 1]!, hash);
   const [lastPlain] = part(lastParam, parts[parts.length - 1]!, identity);
   if (last!.residual) bad(name, 'this composite value cannot be searched', 'ERR_SEARCH_VALUE');
+  // the rest after the head is the last component's value, escaped: one part, or not this value
+  const lastValue = (rest: string, test: (v: string) => boolean) => {
+    const [only, ...more] = splitEscaped(rest, '$');
+    return more.length === 0 && test(only!);
+  };
   return {
     code: param.code,
-    lower: head + last!.lower,
-    upper: head + last!.upper,
-    test: (v) => v.startsWith(head) && last!.test(v.slice(head.length)),
-    plain: (v) => v.startsWith(plainHead) && (lastPlain!.plain ?? lastPlain!.test)(v.slice(plainHead.length)),
+    lower: head + escapeComponent(last!.lower),
+    upper: head + escapeComponent(last!.upper),
+    test: (v) => v.startsWith(head) && lastValue(v.slice(head.length), last!.test),
+    plain: (v) => v.startsWith(plainHead) && lastValue(v.slice(plainHead.length), lastPlain!.plain ?? lastPlain!.test),
   };
 }

@@ -130,3 +130,47 @@ function nextUp(x: number): number {
 export function normalizeString(s: string): string {
   return s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/\s+/g, ' ').trim();
 }
+
+/**
+ * Splits at separators not escaped with a backslash, keeping the escapes (http://hl7.org/fhir/R4/search.html#escaping):
+ * a value split at `,` is split again at `|` or `$` by its type's parser, which unescapes the parts it ends with.
+ */
+export function splitKeepingEscapes(value: string, separator: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && i + 1 < value.length) {
+      current += c + value[i + 1];
+      i++;
+    } else if (c === separator) {
+      parts.push(current);
+      current = '';
+    } else current += c;
+  }
+  parts.push(current);
+  return parts;
+}
+
+/** `\$`, `\|`, `\,` and `\\` (a backslash before any character) stand for the character itself. */
+export function unescapeValue(value: string): string {
+  return value.replace(/\\([\s\S])/g, '$1');
+}
+
+/** Splits at separators not escaped with a backslash, then removes the escapes. */
+export function splitEscaped(value: string, separator: string): string[] {
+  return splitKeepingEscapes(value, separator).map(unescapeValue);
+}
+
+/**
+ * A token's system or code inside a stored `system|code` form (and a quantity's unit), with `\` and `|` escaped: a
+ * code that holds a `|` then never reads as a system and a code, and a search value escaped the same way finds it.
+ */
+export function escapeTokenPart(s: string): string {
+  return s.replace(/[\\|]/g, '\\$&');
+}
+
+/** A composite's component value inside a stored `a$b` value, with `\` and `$` escaped: the value splits back into its components. */
+export function escapeComponent(s: string): string {
+  return s.replace(/[\\$]/g, '\\$&');
+}

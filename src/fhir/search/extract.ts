@@ -7,7 +7,7 @@
  * `name:exact` (string as written), `code:text` (token display text), `subject:identifier` (Reference.identifier),
  * `date:hi` (date ranges ordered by their end, for gt/ge/eb scans).
  */
-import { dateRange, DATE_MAX, DATE_MIN, encodeInstant, encodeNumber, normalizeString } from './encode.ts';
+import { dateRange, DATE_MAX, DATE_MIN, encodeInstant, encodeNumber, escapeComponent, escapeTokenPart, normalizeString, splitEscaped } from './encode.ts';
 import { paramsOf, type SearchParam } from './registry.ts';
 
 export interface IndexEntry {
@@ -109,13 +109,17 @@ function stringsOf(data: unknown): string[] {
   return parts;
 }
 
-function tokenForms(system: string | undefined, code: string | undefined): string[] {
+/** A token's forms, system and code escaped (`\` and `|`): what a search value parses into (conditions.ts, tokenForm). */
+function tokenForms(system: unknown, code: unknown): string[] {
   const forms: string[] = [];
-  if (code !== undefined && code !== '') {
-    forms.push(code);
-    forms.push(system ? `${system}|${code}` : `|${code}`);
+  // resources are validated, but a malformed one (a numeric code) must not throw here: it is indexed as text
+  const s = system ? escapeTokenPart(String(system)) : undefined;
+  if (code !== undefined && code !== null && code !== '') {
+    const c = escapeTokenPart(String(code));
+    forms.push(c);
+    forms.push(s ? `${s}|${c}` : `|${c}`);
   }
-  if (system) forms.push(`${system}|`);
+  if (s) forms.push(`${s}|`);
   return forms;
 }
 
@@ -208,16 +212,18 @@ function quantityValues(data: unknown): string[] {
   const out = new Set<string>([`#${n}`]);
   const system = o.currency ? 'urn:iso:std:iso:4217' : o.system;
   const code = o.currency ?? o.code;
+  // unit parts escaped as token parts are: a search's `system|code` is parsed the same way (conditions.ts)
   if (code) {
-    out.add(`|${code}#${n}`);
-    if (system) out.add(`${system}|${code}#${n}`);
+    out.add(`|${escapeTokenPart(String(code))}#${n}`);
+    if (system) out.add(`${escapeTokenPart(String(system))}|${escapeTokenPart(String(code))}#${n}`);
   }
-  if (o.unit) out.add(`|${o.unit}#${n}`);
+  if (o.unit) out.add(`|${escapeTokenPart(String(o.unit))}#${n}`);
   return [...out];
 }
 
 /**
- * Composite values: every combination of the components' values, joined by `$` (as the search syntax does).
+ * Composite values: every combination of the components' values, each with `\` and `$` escaped, joined by `$` (as
+ * the search syntax does), so that a component value holding a `$` splits back whole.
  * `node` is one of `param.evaluate`'s nodes; tests pass `viaFhirpath` with a node of `param.evaluateFhirpath`.
  */
 export function compositeValues(param: SearchParam, node: unknown, options: ExtractOptions, viaFhirpath = false): string[] {
@@ -231,7 +237,7 @@ export function compositeValues(param: SearchParam, node: unknown, options: Extr
     } catch {
       return [];
     }
-    values = [...new Set(values)];
+    values = [...new Set(values.map(escapeComponent))];
     if (values.length === 0) return [];
     combos = combos.flatMap((c) => values.map((v) => (i === 0 ? v : `${c}$${v}`)));
   }
@@ -279,9 +285,9 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
     } else if (param.type === 'token' && suffix === ':text') {
       continue;
     } else if (param.type === 'composite') {
-      const parts = e.value.split('$');
+      const parts = splitEscaped(e.value, '$');
       const components = param.components ?? [];
-      add(e.code, parts.map((p, i) => sealedComponent(components[i]?.param.type, p, hash)).join('$'));
+      add(e.code, parts.map((p, i) => escapeComponent(sealedComponent(components[i]?.param.type, p, hash))).join('$'));
     } else if (suffix === ':identifier') {
       add(e.code, hash(e.value));
     } else add(e.code, sealedComponent(param.type, e.value, hash, suffix));

@@ -5,7 +5,7 @@
  * which case they are listed in `ignored`; malformed values are always a 400 that names the parameter.
  */
 import { errors } from '../../errors.ts';
-import { conditionFor, splitEscaped, type Condition, type Hash } from './conditions.ts';
+import { conditionFor, splitKeepingEscapes, type Condition, type Hash } from './conditions.ts';
 import { paramOf, paramsOf, UNSUPPORTED_COMMON, type SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
@@ -138,15 +138,11 @@ function parseFilter(resourceType: string, name: string, value: string, options:
     if (value !== 'true' && value !== 'false') bad(name, ':missing takes true or false', 'ERR_SEARCH_VALUE');
     return { kind: 'missing', name, code: param.code, missing: value === 'true' };
   }
-  const conditions = splitEscapedKeep(value).flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl, options.hash));
+  // OR at unescaped commas; each value keeps its escapes for its type's parser (search.html#escaping)
+  const conditions = splitKeepingEscapes(value, ',').flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl, options.hash));
   const negate = modifier === 'not';
   if (conditions.some((c) => c.residual)) return { kind: 'residual', name, code: param.code, negate, conditions };
   return { kind: 'match', name, code: param.code, negate, conditions };
-}
-
-/** Splits a value at unescaped commas; backslash escapes of `$` and `|` are kept for the type's own parser. */
-function splitEscapedKeep(value: string): string[] {
-  return splitEscaped(value.replace(/\\([$|])/g, '\u0001$1'), ',').map((v) => v.replace(/\u0001/g, '\\'));
 }
 
 function lookup(resourceType: string, code: string, name: string): SearchParam {
