@@ -5,7 +5,7 @@ import t from 'tap';
 import {
   conditionFor, dateCondition, numberCondition, quantityCondition, splitEscaped, splitKeepingEscapes, splitPrefix, tokenForm, unescapeValue,
 } from '../../src/fhir/search/conditions.ts';
-import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from '../../src/fhir/search/encode.ts';
+import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange, unrepresentable } from '../../src/fhir/search/encode.ts';
 import { boundedValue, MAX_VALUE } from '../../src/fhir/search/extract.ts';
 import { paramsOf } from '../../src/fhir/search/registry.ts';
 
@@ -241,4 +241,22 @@ t.test('escapes: split keeping them, unescape per part; token values parse into 
   t.ok(c.test('a\\$b\\\\|c$v\\$w'), 'composite: components escaped in the stored value (`\\` and `$`)');
   t.ok(c.plain!('a\\$b\\\\|c$v\\$w'));
   t.notOk(c.test('a\\$b\\\\|c$v$w'), 'an unescaped $ after the head is another component');
+});
+
+t.test('numbers no double stands for are refused, not compared as 0 or infinity', async (t) => {
+  for (const text of ['1e-400', '-1e-400', '0.' + '0'.repeat(400) + '1', '1e400', '-1e400', '1' + '0'.repeat(400)]) {
+    t.equal(numberRange(text), undefined, `${text.slice(0, 20)}: no range`);
+    t.ok(unrepresentable(text), `${text.slice(0, 20)}: unrepresentable`);
+    t.throws(() => numberCondition('n', 'n', text, ''), { code: 'ERR_INVALID_NUMBER', message: /underflow to 0 or overflow to infinity/ }, text.slice(0, 20));
+    t.throws(() => numberCondition('n', 'n', `gt${text}`, ''), { code: 'ERR_INVALID_NUMBER' }, `gt${text.slice(0, 20)}`);
+    t.throws(() => quantityCondition('q', 'q', `${text}|http://unitsofmeasure.org|mg`), { code: 'ERR_INVALID_QUANTITY', message: /underflow/ }, `quantity ${text.slice(0, 20)}`);
+  }
+  const composite = paramsOf('Observation').get('code-value-quantity')!;
+  t.throws(() => conditionFor(composite, 'code-value-quantity', undefined, '8480-6$1e-400'), { code: 'ERR_INVALID_QUANTITY' }, 'the number part of a composite');
+  for (const zero of ['0', '0.000', '0e-400', '-0', '0e400']) {
+    t.notOk(unrepresentable(zero), `${zero} is zero`);
+    t.ok(numberCondition('n', 'n', zero, '').test(encodeNumber(0)), `${zero} finds 0`);
+  }
+  t.notOk(unrepresentable('1e-320'), 'a subnormal is a double, if imprecise');
+  t.notOk(unrepresentable('abc'), 'malformed is another error');
 });

@@ -6,7 +6,7 @@
 import { errors } from '../../errors.ts';
 import {
   dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, escapeComponent, escapeTokenPart, normalizeString, numberRange, splitEscaped,
-  splitKeepingEscapes, unescapeValue,
+  splitKeepingEscapes, unescapeValue, unrepresentable,
 } from './encode.ts';
 import { boundedValue, indexedPrefixLength, localReference, MAX_VALUE, sealedUnit } from './extract.ts';
 import type { SearchParam } from './registry.ts';
@@ -238,6 +238,7 @@ export function dateCondition(code: string, name: string, raw: string, now = Dat
 /** `[prefix]number` against exact stored numbers under `code`, keys prefixed by `keyPrefix` (quantities' unit). */
 export function numberCondition(code: string, name: string, raw: string, keyPrefix: string): Condition {
   const [prefix, text] = splitPrefix(raw);
+  checkRepresentable(name, raw, text, 'ERR_INVALID_NUMBER');
   const n = numberRange(text);
   if (!n) bad(name, `'${raw.slice(0, 64)}' is not a number, with an optional prefix eq|ne|gt|lt|ge|le|sa|eb|ap`, 'ERR_INVALID_NUMBER');
   const p = keyPrefix;
@@ -271,6 +272,13 @@ export function numberCondition(code: string, name: string, raw: string, keyPref
   }
 }
 
+/** A number no double stands for would be compared as 0 or infinity, and match what it is not: a 400 instead. */
+function checkRepresentable(name: string, raw: string, text: string, code: string): void {
+  if (unrepresentable(text)) {
+    bad(name, `'${raw.slice(0, 64)}' is out of the range of numbers this server compares (64-bit doubles: it would underflow to 0 or overflow to infinity)`, code);
+  }
+}
+
 /** `[prefix]number|system|code`, `[prefix]number||code` or `[prefix]number` (any unit). */
 export function quantityCondition(code: string, name: string, raw: string, hash: Hash = identity): Condition {
   const parts = splitEscaped(raw, '|');
@@ -278,6 +286,7 @@ export function quantityCondition(code: string, name: string, raw: string, hash:
   const [number, system = '', unit = ''] = parts as [string, string?, string?];
   if (parts.length === 3 && unit === '') bad(name, `'${raw.slice(0, 64)}': a quantity with a system needs a code`, 'ERR_INVALID_QUANTITY');
   const keyPrefix = unit === '' ? '#' : `${sealedUnit(`${escapeTokenPart(system)}|${escapeTokenPart(unit)}`, hash)}#`;
+  checkRepresentable(name, raw, splitPrefix(number)[1], 'ERR_INVALID_QUANTITY');
   try {
     return numberCondition(code, name, number, keyPrefix);
   } catch {

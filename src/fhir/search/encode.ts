@@ -106,15 +106,25 @@ const DECIMAL = /^[+-]?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
  */
 export function numberRange(text: string): NumberRange | undefined {
   const m = DECIMAL.exec(text);
-  if (!m) return undefined;
+  if (!m || unrepresentable(text)) return undefined;
   const value = Number(text);
-  if (!Number.isFinite(value)) return undefined;
   const fraction = m[2]?.length ?? 0;
   const exponent = m[3] === undefined ? 0 : Number(m[3]);
   const half = m[3] === undefined ? 0.5 * 10 ** -fraction : 0.05 * 10 ** (exponent - fraction);
   // More digits than a double holds make `half` vanish next to `value` (`1.00000000000000000001`, `5.7e-33` with
   // 16 digits): the range must still hold the value itself, or `eq` would match nothing.
   return { value, low: value - half, high: Math.max(value + half, nextUp(value)) };
+}
+
+/**
+ * A well-formed decimal no double stands for: it overflows to infinity (`1e400`) or underflows to 0 though its
+ * digits are not all zero (`1e-400`). Compared as the 0 or the infinity it parses to, it would match what it is not.
+ */
+export function unrepresentable(text: string): boolean {
+  const m = DECIMAL.exec(text);
+  if (!m) return false;
+  const value = Number(text);
+  return !Number.isFinite(value) || (value === 0 && /[1-9]/.test(m[1]! + (m[2] ?? '')));
 }
 
 /** The smallest double above a finite `x`. */
