@@ -1,6 +1,6 @@
 // parseSearch: filters, result parameters, chains, _has, includes, and the error codes of what it refuses.
 import t from 'tap';
-import { parseSearch } from '../../src/fhir/search/params.ts';
+import { isEmptyValue, parseSearch, withoutEmptyValues } from '../../src/fhir/search/params.ts';
 
 const q = (s: string) => {
   const out: Record<string, string[]> = {};
@@ -55,9 +55,16 @@ t.test('what is refused, with stable codes; lenient handling ignores only unknow
     ['Observation', 'code:in=http://vs', 'ERR_UNKNOWN_MODIFIER'],
     ['Observation', 'subject:Nope=1', 'ERR_UNKNOWN_MODIFIER'],
     ['Patient', 'gender:missing=yes', 'ERR_SEARCH_VALUE'],
-    ['Patient', 'gender=', 'ERR_SEARCH_VALUE'],
+    ['Patient', 'gender=male,', 'ERR_SEARCH_VALUE'],
+    ['Patient', 'name=,smith', 'ERR_SEARCH_VALUE'],
+    ['Patient', '_sort=name,', 'ERR_SEARCH_VALUE'],
+    ['Patient', '_elements=gender,', 'ERR_SEARCH_VALUE'],
+    ['Patient', 'nope=', 'ERR_UNKNOWN_PARAMETER'],
+    ['Patient', 'name:below=', 'ERR_UNKNOWN_MODIFIER'],
+    ['Patient', '_has:Observation:code=', 'ERR_INVALID_CHAIN'],
+    ['Patient', 'name.family=', 'ERR_INVALID_CHAIN'],
+    ['Patient', '_include:bogus=', 'ERR_UNKNOWN_PARAMETER'],
     ['Observation', 'date=2024-1-1', 'ERR_INVALID_DATE'],
-    ['Observation', 'subject=', 'ERR_INVALID_REFERENCE'],
     ['Observation', 'subject=Nope/1', 'ERR_INVALID_REFERENCE'],
     ['Observation', 'subject=a/b/c', 'ERR_INVALID_REFERENCE'],
     ['Observation', 'value-quantity=1|2', 'ERR_INVALID_QUANTITY'],
@@ -93,4 +100,25 @@ t.test('references: forms accepted', async (t) => {
   t.equal(exact('subject=http://other/fhir/Patient/1', 'http://me/fhir'), 'http://other/fhir/Patient/1');
   t.equal(exact('subject=Patient/1/_history/2'), 'Patient/1');
   t.equal((parseSearch('Observation', q('subject:identifier=s|v')).filters[0] as any).conditions[0].code, 'subject:identifier');
+});
+
+t.test('empty values are ignored, as R4 has it (search.html#errors), once the name is known to be valid', async (t) => {
+  const empty = [
+    'name=', 'name:exact=', 'name:contains=', 'name=%20', '_id=%20', 'gender=', 'gender:not=', 'gender:missing=', 'identifier=',
+    'birthdate=', 'general-practitioner=', 'general-practitioner:identifier=', 'organization.name=', '_has:Observation:patient:code=',
+    '_count=', '_sort=', '_summary=', '_elements=', '_total=', '_page=', '_include=', '_revinclude=',
+  ];
+  for (const query of empty) {
+    const p = parseSearch('Patient', q(query));
+    t.same([p.filters, p.count, p.sort, p.include, p.revinclude, p.summary, p.elements, p.total, p.page], [[], undefined, [], [], [], undefined, undefined, undefined, undefined], query);
+  }
+  t.same(parseSearch('Library', q('url:below=')).filters, []);
+  t.same(parseSearch('Observation', q('code=&date=&subject=&value-quantity=&code-value-quantity=')).filters, []);
+  const mixed = parseSearch('Patient', q('name=&name=smith&gender=male'));
+  t.same(mixed.filters.map((f) => f.name), ['name', 'gender'], 'an empty repetition adds nothing; the others stay');
+  t.same(withoutEmptyValues(q('name=&name=smith&_count=&gender=male')), { name: ['smith'], gender: ['male'] }, 'the query links repeat');
+  t.ok(isEmptyValue(' ') && isEmptyValue('') && !isEmptyValue('a'));
+  const lenient = parseSearch('Patient', q('nope=&name=&gender=male'), { lenient: true });
+  t.same(lenient.ignored, ['nope'], 'lenient handling still reports an unknown name, empty or not');
+  t.equal(lenient.filters.length, 1);
 });

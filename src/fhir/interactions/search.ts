@@ -9,7 +9,7 @@ import { auditEntry, entityOfMatch } from '../audit.ts';
 import { parseStored, type VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
-import type { Filter, ParsedSearch } from '../search/params.ts';
+import { presentValues, withoutEmptyValues, type Filter, type ParsedSearch } from '../search/params.ts';
 import { compartmentFilter, runSearch, type SearchOutcome, type SearchPlan } from '../search/run.ts';
 import { subset } from '../search/summary.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
@@ -50,7 +50,7 @@ export async function search(req: FhirRequest, match: RouteMatch, ctx: Interacti
   }
 
   const outcome = await runSearch(ctx.repo, engine, plan);
-  const bundle = await searchBundle(ctx, plan.parsed, outcome, (page) => pageUrl(ctx.baseUrl, selfPath, req.query, page));
+  const bundle = await searchBundle(ctx, plan.parsed, outcome, (page) => pageUrl(ctx.baseUrl, selfPath, usedQuery(req.query, plan.parsed), page));
   await ctx.work.record(
     auditEntry(ctx, match, 200, {
       entity: entityOfMatch(match.interaction === 'search-system' ? { interaction: match.interaction } : match),
@@ -66,10 +66,24 @@ export function planOf(parsed: ParsedSearch, types: Array<{ type: string; filter
   return { types, parsed, count };
 }
 
-/** `_type` (comma-separated, repeatable): the types named, each a resource type (400 otherwise); undefined if absent. */
+/**
+ * The query as the search used it, for its self and paging links (search.html#selflink: the parameters actually used
+ * to process it): without empty values and without the parameters lenient handling ignored.
+ */
+export function usedQuery(query: Record<string, string[]>, parsed: ParsedSearch): Record<string, string[]> {
+  const used = withoutEmptyValues(query);
+  for (const name of parsed.ignored) delete used[name];
+  return used;
+}
+
+/**
+ * `_type` (comma-separated, repeatable): the types named, each a resource type (400 otherwise); undefined if absent
+ * or empty (an empty parameter is ignored, as any other: params.ts).
+ */
 export function typesParameter(values: string[] | undefined): string[] | undefined {
-  if (!values) return undefined;
-  const types = values.flatMap((v) => v.split(',')).map((t) => t.trim());
+  const present = presentValues(values);
+  if (!present) return undefined;
+  const types = present.flatMap((v) => v.split(',')).map((t) => t.trim());
   for (const t of types) if (!(RESOURCE_TYPES as readonly string[]).includes(t)) throw errors.badRequest(`_type: '${t.slice(0, 64)}' is not a resource type`, ['_type'], 'ERR_SEARCH_VALUE');
   return types;
 }

@@ -2,7 +2,10 @@
  * Parses a FHIR search query (http://hl7.org/fhir/R4/search.html) into filters and result parameters. Pure: no
  * I/O; the parameter definitions come from the registry. OR by comma inside a value, AND by repeating a parameter.
  * Unknown or unsupported parameters are a 400 unless the request is lenient (`Prefer: handling=lenient`), in
- * which case they are listed in `ignored`; malformed values are always a 400 that names the parameter.
+ * which case they are listed in `ignored`; malformed values are always a 400 that names the parameter. An empty
+ * value (`name=`, or only spaces) is no criterion and is ignored, as R4 has it (search.html#errors: "Empty
+ * parameters are not an error - they are just ignored by the server"), once its name is known to be valid; an
+ * empty alternative inside a value (`name=a,`) is malformed.
  */
 import { errors } from '../../errors.ts';
 import { conditionFor, splitKeepingEscapes, type Condition, type Hash } from './conditions.ts';
@@ -79,6 +82,27 @@ const resourceTypes = new Set<string>(RESOURCE_TYPES);
 
 const SUMMARIES: readonly Summary[] = ['true', 'text', 'data', 'count', 'false'];
 
+/** A parameter value that says nothing: empty, or only spaces (`_id=%20`). */
+export function isEmptyValue(value: string): boolean {
+  return value.trim() === '';
+}
+
+/** The values of a parameter that are not empty; undefined when there are none (the parameter is then ignored). */
+export function presentValues(values: string[] | undefined): string[] | undefined {
+  const present = values?.filter((v) => !isEmptyValue(v));
+  return present?.length ? present : undefined;
+}
+
+/** A query without its empty values (and without parameters left with none): what a search's links repeat. */
+export function withoutEmptyValues(query: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null);
+  for (const [name, values] of Object.entries(query)) {
+    const present = presentValues(values);
+    if (present) out[name] = present;
+  }
+  return out;
+}
+
 /** `_summary`, once, one of `allowed` (a read takes every value but `count`); 400 otherwise. */
 export function summaryParameter(values: string[], allowed: readonly Summary[]): Summary {
   if (values.length > 1) bad('_summary', 'may appear only once');
@@ -89,8 +113,8 @@ export function summaryParameter(values: string[], allowed: readonly Summary[]):
 
 /** `_elements`: the element names listed (comma-separated, repeatable); 400 for anything that is not a name. */
 export function elementsParameter(values: string[]): string[] {
-  const elements = values.flatMap((v) => v.split(',')).map((e) => e.trim()).filter(Boolean);
-  for (const e of elements) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad('_elements', `'${e.slice(0, 40)}' is not an element name`);
+  const elements = values.flatMap((v) => v.split(',')).map((e) => e.trim());
+  for (const e of elements) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad('_elements', e === '' ? 'an empty element name between commas' : `'${e.slice(0, 40)}' is not an element name`);
   return elements;
 }
 
@@ -111,7 +135,10 @@ export function parseSearch(resourceType: string, query: Record<string, string[]
         parseResultParameter(resourceType, name, values, out, options);
         continue;
       }
-      for (const value of values) out.filters.push(parseFilter(resourceType, name, value, options));
+      for (const value of values) {
+        const filter = parseFilter(resourceType, name, value, options);
+        if (filter) out.filters.push(filter);
+      }
     } catch (err) {
       const e = err as { code?: string };
       if (options.lenient && (e.code === 'ERR_UNKNOWN_PARAMETER' || e.code === 'ERR_UNSUPPORTED_PARAMETER' || e.code === 'ERR_UNKNOWN_MODIFIER')) {
@@ -124,22 +151,36 @@ export function parseSearch(resourceType: string, query: Record<string, string[]
   return out;
 }
 
-function parseFilter(resourceType: string, name: string, value: string, options: ParseOptions): Filter {
-  if (name.startsWith('_has:')) return parseHas(resourceType, name, value);
+/**
+ * One value of a filter parameter; undefined for an empty value, which is ignored once the name is known to be
+ * valid (an unknown name is a 400 whatever its value, unless lenient).
+ */
+function parseFilter(resourceType: string, name: string, value: string, options: ParseOptions): Filter | undefined {
+  const empty = isEmptyValue(value);
+  if (name.startsWith('_has:')) {
+    const has = parseHas(resourceType, name, value);
+    return empty ? undefined : has;
+  }
   const dot = name.indexOf('.');
-  if (dot > 0) return parseChain(resourceType, name, dot, value);
+  if (dot > 0) {
+    const chain = parseChain(resourceType, name, dot, value);
+    return empty ? undefined : chain;
+  }
   const [code, modifier, ...more] = name.split(':');
   if (more.length) unknown(name, `Search parameter '${name}' has more than one modifier`, 'ERR_UNKNOWN_MODIFIER');
   const param = lookup(resourceType, code!, name);
   if (modifier !== undefined && !MODIFIERS[param.type]!.has(modifier) && !(param.type === 'reference' && resourceTypes.has(modifier))) {
     unknown(name, `Modifier ':${modifier}' is not supported on the ${param.type} parameter '${code}'`, 'ERR_UNKNOWN_MODIFIER');
   }
+  if (empty) return undefined;
   if (modifier === 'missing') {
     if (value !== 'true' && value !== 'false') bad(name, ':missing takes true or false', 'ERR_SEARCH_VALUE');
     return { kind: 'missing', name, code: param.code, missing: value === 'true' };
   }
   // OR at unescaped commas; each value keeps its escapes for its type's parser (search.html#escaping)
-  const conditions = splitKeepingEscapes(value, ',').flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl, options.hash));
+  const alternatives = splitKeepingEscapes(value, ',');
+  if (alternatives.some(isEmptyValue)) bad(name, `'${value.slice(0, 64)}' has an empty value between commas`);
+  const conditions = alternatives.flatMap((v) => conditionFor(param, name, modifier, v, options.baseUrl, options.hash));
   const negate = modifier === 'not';
   if (conditions.some((c) => c.residual)) return { kind: 'residual', name, code: param.code, negate, conditions };
   return { kind: 'match', name, code: param.code, negate, conditions };
@@ -181,7 +222,14 @@ function parseHas(resourceType: string, name: string, value: string): Filter {
   return { kind: 'has', name, type, code: param.code, query: { [inner]: [value] } };
 }
 
-function parseResultParameter(resourceType: string, name: string, values: string[], out: ParsedSearch, options: ParseOptions): void {
+function parseResultParameter(resourceType: string, name: string, allValues: string[], out: ParsedSearch, options: ParseOptions): void {
+  const reverse = name.startsWith('_revinclude');
+  const isInclude = reverse || name.startsWith('_include');
+  const suffix = isInclude ? name.slice(reverse ? '_revinclude'.length : '_include'.length) : '';
+  if (suffix !== '' && suffix !== ':iterate' && suffix !== ':recurse') unknown(name, `Unknown parameter '${name}'`);
+  // empty values are ignored (`_count=`, `_sort=`, `_elements=`): the parameter then takes its default
+  const values = allValues.filter((v) => !isEmptyValue(v));
+  if (values.length === 0) return;
   const single = () => {
     if (values.length > 1) bad(name, 'may appear only once');
     return values[0]!;
@@ -195,6 +243,7 @@ function parseResultParameter(resourceType: string, name: string, values: string
     }
     case '_sort':
       for (const part of single().split(',')) {
+        if (isEmptyValue(part)) bad(name, 'an empty sort key between commas');
         const descending = part.startsWith('-');
         const code = descending ? part.slice(1) : part;
         if (code === '_id') {
@@ -225,9 +274,6 @@ function parseResultParameter(resourceType: string, name: string, values: string
     case '_pretty':
       return;
   }
-  const reverse = name.startsWith('_revinclude');
-  const suffix = name.slice(reverse ? '_revinclude'.length : '_include'.length);
-  if (suffix !== '' && suffix !== ':iterate' && suffix !== ':recurse') unknown(name, `Unknown parameter '${name}'`);
   for (const value of values) {
     const include = parseInclude(name, value, suffix !== '');
     if (!reverse && include.type !== '*' && include.type !== resourceType && !include.iterate) {
