@@ -1,6 +1,7 @@
 // parseSearch: filters, result parameters, chains, _has, includes, and the error codes of what it refuses.
 import t from 'tap';
-import { isEmptyValue, parseSearch, withoutEmptyValues } from '../../src/fhir/search/params.ts';
+import { isEmptyValue, parseSearch, parseSystemSearch, withoutEmptyValues } from '../../src/fhir/search/params.ts';
+import { RESOURCE_TYPES } from '../../src/fhir/validate.ts';
 
 const q = (s: string) => {
   const out: Record<string, string[]> = {};
@@ -121,4 +122,25 @@ t.test('empty values are ignored, as R4 has it (search.html#errors), once the na
   const lenient = parseSearch('Patient', q('nope=&name=&gender=male'), { lenient: true });
   t.same(lenient.ignored, ['nope'], 'lenient handling still reports an unknown name, empty or not');
   t.equal(lenient.filters.length, 1);
+});
+
+t.test('parseSystemSearch: with _type, each type by its own parameters; without, the common ones', async (t) => {
+  const both = parseSystemSearch(['Patient', 'Practitioner', 'Patient'], q('_type=Patient,Practitioner&name=drake&_include=Patient:organization&_sort=-name'));
+  t.same(both.types.map((x) => x.type), ['Patient', 'Practitioner'], 'each listed type once');
+  t.same(both.types.map((x) => x.filters.map((f) => f.name)), [['name'], ['name']]);
+  t.same(both.parsed.include, [{ type: 'Patient', code: 'organization', iterate: false }]);
+  t.same(both.parsed.sort, [{ code: 'name', type: 'string', descending: true }]);
+  t.same(both.parsed.filters, [], 'filters live per type');
+  t.throws(() => parseSystemSearch(['Patient', 'Observation'], q('gender=male')), { code: 'ERR_UNKNOWN_PARAMETER', message: /'gender' for Observation, one of the _type types/ });
+  t.throws(() => parseSystemSearch(['Patient'], q('_include=Observation:patient')), { code: 'ERR_INVALID_INCLUDE' });
+  t.throws(() => parseSystemSearch(['ValueSet', 'MedicationStatement'], q('_sort=context')), { code: 'ERR_SEARCH_VALUE', message: /token parameter for ValueSet but a reference parameter for MedicationStatement/ });
+  const lenient = parseSystemSearch(['Patient', 'Observation'], q('gender=male&_id=x&_sort=gender'), { lenient: true });
+  t.same(lenient.parsed.ignored.sort(), ['_sort', 'gender'], 'lenient: what one type lacks is ignored for all');
+  t.same(lenient.types.map((x) => x.filters.map((f) => f.name)), [['_id'], ['_id']]);
+  t.same(lenient.parsed.sort, []);
+  const all = parseSystemSearch(undefined, q('_id=x&_include=Observation:patient'));
+  t.equal(all.types.length, RESOURCE_TYPES.length, 'without _type: every type');
+  t.ok(all.types.every((x) => x.filters.length === 1 && x.filters[0]!.name === '_id'));
+  t.same(all.parsed.include, [{ type: 'Observation', code: 'patient', iterate: false }], 'and _include from any type');
+  t.throws(() => parseSystemSearch(undefined, q('gender=male')), { code: 'ERR_UNKNOWN_PARAMETER', message: /for every resource type \(name the types with _type/ });
 });

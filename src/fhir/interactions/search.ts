@@ -16,8 +16,6 @@ import { RESOURCE_TYPES } from '../validate.ts';
 
 export const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 1000;
-/** System-level searches parse against a type that has exactly the parameters common to every resource. */
-const COMMON_PARAMETERS_TYPE = 'Binary';
 
 export async function search(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
   // POST _search parameters come as a form, which the HTTP layer joins to the query; a JSON body would otherwise be
@@ -31,9 +29,10 @@ export async function search(req: FhirRequest, match: RouteMatch, ctx: Interacti
   let selfPath: string;
   if (match.interaction === 'search-system') {
     const types = typesParameter(req.query._type);
-    const parsed = engine.parse(COMMON_PARAMETERS_TYPE, req.query, { lenient, maxCount: MAX_COUNT, extra: new Set(['_type']) });
-    for (const key of parsed.sort) if (key.code !== '_id' && key.code !== '_lastUpdated') throw errors.badRequest(`_sort '${key.code}' is not available at system level`, ['_sort'], 'ERR_SEARCH_VALUE');
-    plan = planOf(parsed, (types ?? RESOURCE_TYPES).map((type) => ({ type, filters: parsed.filters })));
+    const { parsed, types: planned } = engine.parseSystem(types, req.query, { lenient, maxCount: MAX_COUNT });
+    // without _type, every type is sorted together: only by what every resource has a value for
+    if (!types) for (const key of parsed.sort) if (key.code !== '_id' && key.code !== '_lastUpdated') throw errors.badRequest(`_sort '${key.code}' is not available at system level without _type`, ['_sort'], 'ERR_SEARCH_VALUE');
+    plan = planOf(parsed, planned);
     selfPath = '';
   } else if (match.interaction === 'search-compartment') {
     const type = match.resourceType!;

@@ -64,6 +64,10 @@ export interface ParseOptions {
   maxCount?: number;
   /** Parameters the caller handles itself (e.g. `_since`, `_type` of $everything). */
   extra?: Set<string>;
+  /** The types an `_include` may start from without `:iterate` (default: the type searched). */
+  includeTypes?: readonly string[];
+  /** What messages call the searched scope when it is not the type parsed against (a system search). */
+  scope?: string;
 }
 
 /** Parameters that shape the result, handled by the engine and not by the index. */
@@ -163,12 +167,12 @@ function parseFilter(resourceType: string, name: string, value: string, options:
   }
   const dot = name.indexOf('.');
   if (dot > 0) {
-    const chain = parseChain(resourceType, name, dot, value);
+    const chain = parseChain(resourceType, name, dot, value, options.scope);
     return empty ? undefined : chain;
   }
   const [code, modifier, ...more] = name.split(':');
   if (more.length) unknown(name, `Search parameter '${name}' has more than one modifier`, 'ERR_UNKNOWN_MODIFIER');
-  const param = lookup(resourceType, code!, name);
+  const param = lookup(resourceType, code!, name, options.scope);
   if (modifier !== undefined && !MODIFIERS[param.type]!.has(modifier) && !(param.type === 'reference' && resourceTypes.has(modifier))) {
     unknown(name, `Modifier ':${modifier}' is not supported on the ${param.type} parameter '${code}'`, 'ERR_UNKNOWN_MODIFIER');
   }
@@ -186,18 +190,18 @@ function parseFilter(resourceType: string, name: string, value: string, options:
   return { kind: 'match', name, code: param.code, negate, conditions };
 }
 
-function lookup(resourceType: string, code: string, name: string): SearchParam {
+function lookup(resourceType: string, code: string, name: string, scope = resourceType): SearchParam {
   const param = paramOf(resourceType, code);
   if (param) return param;
   if (UNSUPPORTED_COMMON.includes(code) || code === '_contained' || code === '_containedType') {
     unknown(name, `Search parameter '${code}' is not supported by this server`, 'ERR_UNSUPPORTED_PARAMETER');
   }
-  return unknown(name, `Unknown search parameter '${code}' for ${resourceType}`);
+  return unknown(name, `Unknown search parameter '${code}' for ${scope}`);
 }
 
-function parseChain(resourceType: string, name: string, dot: number, value: string): Filter {
+function parseChain(resourceType: string, name: string, dot: number, value: string, scope?: string): Filter {
   const [code, typeModifier] = name.slice(0, dot).split(':');
-  const param = lookup(resourceType, code!, name);
+  const param = lookup(resourceType, code!, name, scope);
   if (param.type !== 'reference') bad(name, `'${code}' is not a reference parameter and cannot be chained`, 'ERR_INVALID_CHAIN');
   let targets = typeModifier ? [typeModifier] : (param.target ?? []);
   if (typeModifier && !resourceTypes.has(typeModifier)) bad(name, `'${typeModifier}' is not a resource type`, 'ERR_INVALID_CHAIN');
@@ -250,7 +254,7 @@ function parseResultParameter(resourceType: string, name: string, allValues: str
           out.sort.push({ code, type: 'id', descending });
           continue;
         }
-        const param = lookup(resourceType, code, name);
+        const param = lookup(resourceType, code, name, options.scope);
         if (param.type === 'composite') bad(name, `cannot sort by the composite '${code}'`);
         out.sort.push({ code: param.code, type: param.type, descending });
       }
@@ -276,8 +280,10 @@ function parseResultParameter(resourceType: string, name: string, allValues: str
   }
   for (const value of values) {
     const include = parseInclude(name, value, suffix !== '');
-    if (!reverse && include.type !== '*' && include.type !== resourceType && !include.iterate) {
-      bad(name, `'${value}': _include must start with ${resourceType} (or use :iterate)`, 'ERR_INVALID_INCLUDE');
+    const from = options.includeTypes ?? [resourceType];
+    if (!reverse && include.type !== '*' && !from.includes(include.type) && !include.iterate) {
+      const allowed = from.length === 1 ? from[0] : `one of ${from.slice(0, 5).join(', ')}${from.length > 5 ? ', …' : ''}`;
+      bad(name, `'${value}': _include must start with ${allowed} (or use :iterate)`, 'ERR_INVALID_INCLUDE');
     }
     (reverse ? out.revinclude : out.include).push(include);
   }
@@ -297,4 +303,47 @@ export function parseInclude(name: string, value: string, iterate: boolean): Inc
   const include: Include = { type, code, iterate };
   if (target) include.target = target;
   return include;
+}
+
+/** The type whose parameters are exactly those every resource has (`_id`, `_lastUpdated`, `_tag`, ...). */
+export const COMMON_PARAMETERS_TYPE = 'Binary';
+
+/** A system search (`GET [base]?...`), parsed: what the result parameters say, and each searched type's filters. */
+export interface SystemSearch {
+  parsed: ParsedSearch;
+  types: Array<{ type: string; filters: Filter[] }>;
+}
+
+/**
+ * A system search (http://hl7.org/fhir/R4/search.html#searchcontexts): "If the _type parameter is included, all
+ * other search parameters SHALL be common to all provided types. If _type is not included, all parameters SHALL
+ * be common to all resource types." With `_type`, the query is parsed against each listed type's own parameters (a
+ * parameter one of them lacks is a 400, or under lenient handling ignored for all of them) and `_include` may start
+ * from any of them; without, against the parameters every type has, and `_include` from any type.
+ */
+export function parseSystemSearch(types: readonly string[] | undefined, query: Record<string, string[]>, options: ParseOptions = {}): SystemSearch {
+  const extra = new Set([...(options.extra ?? []), '_type']);
+  if (types === undefined) {
+    const parsed = parseSearch(COMMON_PARAMETERS_TYPE, query, { ...options, extra, includeTypes: RESOURCE_TYPES, scope: 'every resource type (name the types with _type to search by theirs)' });
+    return { parsed, types: RESOURCE_TYPES.map((type) => ({ type, filters: parsed.filters })) };
+  }
+  const listed = [...new Set(types)];
+  const each = listed.map((type) => ({
+    type,
+    parsed: parseSearch(type, query, { ...options, extra, includeTypes: listed, scope: `${type}, one of the _type types (each must define it)` }),
+  }));
+  const ignored = [...new Set(each.flatMap((e) => e.parsed.ignored))];
+  const first = each[0]!;
+  const sort = ignored.includes('_sort') ? [] : first.parsed.sort;
+  // rows of all the types are ordered by one key: a parameter must have one type across them to be that key
+  for (const { type, parsed } of each) {
+    for (const [i, key] of sort.entries()) {
+      const other = parsed.sort[i]!;
+      if (other.type !== key.type) bad('_sort', `'${key.code}' is a ${key.type} parameter for ${first.type} but a ${other.type} parameter for ${type}: they cannot be sorted together`);
+    }
+  }
+  return {
+    parsed: { ...first.parsed, filters: [], sort, ignored },
+    types: each.map(({ type, parsed }) => ({ type, filters: parsed.filters.filter((f) => !ignored.includes(f.name)) })),
+  };
 }
