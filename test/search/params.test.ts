@@ -43,6 +43,8 @@ t.test('result parameters', async (t) => {
   t.equal(p.page, 'abc');
   t.equal(parseSearch('Patient', q('_count=5000')).count, 1000, '_count is capped');
   t.same(parseSearch('Observation', q('_include=Observation:subject:Patient')).include, [{ type: 'Observation', code: 'subject', target: 'Patient', iterate: false }]);
+  t.same(parseSearch('Patient', q('_revinclude=Observation:*')).revinclude, [{ type: 'Observation', code: '*', iterate: false }], 'every reference parameter of a named type');
+  t.same(parseSearch('Observation', q('_include=*&_include=Observation:*')).include, [{ type: '*', code: '*', iterate: false }, { type: 'Observation', code: '*', iterate: false }]);
 });
 
 t.test('what is refused, with stable codes; lenient handling ignores only unknown parameters', async (t) => {
@@ -78,6 +80,9 @@ t.test('what is refused, with stable codes; lenient handling ignores only unknow
     ['Observation', '_include=Observation:code', 'ERR_INVALID_INCLUDE'],
     ['Observation', '_include=Observation', 'ERR_INVALID_INCLUDE'],
     ['Observation', '_include:recursive=Observation:subject', 'ERR_UNKNOWN_PARAMETER'],
+    ['Patient', '_revinclude=*', 'ERR_INVALID_INCLUDE'],
+    ['Patient', '_revinclude=*:subject', 'ERR_INVALID_INCLUDE'],
+    ['Patient', '_revinclude:iterate=*:*', 'ERR_INVALID_INCLUDE'],
     ['Patient', 'name.family=x', 'ERR_INVALID_CHAIN'],
     ['Patient', '_has:Observation:code=1', 'ERR_INVALID_CHAIN'],
     ['Patient', '_has:Observation:encounter:code=1', 'ERR_INVALID_CHAIN'],

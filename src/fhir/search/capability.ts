@@ -48,14 +48,17 @@ export function searchCapabilities(resources: CapabilityStatementRestResource[])
       resource.operation = [...(resource.operation ?? []), { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' }];
     }
   }
-  // revincludes: every reference parameter of any type that may point at this one
-  const byTarget = new Map<string, string[]>();
+  // revincludes: every reference parameter of any type that may point at this one, and `Type:*` for each such type
+  const byTarget = new Map<string, Set<string>>();
   for (const resource of resources) {
     for (const p of paramsOf(resource.type).values()) {
       if (p.type !== 'reference') continue;
-      for (const target of p.target ?? []) byTarget.set(target, [...(byTarget.get(target) ?? []), `${resource.type}:${p.code}`]);
+      for (const target of p.target ?? []) {
+        if (!byTarget.has(target)) byTarget.set(target, new Set());
+        byTarget.get(target)!.add(`${resource.type}:${p.code}`).add(`${resource.type}:*`);
+      }
     }
   }
-  for (const resource of resources) resource.searchRevInclude = (byTarget.get(resource.type) ?? []).sort();
+  for (const resource of resources) resource.searchRevInclude = [...(byTarget.get(resource.type) ?? [])].sort();
   return { systemParams: [...searchParams(COMMON_PARAMETERS_TYPE), TYPE_PARAMETER], compartments: ['http://hl7.org/fhir/CompartmentDefinition/patient'] };
 }

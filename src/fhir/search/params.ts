@@ -280,6 +280,11 @@ function parseResultParameter(resourceType: string, name: string, allValues: str
   }
   for (const value of values) {
     const include = parseInclude(name, value, suffix !== '');
+    if (reverse && include.type === '*') {
+      // The index is keyed by source type and parameter first: every type's references to a match would be one
+      // scan per reference parameter that can point at it (237 for a Patient), per match and per :iterate round.
+      bad(name, `'${value.slice(0, 80)}': name the source type (Observation:subject, or Observation:* for all its references to the matches); a wildcard source type is not supported`, 'ERR_INVALID_INCLUDE');
+    }
     const from = options.includeTypes ?? [resourceType];
     if (!reverse && include.type !== '*' && !from.includes(include.type) && !include.iterate) {
       const allowed = from.length === 1 ? from[0] : `one of ${from.slice(0, 5).join(', ')}${from.length > 5 ? ', …' : ''}`;
