@@ -31,7 +31,11 @@ export async function search(req: FhirRequest, match: RouteMatch, ctx: Interacti
     const types = typesParameter(req.query._type);
     const { parsed, types: planned } = engine.parseSystem(types, req.query, { lenient, maxCount: MAX_COUNT });
     // without _type, every type is sorted together: only by what every resource has a value for
-    if (!types) for (const key of parsed.sort) if (key.code !== '_id' && key.code !== '_lastUpdated') throw errors.badRequest(`_sort '${key.code}' is not available at system level without _type`, ['_sort'], 'ERR_SEARCH_VALUE');
+    for (const key of types ? [] : parsed.sort) {
+      if (key.code !== '_id' && key.code !== '_lastUpdated') {
+        throw errors.badRequest(`_sort '${key.code}' is not available at system level without _type`, ['_sort'], 'ERR_SEARCH_VALUE');
+      }
+    }
     plan = planOf(parsed, planned);
     selfPath = '';
   } else if (match.interaction === 'search-compartment') {

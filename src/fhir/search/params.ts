@@ -118,7 +118,10 @@ export function summaryParameter(values: string[], allowed: readonly Summary[]):
 /** `_elements`: the element names listed (comma-separated, repeatable); 400 for anything that is not a name. */
 export function elementsParameter(values: string[]): string[] {
   const elements = values.flatMap((v) => v.split(',')).map((e) => e.trim());
-  for (const e of elements) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad('_elements', e === '' ? 'an empty element name between commas' : `'${e.slice(0, 40)}' is not an element name`);
+  for (const e of elements) {
+    if (e === '') bad('_elements', 'an empty element name between commas');
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(e)) bad('_elements', `'${e.slice(0, 40)}' is not an element name`);
+  }
   return elements;
 }
 
@@ -329,7 +332,8 @@ export interface SystemSearch {
 export function parseSystemSearch(types: readonly string[] | undefined, query: Record<string, string[]>, options: ParseOptions = {}): SystemSearch {
   const extra = new Set([...(options.extra ?? []), '_type']);
   if (types === undefined) {
-    const parsed = parseSearch(COMMON_PARAMETERS_TYPE, query, { ...options, extra, includeTypes: RESOURCE_TYPES, scope: 'every resource type (name the types with _type to search by theirs)' });
+    const scope = 'every resource type (name the types with _type to search by theirs)';
+    const parsed = parseSearch(COMMON_PARAMETERS_TYPE, query, { ...options, extra, includeTypes: RESOURCE_TYPES, scope });
     return { parsed, types: RESOURCE_TYPES.map((type) => ({ type, filters: parsed.filters })) };
   }
   const listed = [...new Set(types)];
