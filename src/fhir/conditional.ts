@@ -7,6 +7,7 @@
  */
 import { errors } from '../errors.ts';
 import { parseQuery, type InteractionContext } from './request.ts';
+import { isEmptyValue } from './search/params.ts';
 
 export type ConditionalKind = 'create' | 'update' | 'delete' | 'patch';
 
@@ -43,10 +44,20 @@ export function parseCondition(text: string, resourceType: string, where: string
   return criteriaOf(parseQuery(search), where);
 }
 
-/** The search criteria of a query: result-shaping parameters dropped; at least one criterion required. */
+/**
+ * The search criteria of a query: result-shaping parameters dropped; at least one criterion required. An empty value
+ * is refused: a search ignores it (params.ts), so `identifier=&birthdate=2000` (an MRN the client failed to fill in)
+ * would otherwise act on whatever matches the rest.
+ */
 export function criteriaOf(query: Record<string, string[]>, where: string): Record<string, string[]> {
   const criteria: Record<string, string[]> = Object.create(null);
-  for (const [name, values] of Object.entries(query)) if (!NOT_CRITERIA.has(name)) criteria[name] = values;
+  for (const [name, values] of Object.entries(query)) {
+    if (NOT_CRITERIA.has(name)) continue;
+    if (values.some(isEmptyValue)) {
+      throw errors.badRequest(`${where}: '${name.slice(0, 64)}' has an empty value, which a search ignores; a condition must not`, [name], 'ERR_CONDITION_EMPTY');
+    }
+    criteria[name] = values;
+  }
   if (Object.keys(criteria).length === 0) {
     throw errors.badRequest(`${where} needs search parameters: a condition without criteria would match every resource`, undefined, 'ERR_CONDITION_EMPTY');
   }

@@ -54,6 +54,10 @@ t.test('parseCondition: If-None-Exist forms, type check, criteria required', asy
   t.equal(code(() => parseCondition('_format=json', 'Patient', 'h')), 'ERR_CONDITION_EMPTY');
   t.equal(code(() => criteriaOf({ _pretty: ['true'] }, 'u')), 'ERR_CONDITION_EMPTY');
   t.same(criteriaOf({ _format: ['json'], identifier: ['x'] }, 'u'), { identifier: ['x'] });
+  // a search ignores an empty value; a condition refuses it rather than acting on what the rest matches
+  t.equal(code(() => criteriaOf({ identifier: [''] }, 'u')), 'ERR_CONDITION_EMPTY');
+  t.equal(code(() => criteriaOf({ identifier: [' '], birthdate: ['2000'] }, 'u')), 'ERR_CONDITION_EMPTY');
+  t.equal(code(() => parseCondition('identifier=&birthdate=2000', 'Patient', 'h')), 'ERR_CONDITION_EMPTY');
   // Result parameters choose what a search returns, not what matches: alone they are no criteria.
   for (const only of ['_count=1', '_sort=name', '_summary=count', '_elements=id', '_include=Patient:organization', '_total=accurate', '_count=1&_sort=-_lastUpdated']) {
     t.equal(code(() => parseCondition(only, 'Patient', 'h')), 'ERR_CONDITION_EMPTY', `${only} alone`);

@@ -9,6 +9,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { FhirError } from '../../src/errors.ts';
 import { conditionFor, splitEscaped, splitPrefix, PREFIXES } from '../../src/fhir/search/conditions.ts';
+import { extractEntries } from '../../src/fhir/search/extract.ts';
 import { parseSearch, type ParsedSearch } from '../../src/fhir/search/params.ts';
 import { paramsOf } from '../../src/fhir/search/registry.ts';
 import { RESOURCE_TYPES } from '../../src/fhir/validate.ts';
@@ -111,6 +112,28 @@ t.test('conditionFor: a date/number equality condition accepts the value it was 
       const [h, l] = n < 0 ? [~hi >>> 0, ~lo >>> 0] : [(hi ^ 0x80000000) >>> 0, lo];
       const hex = h.toString(16).padStart(8, '0') + l.toString(16).padStart(8, '0');
       return date!.test(`${enc(start)}~${enc(start + 86_399_999)}`) && num!.test(hex);
+    }),
+    1000,
+  );
+});
+
+t.test('an escaped token or string search value looks up exactly the key the index stores for that value', async (t) => {
+  // the client side of search.html#escaping: a backslash before \, |, $ and ,
+  const escapeSearch = (s: string) => s.replace(/[\\|$,]/g, '\\$&');
+  const text = fc.string({ minLength: 1, maxLength: 8 }).filter((s) => s.trim() !== '');
+  await holds(
+    t,
+    fc.property(fc.option(text, { nil: undefined }), text, (system, value) => {
+      const stored = extractEntries({ resourceType: 'Patient', identifier: [{ system, value }], name: [{ given: [value] }] } as never);
+      const identifiers = stored.filter((e) => e.code === 'identifier').map((e) => e.value);
+      const query = system === undefined ? escapeSearch(value) : `${escapeSearch(system)}|${escapeSearch(value)}`;
+      const [token] = parseSearch('Patient', { identifier: [query] }).filters;
+      const [exactGiven] = parseSearch('Patient', { 'given:exact': [escapeSearch(value)] }).filters;
+      const conditions = (f: unknown) => (f as { conditions: Array<{ exact?: string }> }).conditions;
+      return (
+        conditions(token).length === 1 && identifiers.includes(conditions(token)[0]!.exact!) &&
+        conditions(exactGiven).length === 1 && stored.some((e) => e.code === 'given:exact' && e.value === conditions(exactGiven)[0]!.exact)
+      );
     }),
     1000,
   );

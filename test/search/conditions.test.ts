@@ -1,8 +1,13 @@
 // The pure core of search values: date ranges per precision, number precision, prefixes, and the invariant that
 // a condition's scan range [lower, upper) holds every stored value its test accepts (so a scan never misses).
+import { createHash } from 'node:crypto';
 import t from 'tap';
-import { dateCondition, numberCondition, quantityCondition, splitEscaped, splitPrefix } from '../../src/fhir/search/conditions.ts';
-import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from '../../src/fhir/search/encode.ts';
+import {
+  conditionFor, dateCondition, numberCondition, quantityCondition, splitEscaped, splitKeepingEscapes, splitPrefix, tokenForm, unescapeValue,
+} from '../../src/fhir/search/conditions.ts';
+import { dateRange, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange, unrepresentable } from '../../src/fhir/search/encode.ts';
+import { boundedValue, MAX_VALUE } from '../../src/fhir/search/extract.ts';
+import { paramsOf } from '../../src/fhir/search/registry.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -164,4 +169,94 @@ t.test('number and quantity prefixes; scan ranges hold every match', async (t) =
   t.ok(quantityCondition('q', 'q', '5').test(`#${encodeNumber(5.4)}`));
   for (const bad of ['5|a', 'x|a|b', '5|a|', 'gt', '5|a|b|c']) t.throws(() => quantityCondition('q', 'q', bad), { code: 'ERR_INVALID_QUANTITY', status: 400 }, bad);
   t.throws(() => numberCondition('n', 'n', 'abc', ''), { code: 'ERR_INVALID_NUMBER' });
+});
+
+t.test('clear values longer than a key holds: bounded keys, whole-value equality, long prefixes checked on plaintext', async (t) => {
+  const hash = (s: string) => `h${createHash('sha256').update(s).digest('base64url').slice(0, 22)}`;
+  const url = `http://a/${'u'.repeat(300)}`;
+  const key = boundedValue(url, hash);
+  const vsUrl = paramsOf('ValueSet').get('url')!;
+  const [eq] = conditionFor(vsUrl, 'url', undefined, url, undefined, hash);
+  t.equal(eq!.exact, key, 'equality looks up the bounded key');
+  t.notOk(eq!.test(url.slice(0, MAX_VALUE)), 'not the value cut to MAX_VALUE characters');
+  t.ok((eq!.plain ?? eq!.test)(url), 'on plaintext: the whole value');
+  t.notOk((eq!.plain ?? eq!.test)(url.slice(0, 250)));
+  const [cut] = conditionFor(vsUrl, 'url', undefined, url.slice(0, MAX_VALUE), undefined, hash);
+  t.notOk(cut!.test(key), 'the cut value does not find the long one');
+
+  const [short] = conditionFor(vsUrl, 'url', 'below', 'http://a/', undefined, hash);
+  t.ok(short!.test(key) && key >= short!.lower && key < short!.upper, ':below a short prefix scans the long key');
+  t.notOk(short!.lossy);
+  const [long] = conditionFor(vsUrl, 'url', 'below', url.slice(0, 250), undefined, hash);
+  t.ok(long!.lossy, ':below a prefix longer than a key keeps is only necessary on the index');
+  t.ok(long!.test(key) && key >= long!.lower && key < long!.upper, 'its scan finds the long key');
+  t.ok(long!.plain!(url) && !long!.plain!(`${url.slice(0, 249)}z`), 'and the plaintext decides');
+
+  const subject = paramsOf('Observation').get('subject')!;
+  const ref = `http://other/${'r'.repeat(250)}/Patient/1`;
+  const [r] = conditionFor(subject, 'subject', undefined, ref, undefined, hash);
+  t.equal(r!.exact, boundedValue(ref, hash), 'absolute references: the bounded key');
+  t.equal(r!.plainExact, ref);
+
+  const system = `http://units/${'s'.repeat(250)}`;
+  const q = quantityCondition('q', 'q', `5|${system}|mg`, hash);
+  t.ok(q.test(`${hash(`${system}|mg`)}#${encodeNumber(5)}`), 'a long quantity unit: its hash, as the index keys it');
+  t.notOk(q.test(`${system}|mg#${encodeNumber(5)}`));
+});
+
+t.test('escapes: split keeping them, unescape per part; token values parse into the stored forms', async (t) => {
+  t.same(splitKeepingEscapes('a\\,b,c\\|d|e', ','), ['a\\,b', 'c\\|d|e'], 'a comma split keeps every escape');
+  t.same(splitKeepingEscapes('a\\\\,b', ','), ['a\\\\', 'b'], 'an escaped backslash does not escape the comma after it');
+  t.equal(unescapeValue('a\\$b\\|c\\,d\\\\e'), 'a$b|c,d\\e');
+  t.equal(unescapeValue('trailing\\'), 'trailing\\', 'a lone trailing backslash stays');
+  const cases: Array<[string, string]> = [
+    ['code', 'code'],
+    ['sys|code', 'sys|code'],
+    ['|code', '|code'],
+    ['sys|', 'sys|'],
+    ['x\\|y', 'x\\|y'], // the code `x|y`, stored with its | escaped
+    ['http://qa/esc|x\\|y', 'http://qa/esc|x\\|y'],
+    ['p\\$q', 'p$q'],
+    ['c\\,d', 'c,d'],
+    ['a\\\\|b', 'a\\\\|b'], // the system `a\`, the code `b`
+    ['a|b|c', 'a|b\\|c'], // a further unescaped | belongs to the code
+  ];
+  for (const [raw, form] of cases) t.equal(tokenForm('t', raw), form, raw);
+  for (const bad of ['', '|']) t.throws(() => tokenForm('t', bad), { code: 'ERR_SEARCH_VALUE', status: 400 }, JSON.stringify(bad));
+  const identifier = paramsOf('Patient').get('identifier')!;
+  t.equal(conditionFor(identifier, 'identifier', undefined, 'x\\|y')[0]!.exact, 'x\\|y');
+  t.equal(conditionFor(identifier, 'identifier', 'text', 'A\\|B')[0]!.plain!('a|b'), true, ':text unescapes too');
+  const given = paramsOf('Patient').get('given')!;
+  t.equal(conditionFor(given, 'given', 'exact', 'Dollar\\$sign')[0]!.exact, 'Dollar$sign');
+  t.equal(conditionFor(given, 'given', undefined, 'dollar\\$s')[0]!.exact, 'dollar$s', 'an 8-character prefix: one exact lookup');
+  const url = paramsOf('ValueSet').get('url')!;
+  t.equal(conditionFor(url, 'url', undefined, 'http://x/a\\|b')[0]!.exact, 'http://x/a|b');
+  const subject = paramsOf('Observation').get('subject')!;
+  t.equal(conditionFor(subject, 'subject', undefined, 'http://x/a\\$b')[0]!.exact, 'http://x/a$b');
+  const q = quantityCondition('q', 'q', '5|http://u|m\\|g');
+  t.ok(q.test(`http://u|m\\|g#${encodeNumber(5)}`), 'a quantity unit holding a | is stored escaped, as token parts are');
+  const codeValueString = paramsOf('Observation').get('code-value-string')!;
+  const c = conditionFor(codeValueString, 'code-value-string', undefined, 'a\\$b\\|c$v\\$w')[0]!;
+  // the token form `a$b\|c` and the string `v$w`, each with `\` and `$` escaped, joined by `$`
+  t.ok(c.test('a\\$b\\\\|c$v\\$w'), 'composite: components escaped in the stored value (`\\` and `$`)');
+  t.ok(c.plain!('a\\$b\\\\|c$v\\$w'));
+  t.notOk(c.test('a\\$b\\\\|c$v$w'), 'an unescaped $ after the head is another component');
+});
+
+t.test('numbers no double stands for are refused, not compared as 0 or infinity', async (t) => {
+  for (const text of ['1e-400', '-1e-400', '0.' + '0'.repeat(400) + '1', '1e400', '-1e400', '1' + '0'.repeat(400)]) {
+    t.equal(numberRange(text), undefined, `${text.slice(0, 20)}: no range`);
+    t.ok(unrepresentable(text), `${text.slice(0, 20)}: unrepresentable`);
+    t.throws(() => numberCondition('n', 'n', text, ''), { code: 'ERR_INVALID_NUMBER', message: /underflow to 0 or overflow to infinity/ }, text.slice(0, 20));
+    t.throws(() => numberCondition('n', 'n', `gt${text}`, ''), { code: 'ERR_INVALID_NUMBER' }, `gt${text.slice(0, 20)}`);
+    t.throws(() => quantityCondition('q', 'q', `${text}|http://unitsofmeasure.org|mg`), { code: 'ERR_INVALID_QUANTITY', message: /underflow/ }, `quantity ${text.slice(0, 20)}`);
+  }
+  const composite = paramsOf('Observation').get('code-value-quantity')!;
+  t.throws(() => conditionFor(composite, 'code-value-quantity', undefined, '8480-6$1e-400'), { code: 'ERR_INVALID_QUANTITY' }, 'the number part of a composite');
+  for (const zero of ['0', '0.000', '0e-400', '-0', '0e400']) {
+    t.notOk(unrepresentable(zero), `${zero} is zero`);
+    t.ok(numberCondition('n', 'n', zero, '').test(encodeNumber(0)), `${zero} finds 0`);
+  }
+  t.notOk(unrepresentable('1e-320'), 'a subnormal is a double, if imprecise');
+  t.notOk(unrepresentable('abc'), 'malformed is another error');
 });

@@ -1,6 +1,7 @@
 // Extraction: resource → index entries, per parameter type, through the official R4 FHIRPath expressions.
+import { createHash } from 'node:crypto';
 import t from 'tap';
-import { extractEntries, sealEntries } from '../../src/fhir/search/extract.ts';
+import { boundedValue, extractEntries, MAX_VALUE, sealedUnit, sealEntries } from '../../src/fhir/search/extract.ts';
 import { dateRange, encodeInstant, encodeNumber } from '../../src/fhir/search/encode.ts';
 import { expressionFor, paramOf, paramsOf } from '../../src/fhir/search/registry.ts';
 
@@ -71,4 +72,35 @@ t.test('sealEntries: identifying values become keyed hashes; strings by prefixes
   t.same(has(sealed, '_id'), ['p', '|p'], '_id stays clear');
   t.same(has(sealed, 'marital-status:text'), [], 'display texts are not indexed');
   t.notOk(sealed.some((e) => /Ann|MRN/.test(e.value.replace(/H\([^)]*\)/g, ''))), 'no plaintext outside the hashes');
+});
+
+t.test('long values: extracted whole; keys bounded, hashed values hashed whole', async (t) => {
+  const hash = (s: string) => `h${createHash('sha256').update(s).digest('base64url').slice(0, 22)}`;
+  const family = `F${'x'.repeat(299)}`;
+  const url = `http://a/${'u'.repeat(300)}`;
+  const system = `http://units/${'s'.repeat(250)}`;
+  const plain = extractEntries({ resourceType: 'Patient', id: 'p', name: [{ family }], identifier: [{ system: 's', value: url }] } as never);
+  t.same(has(plain, 'family:exact'), [family], 'the plaintext entry is the whole value (the decrypted-value checks compare it)');
+  const sealed = sealEntries('Patient', plain, hash);
+  t.same(has(sealed, 'family:exact'), [hash(family)], ':exact is the hash of the whole value');
+  t.ok(has(sealed, 'identifier').includes(hash(`s|${url}`)), 'token forms are hashed whole');
+  const vs = sealEntries('ValueSet', extractEntries({ resourceType: 'ValueSet', status: 'active', url } as never), hash);
+  t.same(has(vs, 'url'), [url.slice(0, MAX_VALUE) + hash(url)], 'a long clear value: its first MAX_VALUE characters and the hash of the whole');
+  t.same(boundedValue('http://short', hash), 'http://short', 'a short one stays as it is');
+  t.ok(boundedValue(url, hash).length > MAX_VALUE, 'a bounded key is longer than any short value, so never equal to one');
+  const obs = sealEntries('Observation', extractEntries({ resourceType: 'Observation', status: 'final', code: {}, valueQuantity: { value: 5, system, code: 'mg' } } as never), hash);
+  const n = encodeNumber(5);
+  t.same(has(obs, 'value-quantity'), [`#${n}`, `${hash(`${system}|mg`)}#${n}`, `|mg#${n}`].sort(), 'a long quantity unit is hashed, its number stays clear');
+  t.equal(sealedUnit(`${system}|mg`, hash), hash(`${system}|mg`));
+  t.equal(sealedUnit('http://unitsofmeasure.org|mg', hash), 'http://unitsofmeasure.org|mg');
+  for (const e of [...sealed, ...vs, ...obs]) t.ok(e.value.length <= MAX_VALUE + 23, `${e.code}: ${e.value.length} characters`);
+});
+
+t.test('escapes in stored forms: token parts escape \\ and |, composite components \\ and $', async (t) => {
+  const plain = extractEntries({ resourceType: 'Patient', id: 'p', identifier: [{ system: 'http://qa/esc', value: 'x|y' }, { system: 's', value: 'p$q' }] } as never);
+  t.same(has(plain, 'identifier'), ['http://qa/esc|', 'http://qa/esc|x\\|y', 'p$q', 's|', 's|p$q', 'x\\|y'], 'a code holding | is never read as system|code');
+  const obs = extractEntries({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://qa/codes', code: 'a$b|c' }] }, valueString: 'v$w' } as never);
+  t.ok(has(obs, 'code-value-string').includes('http://qa/codes|a\\$b\\\\|c$v\\$w'), 'each component escaped, then joined by $');
+  const hash = (s: string) => `H(${s})`;
+  t.ok(has(sealEntries('Observation', obs, hash), 'code-value-string').includes('H(http://qa/codes|a\\$b\\\\|c)$H(v\\$w)'), 'sealing hashes each component as its own parameter would');
 });

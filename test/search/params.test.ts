@@ -1,6 +1,7 @@
 // parseSearch: filters, result parameters, chains, _has, includes, and the error codes of what it refuses.
 import t from 'tap';
-import { parseSearch } from '../../src/fhir/search/params.ts';
+import { isEmptyValue, parseSearch, parseSystemSearch, withoutEmptyValues } from '../../src/fhir/search/params.ts';
+import { RESOURCE_TYPES } from '../../src/fhir/validate.ts';
 
 const q = (s: string) => {
   const out: Record<string, string[]> = {};
@@ -42,6 +43,8 @@ t.test('result parameters', async (t) => {
   t.equal(p.page, 'abc');
   t.equal(parseSearch('Patient', q('_count=5000')).count, 1000, '_count is capped');
   t.same(parseSearch('Observation', q('_include=Observation:subject:Patient')).include, [{ type: 'Observation', code: 'subject', target: 'Patient', iterate: false }]);
+  t.same(parseSearch('Patient', q('_revinclude=Observation:*')).revinclude, [{ type: 'Observation', code: '*', iterate: false }], 'every reference parameter of a named type');
+  t.same(parseSearch('Observation', q('_include=*&_include=Observation:*')).include, [{ type: '*', code: '*', iterate: false }, { type: 'Observation', code: '*', iterate: false }]);
 });
 
 t.test('what is refused, with stable codes; lenient handling ignores only unknown parameters', async (t) => {
@@ -55,9 +58,16 @@ t.test('what is refused, with stable codes; lenient handling ignores only unknow
     ['Observation', 'code:in=http://vs', 'ERR_UNKNOWN_MODIFIER'],
     ['Observation', 'subject:Nope=1', 'ERR_UNKNOWN_MODIFIER'],
     ['Patient', 'gender:missing=yes', 'ERR_SEARCH_VALUE'],
-    ['Patient', 'gender=', 'ERR_SEARCH_VALUE'],
+    ['Patient', 'gender=male,', 'ERR_SEARCH_VALUE'],
+    ['Patient', 'name=,smith', 'ERR_SEARCH_VALUE'],
+    ['Patient', '_sort=name,', 'ERR_SEARCH_VALUE'],
+    ['Patient', '_elements=gender,', 'ERR_SEARCH_VALUE'],
+    ['Patient', 'nope=', 'ERR_UNKNOWN_PARAMETER'],
+    ['Patient', 'name:below=', 'ERR_UNKNOWN_MODIFIER'],
+    ['Patient', '_has:Observation:code=', 'ERR_INVALID_CHAIN'],
+    ['Patient', 'name.family=', 'ERR_INVALID_CHAIN'],
+    ['Patient', '_include:bogus=', 'ERR_UNKNOWN_PARAMETER'],
     ['Observation', 'date=2024-1-1', 'ERR_INVALID_DATE'],
-    ['Observation', 'subject=', 'ERR_INVALID_REFERENCE'],
     ['Observation', 'subject=Nope/1', 'ERR_INVALID_REFERENCE'],
     ['Observation', 'subject=a/b/c', 'ERR_INVALID_REFERENCE'],
     ['Observation', 'value-quantity=1|2', 'ERR_INVALID_QUANTITY'],
@@ -70,6 +80,9 @@ t.test('what is refused, with stable codes; lenient handling ignores only unknow
     ['Observation', '_include=Observation:code', 'ERR_INVALID_INCLUDE'],
     ['Observation', '_include=Observation', 'ERR_INVALID_INCLUDE'],
     ['Observation', '_include:recursive=Observation:subject', 'ERR_UNKNOWN_PARAMETER'],
+    ['Patient', '_revinclude=*', 'ERR_INVALID_INCLUDE'],
+    ['Patient', '_revinclude=*:subject', 'ERR_INVALID_INCLUDE'],
+    ['Patient', '_revinclude:iterate=*:*', 'ERR_INVALID_INCLUDE'],
     ['Patient', 'name.family=x', 'ERR_INVALID_CHAIN'],
     ['Patient', '_has:Observation:code=1', 'ERR_INVALID_CHAIN'],
     ['Patient', '_has:Observation:encounter:code=1', 'ERR_INVALID_CHAIN'],
@@ -93,4 +106,46 @@ t.test('references: forms accepted', async (t) => {
   t.equal(exact('subject=http://other/fhir/Patient/1', 'http://me/fhir'), 'http://other/fhir/Patient/1');
   t.equal(exact('subject=Patient/1/_history/2'), 'Patient/1');
   t.equal((parseSearch('Observation', q('subject:identifier=s|v')).filters[0] as any).conditions[0].code, 'subject:identifier');
+});
+
+t.test('empty values are ignored, as R4 has it (search.html#errors), once the name is known to be valid', async (t) => {
+  const empty = [
+    'name=', 'name:exact=', 'name:contains=', 'name=%20', '_id=%20', 'gender=', 'gender:not=', 'gender:missing=', 'identifier=',
+    'birthdate=', 'general-practitioner=', 'general-practitioner:identifier=', 'organization.name=', '_has:Observation:patient:code=',
+    '_count=', '_sort=', '_summary=', '_elements=', '_total=', '_page=', '_include=', '_revinclude=',
+  ];
+  for (const query of empty) {
+    const p = parseSearch('Patient', q(query));
+    t.same([p.filters, p.count, p.sort, p.include, p.revinclude, p.summary, p.elements, p.total, p.page], [[], undefined, [], [], [], undefined, undefined, undefined, undefined], query);
+  }
+  t.same(parseSearch('Library', q('url:below=')).filters, []);
+  t.same(parseSearch('Observation', q('code=&date=&subject=&value-quantity=&code-value-quantity=')).filters, []);
+  const mixed = parseSearch('Patient', q('name=&name=smith&gender=male'));
+  t.same(mixed.filters.map((f) => f.name), ['name', 'gender'], 'an empty repetition adds nothing; the others stay');
+  t.same(withoutEmptyValues(q('name=&name=smith&_count=&gender=male')), { name: ['smith'], gender: ['male'] }, 'the query links repeat');
+  t.ok(isEmptyValue(' ') && isEmptyValue('') && !isEmptyValue('a'));
+  const lenient = parseSearch('Patient', q('nope=&name=&gender=male'), { lenient: true });
+  t.same(lenient.ignored, ['nope'], 'lenient handling still reports an unknown name, empty or not');
+  t.equal(lenient.filters.length, 1);
+});
+
+t.test('parseSystemSearch: with _type, each type by its own parameters; without, the common ones', async (t) => {
+  const both = parseSystemSearch(['Patient', 'Practitioner', 'Patient'], q('_type=Patient,Practitioner&name=drake&_include=Patient:organization&_sort=-name'));
+  t.same(both.types.map((x) => x.type), ['Patient', 'Practitioner'], 'each listed type once');
+  t.same(both.types.map((x) => x.filters.map((f) => f.name)), [['name'], ['name']]);
+  t.same(both.parsed.include, [{ type: 'Patient', code: 'organization', iterate: false }]);
+  t.same(both.parsed.sort, [{ code: 'name', type: 'string', descending: true }]);
+  t.same(both.parsed.filters, [], 'filters live per type');
+  t.throws(() => parseSystemSearch(['Patient', 'Observation'], q('gender=male')), { code: 'ERR_UNKNOWN_PARAMETER', message: /'gender' for Observation, one of the _type types/ });
+  t.throws(() => parseSystemSearch(['Patient'], q('_include=Observation:patient')), { code: 'ERR_INVALID_INCLUDE' });
+  t.throws(() => parseSystemSearch(['ValueSet', 'MedicationStatement'], q('_sort=context')), { code: 'ERR_SEARCH_VALUE', message: /token parameter for ValueSet but a reference parameter for MedicationStatement/ });
+  const lenient = parseSystemSearch(['Patient', 'Observation'], q('gender=male&_id=x&_sort=gender'), { lenient: true });
+  t.same(lenient.parsed.ignored.sort(), ['_sort', 'gender'], 'lenient: what one type lacks is ignored for all');
+  t.same(lenient.types.map((x) => x.filters.map((f) => f.name)), [['_id'], ['_id']]);
+  t.same(lenient.parsed.sort, []);
+  const all = parseSystemSearch(undefined, q('_id=x&_include=Observation:patient'));
+  t.equal(all.types.length, RESOURCE_TYPES.length, 'without _type: every type');
+  t.ok(all.types.every((x) => x.filters.length === 1 && x.filters[0]!.name === '_id'));
+  t.same(all.parsed.include, [{ type: 'Observation', code: 'patient', iterate: false }], 'and _include from any type');
+  t.throws(() => parseSystemSearch(undefined, q('gender=male')), { code: 'ERR_UNKNOWN_PARAMETER', message: /for every resource type \(name the types with _type/ });
 });

@@ -11,7 +11,7 @@ import type { VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
 import { dateCondition } from '../search/conditions.ts';
-import type { Filter } from '../search/params.ts';
+import { COMMON_PARAMETERS_TYPE, type Filter } from '../search/params.ts';
 import { compartmentFilter, runSearch } from '../search/run.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 import { MAX_COUNT, pageUrl, patientsOf, planOf, searchBundle, typesParameter } from './search.ts';
@@ -32,7 +32,7 @@ export async function everything(req: FhirRequest, match: RouteMatch, ctx: Inter
   const wanted = typesParameter(req.query._type);
   if (wanted) types = types.filter((t) => wanted.includes(t));
   const since = parseInstant(req.query, '_since');
-  const parsed = ctx.repo.search.parse('Binary', req.query, { maxCount: MAX_COUNT, extra: new Set(['_since', '_type']) });
+  const parsed = ctx.repo.search.parse(COMMON_PARAMETERS_TYPE, req.query, { maxCount: MAX_COUNT, extra: new Set(['_since', '_type']) });
   parsed.include = [{ type: '*', code: '*', iterate: false }];
 
   const planned: Array<{ type: string; filters: Filter[] }> = [];

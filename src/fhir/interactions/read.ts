@@ -10,7 +10,7 @@ import { auditEntry, entityOfRecord, etagOf, versionOfEtag } from '../audit.ts';
 import { parseStored, type VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
-import { elementsParameter, summaryParameter, type Summary } from '../search/params.ts';
+import { elementsParameter, presentValues, summaryParameter, type Summary } from '../search/params.ts';
 import { subset } from '../search/summary.ts';
 
 export async function read(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
@@ -54,8 +54,11 @@ async function respond(req: FhirRequest, match: RouteMatch, ctx: InteractionCont
 /** `_summary` (true, text, data or false: `count` is for searches) and `_elements` of a read, checked before any I/O. */
 function subsetOf(req: FhirRequest): Shape {
   const out: Shape = {};
-  if (req.query._summary !== undefined) out.summary = summaryParameter(req.query._summary, ['true', 'text', 'data', 'false']);
-  if (req.query._elements !== undefined) out.elements = elementsParameter(req.query._elements);
+  // empty values are ignored, as in a search (params.ts)
+  const summary = presentValues(req.query._summary);
+  const elements = presentValues(req.query._elements);
+  if (summary) out.summary = summaryParameter(summary, ['true', 'text', 'data', 'false']);
+  if (elements) out.elements = elementsParameter(elements);
   return out;
 }
 

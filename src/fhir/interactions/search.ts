@@ -9,15 +9,13 @@ import { auditEntry, entityOfMatch } from '../audit.ts';
 import { parseStored, type VersionRecord } from '../repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
-import type { Filter, ParsedSearch } from '../search/params.ts';
+import { presentValues, withoutEmptyValues, type Filter, type ParsedSearch } from '../search/params.ts';
 import { compartmentFilter, runSearch, type SearchOutcome, type SearchPlan } from '../search/run.ts';
 import { subset } from '../search/summary.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
 export const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 1000;
-/** System-level searches parse against a type that has exactly the parameters common to every resource. */
-const COMMON_PARAMETERS_TYPE = 'Binary';
 
 export async function search(req: FhirRequest, match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
   // POST _search parameters come as a form, which the HTTP layer joins to the query; a JSON body would otherwise be
@@ -31,9 +29,14 @@ export async function search(req: FhirRequest, match: RouteMatch, ctx: Interacti
   let selfPath: string;
   if (match.interaction === 'search-system') {
     const types = typesParameter(req.query._type);
-    const parsed = engine.parse(COMMON_PARAMETERS_TYPE, req.query, { lenient, maxCount: MAX_COUNT, extra: new Set(['_type']) });
-    for (const key of parsed.sort) if (key.code !== '_id' && key.code !== '_lastUpdated') throw errors.badRequest(`_sort '${key.code}' is not available at system level`, ['_sort'], 'ERR_SEARCH_VALUE');
-    plan = planOf(parsed, (types ?? RESOURCE_TYPES).map((type) => ({ type, filters: parsed.filters })));
+    const { parsed, types: planned } = engine.parseSystem(types, req.query, { lenient, maxCount: MAX_COUNT });
+    // without _type, every type is sorted together: only by what every resource has a value for
+    for (const key of types ? [] : parsed.sort) {
+      if (key.code !== '_id' && key.code !== '_lastUpdated') {
+        throw errors.badRequest(`_sort '${key.code}' is not available at system level without _type`, ['_sort'], 'ERR_SEARCH_VALUE');
+      }
+    }
+    plan = planOf(parsed, planned);
     selfPath = '';
   } else if (match.interaction === 'search-compartment') {
     const type = match.resourceType!;
@@ -50,7 +53,7 @@ export async function search(req: FhirRequest, match: RouteMatch, ctx: Interacti
   }
 
   const outcome = await runSearch(ctx.repo, engine, plan);
-  const bundle = await searchBundle(ctx, plan.parsed, outcome, (page) => pageUrl(ctx.baseUrl, selfPath, req.query, page));
+  const bundle = await searchBundle(ctx, plan.parsed, outcome, (page) => pageUrl(ctx.baseUrl, selfPath, usedQuery(req.query, plan.parsed), page));
   await ctx.work.record(
     auditEntry(ctx, match, 200, {
       entity: entityOfMatch(match.interaction === 'search-system' ? { interaction: match.interaction } : match),
@@ -66,10 +69,24 @@ export function planOf(parsed: ParsedSearch, types: Array<{ type: string; filter
   return { types, parsed, count };
 }
 
-/** `_type` (comma-separated, repeatable): the types named, each a resource type (400 otherwise); undefined if absent. */
+/**
+ * The query as the search used it, for its self and paging links (search.html#selflink: the parameters actually used
+ * to process it): without empty values and without the parameters lenient handling ignored.
+ */
+export function usedQuery(query: Record<string, string[]>, parsed: ParsedSearch): Record<string, string[]> {
+  const used = withoutEmptyValues(query);
+  for (const name of parsed.ignored) delete used[name];
+  return used;
+}
+
+/**
+ * `_type` (comma-separated, repeatable): the types named, each a resource type (400 otherwise); undefined if absent
+ * or empty (an empty parameter is ignored, as any other: params.ts).
+ */
 export function typesParameter(values: string[] | undefined): string[] | undefined {
-  if (!values) return undefined;
-  const types = values.flatMap((v) => v.split(',')).map((t) => t.trim());
+  const present = presentValues(values);
+  if (!present) return undefined;
+  const types = present.flatMap((v) => v.split(',')).map((t) => t.trim());
   for (const t of types) if (!(RESOURCE_TYPES as readonly string[]).includes(t)) throw errors.badRequest(`_type: '${t.slice(0, 64)}' is not a resource type`, ['_type'], 'ERR_SEARCH_VALUE');
   return types;
 }

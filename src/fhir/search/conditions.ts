@@ -4,8 +4,11 @@
  * test on each value: the same condition scans the index for candidates and checks one resource's values. Pure.
  */
 import { errors } from '../../errors.ts';
-import { dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, normalizeString, numberRange } from './encode.ts';
-import { indexedPrefixLength, localReference } from './extract.ts';
+import {
+  dateRange, decodeInstant, decodeNumber, encodeInstant, encodeNumber, escapeComponent, escapeTokenPart, normalizeString, numberRange, splitEscaped,
+  splitKeepingEscapes, unescapeValue, unrepresentable,
+} from './encode.ts';
+import { boundedValue, indexedPrefixLength, localReference, MAX_VALUE, sealedUnit } from './extract.ts';
 import type { SearchParam } from './registry.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 
@@ -18,6 +21,8 @@ export interface Condition {
   upper: string;
   /** Exact match: lets the engine check a resource with one point read. */
   exact?: string;
+  /** The plaintext value `exact` stands for, where the key is not the value itself (a hash, a bounded clear value). */
+  plainExact?: string;
   /** Test on a stored (sealed) index value. */
   test(value: string): boolean;
   /** Test on a plaintext value of the same entry code, from a decrypted resource (defaults to `test`). */
@@ -36,7 +41,12 @@ export type Hash = (value: string) => string;
 const identity: Hash = (s) => s;
 
 function hashedExact(code: string, plainValue: string, hash: Hash): Condition {
-  return { ...exact(code, hash(plainValue)), plain: (v) => v === plainValue };
+  return { ...exact(code, hash(plainValue)), plain: (v) => v === plainValue, plainExact: plainValue };
+}
+
+/** Equality with a clear value, keyed as the index keys it (extract.ts, boundedValue). */
+function boundedExact(code: string, plainValue: string, hash: Hash): Condition {
+  return { ...exact(code, boundedValue(plainValue, hash)), plain: (v) => v === plainValue, plainExact: plainValue };
 }
 
 function residual(code: string, plain: (v: string) => boolean): Condition {
@@ -47,6 +57,8 @@ export const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] a
 export type Prefix = (typeof PREFIXES)[number];
 
 const resourceTypes = new Set<string>(RESOURCE_TYPES);
+
+export { splitEscaped, splitKeepingEscapes, unescapeValue };
 
 /** Keys are `<value>\x00<id>`: `<value>\x01` is above every key of that one value. */
 export function exact(code: string, value: string): Condition {
@@ -68,31 +80,17 @@ export function splitPrefix(value: string): [Prefix, string] {
   return ['eq', value];
 }
 
-/** Splits at separators not escaped with a backslash, then removes the escapes. */
-export function splitEscaped(value: string, separator: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' && i + 1 < value.length) {
-      current += value[i + 1];
-      i++;
-    } else if (c === separator) {
-      parts.push(current);
-      current = '';
-    } else current += c;
-  }
-  parts.push(current);
-  return parts;
-}
-
-/** The condition one (already OR-split) value sets on a parameter, under a modifier. */
+/**
+ * The condition one (already OR-split) value sets on a parameter, under a modifier. `raw` keeps its backslash
+ * escapes: each type removes them where its own separators (`|` of tokens and quantities) no longer matter.
+ */
 export function conditionFor(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string, hash: Hash = identity): Condition[] {
   const code = param.code;
   switch (param.type) {
     case 'string': {
-      if (modifier === 'exact') return [hashedExact(`${code}:exact`, raw, hash)];
-      const norm = normalizeString(raw);
+      const text = unescapeValue(raw);
+      if (modifier === 'exact') return [hashedExact(`${code}:exact`, text, hash)];
+      const norm = normalizeString(text);
       if (modifier === 'contains') return [residual(code, (v) => v.includes(norm))];
       // the index holds the hashes of the prefixes of some lengths (extract.ts, PREFIX_LENGTHS)
       const indexed = indexedPrefixLength(norm.length);
@@ -102,37 +100,59 @@ export function conditionFor(param: SearchParam, name: string, modifier: string 
     }
     case 'token': {
       if (modifier === 'text') {
-        const norm = normalizeString(raw);
+        const norm = normalizeString(unescapeValue(raw));
         return [residual(`${code}:text`, (v) => v.startsWith(norm))];
       }
-      if (raw === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
-      if (code === '_id') return [exact(code, raw)]; // stored in clear (extract.ts, sealEntries)
-      return [hashedExact(code, raw, hash)];
+      const form = tokenForm(name, raw);
+      if (code === '_id') return [exact(code, form)]; // stored in clear (extract.ts, sealEntries)
+      return [hashedExact(code, form, hash)];
     }
     case 'reference':
-      if (modifier === 'identifier') return [hashedExact(`${code}:identifier`, raw, hash)];
-      return [referenceCondition(param, name, modifier, raw, baseUrl)];
+      if (modifier === 'identifier') return [hashedExact(`${code}:identifier`, tokenForm(name, raw), hash)];
+      return [referenceCondition(param, name, modifier, unescapeValue(raw), baseUrl, hash)];
     case 'uri': {
-      if (modifier === 'below') return [startsWith(code, raw)];
+      raw = unescapeValue(raw);
+      if (modifier === 'below') {
+        if (raw.length <= MAX_VALUE) return [startsWith(code, raw)];
+        // keys hold the first MAX_VALUE characters in clear (extract.ts, boundedValue): those find a superset
+        return [{ ...startsWith(code, raw.slice(0, MAX_VALUE)), plain: (v) => v.startsWith(raw), lossy: true }];
+      }
       if (modifier === 'above') {
         const out: Condition[] = [];
-        for (let i = raw.length; i > 0; i--) if (i === raw.length || raw[i] === '/') out.push(exact(code, raw.slice(0, i)));
+        for (let i = raw.length; i > 0; i--) if (i === raw.length || raw[i] === '/') out.push(boundedExact(code, raw.slice(0, i), hash));
         return out;
       }
-      return [exact(code, raw)];
+      return [boundedExact(code, raw, hash)];
     }
     case 'date':
-      return [dateCondition(code, name, raw)];
+      return [dateCondition(code, name, unescapeValue(raw))];
     case 'number':
-      return [numberCondition(code, name, raw, '')];
+      return [numberCondition(code, name, unescapeValue(raw), '')];
     case 'quantity':
-      return [quantityCondition(code, name, raw)];
+      return [quantityCondition(code, name, raw, hash)];
     case 'composite':
       return [compositeCondition(param, name, raw, baseUrl, hash)];
   }
 }
 
-function referenceCondition(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl?: string): Condition {
+/**
+ * A token search value as the form the index stores it (extract.ts, tokenForms): `code`, `system|code`, `|code` or
+ * `system|`, split at the first unescaped `|`, each part unescaped and stored-escaped again.
+ */
+export function tokenForm(name: string, raw: string): string {
+  const [first, ...rest] = splitKeepingEscapes(raw, '|');
+  const system = unescapeValue(first!);
+  if (rest.length === 0) {
+    if (system === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
+    return escapeTokenPart(system);
+  }
+  // a further unescaped `|` belongs to the code: systems are URIs, which hold none
+  const code = unescapeValue(rest.join('|'));
+  if (system === '' && code === '') bad(name, 'a token needs a code or a system', 'ERR_SEARCH_VALUE');
+  return `${escapeTokenPart(system)}|${escapeTokenPart(code)}`;
+}
+
+function referenceCondition(param: SearchParam, name: string, modifier: string | undefined, raw: string, baseUrl: string | undefined, hash: Hash): Condition {
   const code = param.code;
   if (raw === '') bad(name, 'an empty reference', 'ERR_INVALID_REFERENCE');
   if (modifier && modifier !== 'identifier') {
@@ -146,7 +166,7 @@ function referenceCondition(param: SearchParam, name: string, modifier: string |
     if (!resourceTypes.has(local.type)) bad(name, `'${local.type}' is not a resource type`, 'ERR_INVALID_REFERENCE');
     return exact(code, `${local.type}/${local.id}`);
   }
-  if (/^[a-z][a-z0-9+.\-]*:\S+$/i.test(raw)) return exact(code, raw); // an absolute URL or canonical
+  if (/^[a-z][a-z0-9+.\-]*:\S+$/i.test(raw)) return boundedExact(code, raw, hash); // an absolute URL or canonical
   return bad(name, `'${raw.slice(0, 64)}' is not a reference (Type/id, id or an absolute URL)`, 'ERR_INVALID_REFERENCE');
 }
 
@@ -218,6 +238,7 @@ export function dateCondition(code: string, name: string, raw: string, now = Dat
 /** `[prefix]number` against exact stored numbers under `code`, keys prefixed by `keyPrefix` (quantities' unit). */
 export function numberCondition(code: string, name: string, raw: string, keyPrefix: string): Condition {
   const [prefix, text] = splitPrefix(raw);
+  checkRepresentable(name, raw, text, 'ERR_INVALID_NUMBER');
   const n = numberRange(text);
   if (!n) bad(name, `'${raw.slice(0, 64)}' is not a number, with an optional prefix eq|ne|gt|lt|ge|le|sa|eb|ap`, 'ERR_INVALID_NUMBER');
   const p = keyPrefix;
@@ -251,13 +272,21 @@ export function numberCondition(code: string, name: string, raw: string, keyPref
   }
 }
 
+/** A number no double stands for would be compared as 0 or infinity, and match what it is not: a 400 instead. */
+function checkRepresentable(name: string, raw: string, text: string, code: string): void {
+  if (unrepresentable(text)) {
+    bad(name, `'${raw.slice(0, 64)}' is out of the range of numbers this server compares (64-bit doubles: it would underflow to 0 or overflow to infinity)`, code);
+  }
+}
+
 /** `[prefix]number|system|code`, `[prefix]number||code` or `[prefix]number` (any unit). */
-export function quantityCondition(code: string, name: string, raw: string): Condition {
+export function quantityCondition(code: string, name: string, raw: string, hash: Hash = identity): Condition {
   const parts = splitEscaped(raw, '|');
   if (parts.length !== 1 && parts.length !== 3) bad(name, `'${raw.slice(0, 64)}' is not a quantity ([prefix]number|system|code)`, 'ERR_INVALID_QUANTITY');
   const [number, system = '', unit = ''] = parts as [string, string?, string?];
   if (parts.length === 3 && unit === '') bad(name, `'${raw.slice(0, 64)}': a quantity with a system needs a code`, 'ERR_INVALID_QUANTITY');
-  const keyPrefix = unit === '' ? '#' : `${system}|${unit}#`;
+  const keyPrefix = unit === '' ? '#' : `${sealedUnit(`${escapeTokenPart(system)}|${escapeTokenPart(unit)}`, hash)}#`;
+  checkRepresentable(name, raw, splitPrefix(number)[1], 'ERR_INVALID_QUANTITY');
   try {
     return numberCondition(code, name, number, keyPrefix);
   } catch {
@@ -267,7 +296,8 @@ export function quantityCondition(code: string, name: string, raw: string): Cond
 
 /** `a$b`: every component but the last must be an exact match; the last may use its type's prefixes. */
 function compositeCondition(param: SearchParam, name: string, raw: string, baseUrl: string | undefined, hash: Hash): Condition {
-  const parts = splitEscaped(raw, '$');
+  // each part keeps its escapes for its component's parser (a token component's `\|`)
+  const parts = splitKeepingEscapes(raw, '$');
   const components = param.components ?? [];
   if (parts.length !== components.length) bad(name, `needs ${components.length} values joined by '$'`, 'ERR_SEARCH_VALUE');
   let head = '';
@@ -275,25 +305,31 @@ function compositeCondition(param: SearchParam, name: string, raw: string, baseU
   // a string component is stored as the hash of its whole folded value (extract.ts), not of its prefixes
   const part = (p: SearchParam, raw: string, h: Hash): Condition[] => {
     if (p.type !== 'string') return conditionFor(p, name, undefined, raw, baseUrl, h);
-    const norm = normalizeString(raw);
+    const norm = normalizeString(unescapeValue(raw));
     return [{ ...exact(p.code, h(norm)), plain: (v) => v.startsWith(norm) }];
   };
   for (let i = 0; i < parts.length - 1; i++) {
     const [c] = part(components[i]!.param, parts[i]!, hash);
     const [p] = part(components[i]!.param, parts[i]!, identity);
     if (c?.exact === undefined || p?.exact === undefined) bad(name, 'only the last component of a composite may be a range', 'ERR_SEARCH_VALUE');
-    head += `${c.exact}$`;
-    plainHead += `${p.exact}$`;
+    // stored composites escape `\` and `$` in each component (extract.ts, compositeValues)
+    head += `${escapeComponent(c.exact)}$`;
+    plainHead += `${escapeComponent(p.plainExact ?? p.exact)}$`;
   }
   const lastParam = components[parts.length - 1]!.param;
   const [last] = part(lastParam, parts[parts.length - 1]!, hash);
   const [lastPlain] = part(lastParam, parts[parts.length - 1]!, identity);
   if (last!.residual) bad(name, 'this composite value cannot be searched', 'ERR_SEARCH_VALUE');
+  // the rest after the head is the last component's value, escaped: one part, or not this value
+  const lastValue = (rest: string, test: (v: string) => boolean) => {
+    const [only, ...more] = splitEscaped(rest, '$');
+    return more.length === 0 && test(only!);
+  };
   return {
     code: param.code,
-    lower: head + last!.lower,
-    upper: head + last!.upper,
-    test: (v) => v.startsWith(head) && last!.test(v.slice(head.length)),
-    plain: (v) => v.startsWith(plainHead) && (lastPlain!.plain ?? lastPlain!.test)(v.slice(plainHead.length)),
+    lower: head + escapeComponent(last!.lower),
+    upper: head + escapeComponent(last!.upper),
+    test: (v) => v.startsWith(head) && lastValue(v.slice(head.length), last!.test),
+    plain: (v) => v.startsWith(plainHead) && lastValue(v.slice(plainHead.length), lastPlain!.plain ?? lastPlain!.test),
   };
 }

@@ -106,15 +106,25 @@ const DECIMAL = /^[+-]?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
  */
 export function numberRange(text: string): NumberRange | undefined {
   const m = DECIMAL.exec(text);
-  if (!m) return undefined;
+  if (!m || unrepresentable(text)) return undefined;
   const value = Number(text);
-  if (!Number.isFinite(value)) return undefined;
   const fraction = m[2]?.length ?? 0;
   const exponent = m[3] === undefined ? 0 : Number(m[3]);
   const half = m[3] === undefined ? 0.5 * 10 ** -fraction : 0.05 * 10 ** (exponent - fraction);
   // More digits than a double holds make `half` vanish next to `value` (`1.00000000000000000001`, `5.7e-33` with
   // 16 digits): the range must still hold the value itself, or `eq` would match nothing.
   return { value, low: value - half, high: Math.max(value + half, nextUp(value)) };
+}
+
+/**
+ * A well-formed decimal no double stands for: it overflows to infinity (`1e400`) or underflows to 0 though its
+ * digits are not all zero (`1e-400`). Compared as the 0 or the infinity it parses to, it would match what it is not.
+ */
+export function unrepresentable(text: string): boolean {
+  const m = DECIMAL.exec(text);
+  if (!m) return false;
+  const value = Number(text);
+  return !Number.isFinite(value) || (value === 0 && /[1-9]/.test(m[1]! + (m[2] ?? '')));
 }
 
 /** The smallest double above a finite `x`. */
@@ -129,4 +139,48 @@ function nextUp(x: number): number {
 /** Case, accents and runs of whitespace folded: the default (starts-with) string match compares these. */
 export function normalizeString(s: string): string {
   return s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Splits at separators not escaped with a backslash, keeping the escapes (http://hl7.org/fhir/R4/search.html#escaping):
+ * a value split at `,` is split again at `|` or `$` by its type's parser, which unescapes the parts it ends with.
+ */
+export function splitKeepingEscapes(value: string, separator: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' && i + 1 < value.length) {
+      current += c + value[i + 1];
+      i++;
+    } else if (c === separator) {
+      parts.push(current);
+      current = '';
+    } else current += c;
+  }
+  parts.push(current);
+  return parts;
+}
+
+/** `\$`, `\|`, `\,` and `\\` (a backslash before any character) stand for the character itself. */
+export function unescapeValue(value: string): string {
+  return value.replace(/\\([\s\S])/g, '$1');
+}
+
+/** Splits at separators not escaped with a backslash, then removes the escapes. */
+export function splitEscaped(value: string, separator: string): string[] {
+  return splitKeepingEscapes(value, separator).map(unescapeValue);
+}
+
+/**
+ * A token's system or code inside a stored `system|code` form (and a quantity's unit), with `\` and `|` escaped: a
+ * code that holds a `|` then never reads as a system and a code, and a search value escaped the same way finds it.
+ */
+export function escapeTokenPart(s: string): string {
+  return s.replace(/[\\|]/g, '\\$&');
+}
+
+/** A composite's component value inside a stored `a$b` value, with `\` and `$` escaped: the value splits back into its components. */
+export function escapeComponent(s: string): string {
+  return s.replace(/[\\$]/g, '\\$&');
 }

@@ -11,7 +11,7 @@ import type { Repository } from '../repository.ts';
 import { exact, type Condition, type Hash } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
 import { readsRanges, type ValuesCache } from './index-store.ts';
-import { parseSearch, type Filter, type ParseOptions } from './params.ts';
+import { parseSearch, parseSystemSearch, type Filter, type ParseOptions } from './params.ts';
 
 export interface FindOptions {
   limit?: number;
@@ -43,6 +43,11 @@ export class SearchEngine {
 
   parse(resourceType: string, query: Record<string, string[]>, options: Omit<ParseOptions, 'baseUrl' | 'hash'> = {}) {
     return parseSearch(resourceType, query, { ...options, hash: this.hash, ...(this.baseUrl ? { baseUrl: this.baseUrl } : {}) });
+  }
+
+  /** A system search: over the `_type` types (undefined: every type), each by its own parameters (params.ts). */
+  parseSystem(types: readonly string[] | undefined, query: Record<string, string[]>, options: Omit<ParseOptions, 'baseUrl' | 'hash'> = {}) {
+    return parseSystemSearch(types, query, { ...options, hash: this.hash, ...(this.baseUrl ? { baseUrl: this.baseUrl } : {}) });
   }
 
   async findIds(resourceType: string, query: Record<string, string[]>, options: FindOptions = {}): Promise<string[]> {

@@ -7,7 +7,7 @@
  * `name:exact` (string as written), `code:text` (token display text), `subject:identifier` (Reference.identifier),
  * `date:hi` (date ranges ordered by their end, for gt/ge/eb scans).
  */
-import { dateRange, DATE_MAX, DATE_MIN, encodeInstant, encodeNumber, normalizeString } from './encode.ts';
+import { dateRange, DATE_MAX, DATE_MIN, encodeInstant, encodeNumber, escapeComponent, escapeTokenPart, normalizeString, splitEscaped } from './encode.ts';
 import { paramsOf, type SearchParam } from './registry.ts';
 
 export interface IndexEntry {
@@ -15,8 +15,12 @@ export interface IndexEntry {
   value: string;
 }
 
-/** Longest value kept in a key: longer strings are cut (a search on them still matches by prefix). */
-const MAX_VALUE = 200;
+/**
+ * Longest value kept in clear in a key. A longer clear value is keyed by its first MAX_VALUE characters and the keyed
+ * hash of the whole (boundedValue), so keys stay bounded while equality stays exact; hashed values (strings, tokens)
+ * are hashed whole, whatever their length.
+ */
+export const MAX_VALUE = 200;
 
 export interface Typed {
   type: string | undefined;
@@ -35,7 +39,7 @@ export function typed(node: unknown): Typed {
   return { type: undefined, data: node };
 }
 
-const clean = (s: string) => s.replace(/[\x00-\x1f]/g, ' ').slice(0, MAX_VALUE);
+const clean = (s: string) => s.replace(/[\x00-\x1f]/g, ' ');
 
 export interface ExtractOptions {
   /** The server's FHIR base URL: absolute references under it are indexed as local `Type/id`. */
@@ -105,13 +109,17 @@ function stringsOf(data: unknown): string[] {
   return parts;
 }
 
-function tokenForms(system: string | undefined, code: string | undefined): string[] {
+/** A token's forms, system and code escaped (`\` and `|`): what a search value parses into (conditions.ts, tokenForm). */
+function tokenForms(system: unknown, code: unknown): string[] {
   const forms: string[] = [];
-  if (code !== undefined && code !== '') {
-    forms.push(code);
-    forms.push(system ? `${system}|${code}` : `|${code}`);
+  // resources are validated, but a malformed one (a numeric code) must not throw here: it is indexed as text
+  const s = system ? escapeTokenPart(String(system)) : undefined;
+  if (code !== undefined && code !== null && code !== '') {
+    const c = escapeTokenPart(String(code));
+    forms.push(c);
+    forms.push(s ? `${s}|${c}` : `|${c}`);
   }
-  if (system) forms.push(`${system}|`);
+  if (s) forms.push(`${s}|`);
   return forms;
 }
 
@@ -204,16 +212,18 @@ function quantityValues(data: unknown): string[] {
   const out = new Set<string>([`#${n}`]);
   const system = o.currency ? 'urn:iso:std:iso:4217' : o.system;
   const code = o.currency ?? o.code;
+  // unit parts escaped as token parts are: a search's `system|code` is parsed the same way (conditions.ts)
   if (code) {
-    out.add(`|${code}#${n}`);
-    if (system) out.add(`${system}|${code}#${n}`);
+    out.add(`|${escapeTokenPart(String(code))}#${n}`);
+    if (system) out.add(`${escapeTokenPart(String(system))}|${escapeTokenPart(String(code))}#${n}`);
   }
-  if (o.unit) out.add(`|${o.unit}#${n}`);
+  if (o.unit) out.add(`|${escapeTokenPart(String(o.unit))}#${n}`);
   return [...out];
 }
 
 /**
- * Composite values: every combination of the components' values, joined by `$` (as the search syntax does).
+ * Composite values: every combination of the components' values, each with `\` and `$` escaped, joined by `$` (as
+ * the search syntax does), so that a component value holding a `$` splits back whole.
  * `node` is one of `param.evaluate`'s nodes; tests pass `viaFhirpath` with a node of `param.evaluateFhirpath`.
  */
 export function compositeValues(param: SearchParam, node: unknown, options: ExtractOptions, viaFhirpath = false): string[] {
@@ -227,7 +237,7 @@ export function compositeValues(param: SearchParam, node: unknown, options: Extr
     } catch {
       return [];
     }
-    values = [...new Set(values)];
+    values = [...new Set(values.map(escapeComponent))];
     if (values.length === 0) return [];
     combos = combos.flatMap((c) => values.map((v) => (i === 0 ? v : `${c}$${v}`)));
   }
@@ -264,7 +274,7 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
     if (param?.indexCode !== undefined) continue; // stored once under the code it repeats (registry.ts)
     if (!param || e.code === '_id') {
       // ids are no secret (the ledger names them) and `_id` entries list a type's resources
-      add(e.code, e.value);
+      add(e.code, boundedValue(e.value, hash));
       continue;
     }
     if (param.type === 'string' && suffix === '') {
@@ -272,15 +282,53 @@ export function sealEntries(resourceType: string, entries: IndexEntry[], hash: I
         if (l > e.value.length) break;
         add(e.code, hash(e.value.slice(0, l)));
       }
-    } else if ((param.type === 'string' && suffix === ':exact') || (param.type === 'token' && suffix === '') || suffix === ':identifier') {
-      add(e.code, hash(e.value));
     } else if (param.type === 'token' && suffix === ':text') {
       continue;
     } else if (param.type === 'composite') {
-      const parts = e.value.split('$');
+      const parts = splitEscaped(e.value, '$');
       const components = param.components ?? [];
-      add(e.code, parts.map((p, i) => (['token', 'string'].includes(components[i]?.param.type ?? '') ? hash(p) : p)).join('$'));
-    } else add(e.code, e.value);
+      add(e.code, parts.map((p, i) => escapeComponent(sealedComponent(components[i]?.param.type, p, hash))).join('$'));
+    } else if (suffix === ':identifier') {
+      add(e.code, hash(e.value));
+    } else add(e.code, sealedComponent(param.type, e.value, hash, suffix));
   }
   return [...out.values()];
+}
+
+/**
+ * One value as a key holds it: strings (their `:exact` view, or a composite's folded component) and tokens as the
+ * keyed hash of the whole value; quantities with their unit part bounded; anything else in clear, bounded.
+ */
+function sealedComponent(type: string | undefined, value: string, hash: IndexHash, suffix = ''): string {
+  if (type === 'string' || (type === 'token' && suffix === '')) return hash(value);
+  if (type === 'quantity') return sealedQuantity(value, hash);
+  return boundedValue(value, hash);
+}
+
+/**
+ * A clear value as a key holds it: itself up to MAX_VALUE characters; a longer one as its first MAX_VALUE characters
+ * followed by the keyed hash of the whole value. Such a key is longer than MAX_VALUE, so it never equals a short
+ * value's key; equal keys mean equal values; and a prefix of up to MAX_VALUE characters is still a prefix of the key
+ * (`:below` scans). A longer prefix is looked up by its first MAX_VALUE characters and checked on the decrypted
+ * values (conditions.ts).
+ */
+export function boundedValue(value: string, hash: IndexHash): string {
+  return value.length <= MAX_VALUE ? value : value.slice(0, MAX_VALUE) + hash(value);
+}
+
+/** Encoded numbers are this long (encode.ts, encodeNumber); a quantity key ends in `#` and one. */
+const NUMBER_WIDTH = 16;
+
+/**
+ * The unit part of a quantity key (`system|code`, `|code`, `` for any unit): in clear, unless with its `#<number>`
+ * it would be longer than MAX_VALUE; then the keyed hash of it, which holds no `|` and so never equals a clear unit
+ * part (every non-empty one has a `|`). The number stays in clear after it, for range scans.
+ */
+export function sealedUnit(unit: string, hash: IndexHash): string {
+  return unit.length + 1 + NUMBER_WIDTH <= MAX_VALUE ? unit : hash(unit);
+}
+
+function sealedQuantity(value: string, hash: IndexHash): string {
+  const sharp = value.lastIndexOf('#');
+  return sharp < 0 ? boundedValue(value, hash) : sealedUnit(value.slice(0, sharp), hash) + value.slice(sharp);
 }

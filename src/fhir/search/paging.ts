@@ -5,6 +5,7 @@
  * moves a row's sort value across that point can: README, Known gaps). Pure: no I/O.
  */
 import { errors } from '../../errors.ts';
+import { splitKeepingEscapes, unescapeValue } from './encode.ts';
 import type { SortKey } from './params.ts';
 
 export type KeyValue = string | null;
@@ -53,7 +54,8 @@ export function sortKeyOf(key: SortKey, values: string[]): KeyValue {
   let candidates = values;
   // date values are `low~high` (ascending reads `<code>`) or `high~low` (descending reads `<code>:hi`): the first part
   if (key.type === 'date') candidates = values.map((v) => v.slice(0, v.indexOf('~')));
-  if (key.type === 'token') candidates = values.filter((v) => !v.includes('|'));
+  // token forms escape `|` in codes (extract.ts): a code is a form with no unescaped `|`
+  if (key.type === 'token') candidates = values.filter((v) => splitKeepingEscapes(v, '|').length === 1).map(unescapeValue);
   if (key.type === 'quantity') candidates = values.filter((v) => v.startsWith('#')).map((v) => v.slice(1));
   if (candidates.length === 0) return null;
   return candidates.reduce((a, b) => ((key.descending ? b > a : b < a) ? b : a));

@@ -218,11 +218,12 @@ async function includes(repo: Repository, matches: VersionRecord[], include: Inc
         }
       }
       for (const spec of active(revinclude)) {
-        if (spec.type === '*') continue;
-        const param = paramsOf(spec.type).get(spec.code);
-        if (!param) continue;
+        // a source type is always named (params.ts refuses `*`): each reference parameter is one index scan
         if (spec.target && spec.target !== source.resourceType) continue;
-        for await (const { id } of repo.index.scan(spec.type, exact(spec.code, `${source.resourceType}/${source.id}`))) want(spec.type, id);
+        const codes = spec.code === '*' ? referencesTo(spec.type, source.resourceType) : paramsOf(spec.type).has(spec.code) ? [spec.code] : [];
+        for (const code of codes) {
+          for await (const { id } of repo.index.scan(spec.type, exact(code, `${source.resourceType}/${source.id}`))) want(spec.type, id);
+        }
       }
     }
     const found: VersionRecord[] = [];
@@ -233,6 +234,17 @@ async function includes(repo: Repository, matches: VersionRecord[], include: Inc
     sources = found;
   }
   return out;
+}
+
+/**
+ * The reference parameters of `type` that can point at a `target` resource (`_revinclude=Observation:*`): the index
+ * holds a local reference only under parameters that admit its type (extract.ts), and a parameter stored under
+ * another's code (registry.ts, indexCode) would repeat that one's scan.
+ */
+function referencesTo(type: string, target: string): string[] {
+  return [...paramsOf(type).values()]
+    .filter((p) => p.type === 'reference' && p.indexCode === undefined && (!p.target || p.target.includes(target)))
+    .map((p) => p.code);
 }
 
 /**
