@@ -22,6 +22,7 @@ const observationEntry = (subject: string) => ({
 
 t.test('transaction and batch', async (t) => {
   const server = await startServer(t);
+  const transaction = (entry: unknown[]) => server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry } });
 
   t.test('a transaction rewrites urn:uuid references and commits all entries at once', async (t) => {
     const before = server.app.ledger.size();
@@ -52,37 +53,30 @@ t.test('transaction and batch', async (t) => {
     const obs = 'urn:uuid:22222222-2222-4222-8222-222222222222';
     const binary = 'urn:uuid:33333333-3333-4333-8333-333333333333';
     const canonical = 'http://example.org/fhir/StructureDefinition/kept';
-    const res = await server.fhir('', {
-      method: 'POST',
-      body: {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          {
-            fullUrl: 'http://example.org/fhir/Patient/abc',
-            resource: {
-              resourceType: 'Patient',
-              name: [{ family: 'Placeholders' }],
-              text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${obs}">obs</a> <img src='${binary}' alt="scan"/></div>` },
-              extension: [{ url: 'http://example.org/ext', valueUri: obs }, { url: 'http://example.org/unknown', valueUri: 'urn:uuid:44444444-4444-4444-8444-444444444444' }],
-            },
-            request: { method: 'POST', url: 'Patient' },
-          },
-          { fullUrl: obs, ...observationEntry('http://example.org/fhir/Patient/abc') },
-          { fullUrl: 'http://example.org/fhir/Observation/o1', ...observationEntry('Patient/abc') },
-          { fullUrl: binary, resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'aGk=' }, request: { method: 'POST', url: 'Binary' } },
-          {
-            resource: { resourceType: 'DocumentReference', status: 'current', subject: { reference: 'http://example.org/fhir/Patient/abc' }, content: [{ attachment: { contentType: 'text/plain', url: binary } }] },
-            request: { method: 'POST', url: 'DocumentReference' },
-          },
-          {
-            fullUrl: canonical,
-            resource: { resourceType: 'Basic', code: { text: 'canonical-like' }, extension: [{ url: 'http://example.org/same', valueUri: canonical }] },
-            request: { method: 'POST', url: 'Basic' },
-          },
-        ],
+    const res = await transaction([
+      {
+        fullUrl: 'http://example.org/fhir/Patient/abc',
+        resource: {
+          resourceType: 'Patient',
+          name: [{ family: 'Placeholders' }],
+          text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${obs}">obs</a> <img src='${binary}' alt="scan"/></div>` },
+          extension: [{ url: 'http://example.org/ext', valueUri: obs }, { url: 'http://example.org/unknown', valueUri: 'urn:uuid:44444444-4444-4444-8444-444444444444' }],
+        },
+        request: { method: 'POST', url: 'Patient' },
       },
-    });
+      { fullUrl: obs, ...observationEntry('http://example.org/fhir/Patient/abc') },
+      { fullUrl: 'http://example.org/fhir/Observation/o1', ...observationEntry('Patient/abc') },
+      { fullUrl: binary, resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'aGk=' }, request: { method: 'POST', url: 'Binary' } },
+      {
+        resource: { resourceType: 'DocumentReference', status: 'current', subject: { reference: 'http://example.org/fhir/Patient/abc' }, content: [{ attachment: { contentType: 'text/plain', url: binary } }] },
+        request: { method: 'POST', url: 'DocumentReference' },
+      },
+      {
+        fullUrl: canonical,
+        resource: { resourceType: 'Basic', code: { text: 'canonical-like' }, extension: [{ url: 'http://example.org/same', valueUri: canonical }] },
+        request: { method: 'POST', url: 'Basic' },
+      },
+    ]);
     t.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
     const [patientRef, obsRef, relativeRef, binaryRef, docRef, basicRef] = res.body.entry.map((e: any) => e.response.location.replace(/^.*\/fhir\/|\/_history\/.*$/g, ''));
     const patient = (await server.fhir(patientRef)).body;
@@ -105,7 +99,7 @@ t.test('transaction and batch', async (t) => {
   t.test('a JSON Patch in a transaction travels as a Binary (application/json-patch+json)', async (t) => {
     const id = (await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', gender: 'female' } })).body.id;
     const binary = (patch: unknown) => ({ resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(patch)).toString('base64') });
-    const tx = (resource: unknown) => server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource, request: { method: 'PATCH', url: `Patient/${id}` } }] } });
+    const tx = (resource: unknown) => transaction([{ resource, request: { method: 'PATCH', url: `Patient/${id}` } }]);
     const ok = await tx(binary([{ op: 'replace', path: '/gender', value: 'other' }, { op: 'add', path: '/active', value: true }]));
     t.equal(ok.status, 200, JSON.stringify(ok.body).slice(0, 300));
     t.equal(ok.body.entry[0].response.status, '200 OK');
