@@ -49,4 +49,8 @@ t.test('escaped separators are literal characters in every parameter type', asyn
   t.same(await ids(server, `Observation?code-value-string=${enc('http://qa/codes|a\\$b\\|c$v\\$w')}`), ['esc'], 'composite: escapes inside components');
   t.same(await ids(server, `Observation?code-value-string=${enc('a\\$b\\|c$v\\$w')}`), ['esc'], 'composite: the code alone');
   t.same(await ids(server, `Observation?code-value-string=${enc('a\\$b\\|c$w')}`), []);
+  // The string component matches by its start, as a string parameter does (search.html#composite), folded.
+  t.same(await ids(server, `Observation?code-value-string=${enc('a\\$b\\|c$V')}`), ['esc'], 'composite: a string component by its start');
+  t.same(await ids(server, `Observation?code-value-string=${enc('a\\$b\\|c$v\\$')}`), ['esc'], 'composite: a start ending in an escaped $');
+  t.same(await ids(server, `Observation?code-value-string=${enc('other$v')}`), [], 'composite: the code still has to match');
 });

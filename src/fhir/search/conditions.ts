@@ -325,11 +325,18 @@ function compositeCondition(param: SearchParam, name: string, raw: string, baseU
     const [only, ...more] = splitEscaped(rest, '$');
     return more.length === 0 && test(only!);
   };
+  const plain = (v: string) => v.startsWith(plainHead) && lastValue(v.slice(plainHead.length), lastPlain!.plain ?? lastPlain!.test);
+  if (lastParam.type === 'string') {
+    // A string matches by its start (search.html#composite: each component by its own type's rules), but the index
+    // keeps the hash of the whole folded value: every value under the head is a candidate, checked on the
+    // decrypted resource. The head (the code) keeps the scan to that code's values.
+    return { code: param.code, lower: head, upper: head + HIGH, test: (v) => v.startsWith(head), plain, lossy: true };
+  }
   return {
     code: param.code,
     lower: head + escapeComponent(last!.lower),
     upper: head + escapeComponent(last!.upper),
     test: (v) => v.startsWith(head) && lastValue(v.slice(head.length), last!.test),
-    plain: (v) => v.startsWith(plainHead) && lastValue(v.slice(plainHead.length), lastPlain!.plain ?? lastPlain!.test),
+    plain,
   };
 }
