@@ -1,23 +1,39 @@
 /**
- * Walks every `Reference.reference` string of a resource body. Transactions rewrite `urn:uuid:` and conditional
+ * Walks the strings of a resource body that name other resources. Transactions rewrite `urn:uuid:` and conditional
  * references with it; tools that load Synthea records (tests, benchmarks) use it to point references at new ids.
  */
 
-/** Visits every `reference` string in place; a defined return value replaces it. */
-export function visitReferences(node: unknown, replace: (reference: string) => string | undefined): void {
+/**
+ * Visits every string of a resource body in place, with the member name it is the value of (undefined for an item
+ * of an array); a defined return value replaces it.
+ */
+function visitStrings(node: unknown, visit: (key: string | undefined, value: string) => string | undefined): void {
   if (Array.isArray(node)) {
-    for (const item of node) visitReferences(item, replace);
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i];
+      if (typeof item === 'string') {
+        const replaced = visit(undefined, item);
+        if (replaced !== undefined) node[i] = replaced;
+      } else if (item && typeof item === 'object') {
+        visitStrings(item, visit);
+      }
+    }
   } else if (node && typeof node === 'object') {
     const record = node as Record<string, unknown>;
     for (const [key, value] of Object.entries(record)) {
-      if (key === 'reference' && typeof value === 'string') {
-        const target = replace(value);
-        if (target !== undefined) record[key] = target;
+      if (typeof value === 'string') {
+        const replaced = visit(key, value);
+        if (replaced !== undefined) record[key] = replaced;
       } else if (value && typeof value === 'object') {
-        visitReferences(value, replace);
+        visitStrings(value, visit);
       }
     }
   }
+}
+
+/** Visits every `reference` string in place; a defined return value replaces it. */
+export function visitReferences(node: unknown, replace: (reference: string) => string | undefined): void {
+  visitStrings(node, (key, value) => (key === 'reference' ? replace(value) : undefined));
 }
 
 /**
@@ -28,30 +44,16 @@ export function visitReferences(node: unknown, replace: (reference: string) => s
  * a StructureDefinition's canonical url may equal its own fullUrl and must not become `StructureDefinition/<id>`.
  */
 export function visitPlaceholders(node: unknown, replaceReference: (reference: string) => string | undefined, replacePlaceholder: (urn: string) => string | undefined): void {
-  if (Array.isArray(node)) {
-    for (let i = 0; i < node.length; i++) {
-      const item: unknown = node[i];
-      if (typeof item === 'string') {
-        if (PLACEHOLDER.test(item)) node[i] = replacePlaceholder(item) ?? item;
-      } else if (item && typeof item === 'object') {
-        visitPlaceholders(item, replaceReference, replacePlaceholder);
-      }
+  visitStrings(node, (key, value) => {
+    if (key === 'reference') return replaceReference(value);
+    if (key === 'div') {
+      return value.replace(NARRATIVE_LINK, (all, attribute: string, quote: string, urn: string) => {
+        const target = replacePlaceholder(urn);
+        return target === undefined ? all : `${attribute}=${quote}${target}${quote}`;
+      });
     }
-  } else if (node && typeof node === 'object') {
-    const record = node as Record<string, unknown>;
-    for (const [key, value] of Object.entries(record)) {
-      if (typeof value === 'string') {
-        if (key === 'reference') record[key] = replaceReference(value) ?? value;
-        else if (key === 'div') record[key] = value.replace(NARRATIVE_LINK, (all, attribute: string, quote: string, urn: string) => {
-          const target = replacePlaceholder(urn);
-          return target === undefined ? all : `${attribute}=${quote}${target}${quote}`;
-        });
-        else if (PLACEHOLDER.test(value)) record[key] = replacePlaceholder(value) ?? value;
-      } else if (value && typeof value === 'object') {
-        visitPlaceholders(value, replaceReference, replacePlaceholder);
-      }
-    }
-  }
+    return PLACEHOLDER.test(value) ? replacePlaceholder(value) : undefined;
+  });
 }
 
 const PLACEHOLDER = /^urn:(?:uuid|oid):/;
