@@ -38,6 +38,11 @@ export interface ValidateOptions {
   allowConditionalReferences?: boolean;
   /** Accept `urn:uuid:` / `urn:oid:` references outside a Bundle (an entry checked before its Bundle is resolved). */
   allowUrnReferences?: boolean;
+  /**
+   * A profile to check against as well, claimed or not ($validate's `profile` parameter): one this server does not
+   * know is an error, where an unknown profile the resource claims is only a warning.
+   */
+  profile?: string;
   /** Deepest nesting of objects and arrays accepted (default: the validator's). */
   maxDepth?: number;
 }
@@ -167,27 +172,31 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
       },
     });
     walker.resource(r, type);
-    claimedProfiles(r).forEach((url, i) => {
-      const profile = profiles.get(url.split('|')[0]!);
-      if (!profile) {
-        issues.push({
-          severity: 'warning',
-          code: 'not-supported',
-          diagnostics: `Profile ${quote(url, 200)} is not known to this server: the resource was checked against the base R4 definition only`,
-          expression: [`${type}.meta.profile[${i}]`],
-        });
-      } else if (profile.type !== type) {
-        issues.push({
-          severity: 'error',
-          code: 'invalid',
-          diagnostics: `Profile ${quote(url, 200)} is for ${profile.type}, not ${type}`,
-          expression: [`${type}.meta.profile[${i}]`],
-        });
-      } else {
-        issues.push(...checkProfile(r, profile));
-      }
-    });
+    const claimed = claimedProfiles(r);
+    claimed.forEach((url, i) => issues.push(...profileIssues(r, type, url, `${type}.meta.profile[${i}]`, false)));
+    const nominated = opts.profile?.split('|')[0];
+    // The base definition is what every validation checks; a claimed profile was checked just above.
+    if (nominated !== undefined && nominated !== `http://hl7.org/fhir/StructureDefinition/${type}` && !claimed.some((url) => url.split('|')[0] === nominated)) {
+      issues.push(...profileIssues(r, type, opts.profile!, 'profile', true));
+    }
     return { issues: dedupe(issues) };
+  };
+
+  /** The issues of `r` against the profile `url`; `required`: a profile this server does not know is an error. */
+  const profileIssues = (r: Record<string, unknown>, type: string, url: string, expression: string, required: boolean): Issue[] => {
+    const profile = profiles.get(url.split('|')[0]!);
+    // a claimed profile is quoted, as the resource's own values are; a nominated one is named as the request gave it
+    const shown = required ? url.slice(0, 200) : quote(url, 200);
+    if (!profile) {
+      const diagnostics = required
+        ? `Profile ${shown} is not known to this server, so the resource cannot be validated against it (known: ${[...profiles.keys()].join(', ') || 'none'})`
+        : `Profile ${shown} is not known to this server: the resource was checked against the base R4 definition only`;
+      return [{ severity: required ? 'error' : 'warning', code: 'not-supported', diagnostics, expression: [expression] }];
+    }
+    if (profile.type !== type) {
+      return [{ severity: 'error', code: 'invalid', diagnostics: `Profile ${shown} is for ${profile.type}, not ${type}`, expression: [expression] }];
+    }
+    return checkProfile(r, profile);
   };
 
   return {

@@ -9,7 +9,7 @@ import { auditEntry } from '../audit.ts';
 import { outcomeOf } from '../outcome.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { RouteMatch } from '../route.ts';
-import { checkProfile } from '../validation/profiles.ts';
+import type { ValidateOptions } from '../validate.ts';
 import { resourceBody } from './write-common.ts';
 
 const MODES = new Set(['create', 'update', 'delete']);
@@ -37,8 +37,8 @@ export async function validateOperation(req: FhirRequest, match: RouteMatch, ctx
     issues = head && !head.deleted ? [] : [{ severity: 'error', code: 'not-found', diagnostics: `${resourceType}/${match.id} is not known` }];
   } else {
     if (!candidate) throw errors.badRequest('No resource to validate: send it as the body or as the "resource" parameter', undefined, 'ERR_NO_BODY');
-    issues = validationIssues(ctx, candidate, resourceType, mode === 'update' ? match.id : undefined);
-    if (profile !== undefined) issues.push(...nominatedProfileIssues(ctx, candidate, resourceType, profile));
+    // The profile parameter: checked against it whether claimed or not; one the server cannot check is an error.
+    issues = validationIssues(ctx, candidate, resourceType, mode === 'update' ? match.id : undefined, profile);
   }
   const failed = issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: match.id ? `${resourceType}/${match.id}` : resourceType }] }));
@@ -46,32 +46,11 @@ export async function validateOperation(req: FhirRequest, match: RouteMatch, ctx
   return { status: failed ? 422 : 200, body: outcome };
 }
 
-/**
- * The `profile` parameter: the resource is also checked against that profile, whether or not it claims it. A
- * profile the server cannot validate against is an error, as the operation's definition requires; the base
- * definition of the type is what every validation already checks.
- */
-function nominatedProfileIssues(ctx: InteractionContext, resource: Resource, resourceType: string, url: string): Issue[] {
-  const canonical = url.split('|')[0]!;
-  if (canonical === `http://hl7.org/fhir/StructureDefinition/${resourceType}`) return [];
-  const profile = ctx.validator.profiles.get(canonical);
-  const where = ['profile'];
-  if (!profile) {
-    const known = [...ctx.validator.profiles.keys()].join(', ') || 'none';
-    return [{ severity: 'error', code: 'not-supported', diagnostics: `Profile ${url.slice(0, 200)} is not known to this server, so the resource cannot be validated against it (known: ${known})`, expression: where }];
-  }
-  if (profile.type !== resourceType) {
-    return [{ severity: 'error', code: 'invalid', diagnostics: `Profile ${url.slice(0, 200)} is for ${profile.type}, not ${resourceType}`, expression: where }];
-  }
-  // A resource that claims the profile was checked against it already.
-  const claimed = (resource.meta?.profile ?? []).some((p) => p.split('|')[0] === canonical);
-  return claimed || resource.resourceType !== resourceType ? [] : checkProfile(resource as unknown as Record<string, unknown>, profile);
-}
-
-function validationIssues(ctx: InteractionContext, resource: Resource, expectedType: string, expectedId: string | undefined): Issue[] {
+function validationIssues(ctx: InteractionContext, resource: Resource, expectedType: string, expectedId: string | undefined, profile: string | undefined): Issue[] {
   try {
-    const options: { expectedType: string; expectedId?: string } = { expectedType };
+    const options: ValidateOptions = { expectedType };
     if (expectedId !== undefined) options.expectedId = expectedId;
+    if (profile !== undefined) options.profile = profile;
     return ctx.validator.validate(resource, options);
   } catch (err) {
     // Structural problems (not a resource, wrong type) are thrown as 400s by the validator: report them as issues.
