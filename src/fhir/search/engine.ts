@@ -11,6 +11,7 @@ import type { Repository } from '../repository.ts';
 import { exact, type Condition, type Hash } from './conditions.ts';
 import type { IndexEntry } from './extract.ts';
 import { readsRanges, type ValuesCache } from './index-store.ts';
+import { passesOnEntries } from './memory-match.ts';
 import { parseSearch, parseSystemSearch, type Filter, type ParseOptions } from './params.ts';
 
 export interface FindOptions {
@@ -129,8 +130,7 @@ export class SearchEngine {
           const codes = new Set(filters.flatMap((g) => (needsPlain(g) && 'conditions' in g ? g.conditions.map((c) => c.code.split(':')[0]!) : [])));
           plain = head && !head.deleted ? await this.repo.plainEntries(head, codes) : [];
         }
-        const values = plain.filter((e) => f.conditions.some((c) => c.code === e.code)).map((e) => e.value);
-        ok = f.conditions.some((c) => values.some((v) => (c.plain ?? c.test)(v))) !== f.negate;
+        ok = passesOnEntries(f, plain);
       } else if (f.kind === 'ids') ok = f.ids.has(id);
       else if (f.kind === 'missing') ok = (await this.repo.index.hasAny(resourceType, id, f.code)) !== f.missing;
       else if (f.kind === 'match') ok = (await this.repo.index.matches(resourceType, id, f.conditions, cache)) !== f.negate;

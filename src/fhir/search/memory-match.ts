@@ -8,6 +8,15 @@ import type { IndexEntry } from './extract.ts';
 import type { Filter } from './params.ts';
 
 /**
+ * Whether a value filter holds on a resource's plaintext entries (some condition holds on some value of its code;
+ * with `negate`, none does). The engine decides a decrypted candidate with it too.
+ */
+export function passesOnEntries(f: Extract<Filter, { kind: 'match' | 'residual' }>, entries: readonly IndexEntry[]): boolean {
+  const values = entries.filter((e) => f.conditions.some((c) => c.code === e.code)).map((e) => e.value);
+  return f.conditions.some((c) => values.some((v) => (c.plain ?? c.test)(v))) !== f.negate;
+}
+
+/**
  * true or false when the filters can be decided on the entries; undefined when one cannot (a chain or `_has`
  * needs other resources, which only the stored index has).
  */
@@ -16,12 +25,9 @@ export function matchesEntries(filters: readonly Filter[], entries: readonly Ind
   for (const f of filters) {
     switch (f.kind) {
       case 'match':
-      case 'residual': {
-        const values = entries.filter((e) => f.conditions.some((c) => c.code === e.code)).map((e) => e.value);
-        const some = f.conditions.some((c) => values.some((v) => (c.plain ?? c.test)(v)));
-        if (some === f.negate) return false;
+      case 'residual':
+        if (!passesOnEntries(f, entries)) return false;
         break;
-      }
       case 'missing': {
         const present = entries.some((e) => e.code === f.code);
         if (present === f.missing) return false;
