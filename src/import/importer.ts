@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../consent/principal.ts';
 import type { FhirError } from '../errors.ts';
-import { withoutBom } from '../fhir/http/json-body.ts';
+import { strictUtf8, withoutBom } from '../fhir/http/json-body.ts';
 import { toFhirError } from '../fhir/outcome.ts';
 import type { Repository } from '../fhir/repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../fhir/request.ts';
@@ -302,8 +302,6 @@ function describe(error: FhirError): string {
 
 /** A line of an NDJSON file: its text, or why it has none (bytes that are not UTF-8). */
 export type FileLine = { line: number; text: string; invalid?: undefined } | { line: number; text?: undefined; invalid: string };
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Lines of a file with their 1-based numbers, read as a stream (only the current chunk and a partial line held).

@@ -36,7 +36,8 @@ export function withoutBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** UTF-8 that throws on bytes that are not UTF-8 instead of decoding them as U+FFFD; a byte order mark is kept (withoutBom). */
+export const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A request body's text. FHIR's JSON is UTF-8 (http.html#mime-type); a body declared in another charset, or with
