@@ -230,7 +230,7 @@ function conditionOf(p: PlannedEntry): { kind: ConditionalKind; query: Record<st
 class TransactionWrites {
   readonly #ctx: InteractionContext;
   /** Index entries are extracted only when a condition on that type asks: most transactions (imports) have none. */
-  readonly #written: Array<{ type: string; id: string; resource: Resource; entries?: IndexEntry[] }> = [];
+  readonly #written: Array<{ type: string; id: string; body: Resource; entries?: IndexEntry[] }> = [];
   readonly #deleted = new Set<string>();
 
   constructor(ctx: InteractionContext) {
@@ -251,9 +251,8 @@ class TransactionWrites {
     const body = p.request.body;
     const id = targetOf(p);
     if ((interaction !== 'create' && interaction !== 'update') || p.matched || !id || !body || typeof body !== 'object' || Array.isArray(body)) return;
-    const resource = { ...(body as Resource), id };
-    if (resource.resourceType !== type) return; // the interaction refuses it
-    this.#written.push({ type, id, resource });
+    if ((body as Resource).resourceType !== type) return; // the interaction refuses it
+    this.#written.push({ type, id, body: body as Resource });
   }
 
   /** Ids of `type` matching `query`: in the store (less what this transaction deletes) and among its writes so far. */
@@ -264,7 +263,7 @@ class TransactionWrites {
     const { filters } = this.#ctx.repo.search.parse(type, query);
     const ids = new Set(stored);
     for (const w of candidates) {
-      w.entries ??= extractEntries(w.resource, { baseUrl: this.#ctx.baseUrl });
+      w.entries ??= extractEntries({ ...w.body, id: w.id }, { baseUrl: this.#ctx.baseUrl });
       if (matchesEntries(filters, w.entries) === true) ids.add(w.id);
     }
     return [...ids].sort();
