@@ -235,8 +235,8 @@ function parseResultParameter(resourceType: string, name: string, allValues: str
   const suffix = isInclude ? name.slice(reverse ? '_revinclude'.length : '_include'.length) : '';
   if (suffix !== '' && suffix !== ':iterate' && suffix !== ':recurse') unknown(name, `Unknown parameter '${name}'`);
   // empty values are ignored (`_count=`, `_sort=`, `_elements=`): the parameter then takes its default
-  const values = allValues.filter((v) => !isEmptyValue(v));
-  if (values.length === 0) return;
+  const values = presentValues(allValues);
+  if (!values) return;
   const single = () => {
     if (values.length > 1) bad(name, 'may appear only once');
     return values[0]!;
