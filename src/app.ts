@@ -25,6 +25,7 @@ import { Repository } from './fhir/repository.ts';
 import { checkRecords } from './fhir/store-check.ts';
 import type { InteractionContext } from './fhir/request.ts';
 import { createValidator } from './fhir/validate.ts';
+import { indexFormatOp, indexFormatState, staleIndexMessage } from './fhir/search/index-format.ts';
 import { indexHasher, inlineAnalyzer, type Analyzer } from './fhir/analysis/analyze.ts';
 import { createAnalysisPool } from './fhir/analysis/pool.ts';
 import { secretKey } from './storage/envelope.ts';
@@ -36,7 +37,7 @@ import { Ledger } from './ledger/log.ts';
 import { parseVerifierKey, signerFromSeed, verifierKeyString } from './ledger/note.ts';
 import { verifyOnStart } from './ledger/startup.ts';
 import { storedVerifiers } from './ledger/fsck.ts';
-import { openDatabase, type Database } from './storage/db.ts';
+import { openDatabase, writeBatch, type Database } from './storage/db.ts';
 import { checkLevelDbFiles } from './storage/leveldb-files.ts';
 import { createHeliaBlockStore } from './storage/helia-blocks.ts';
 import { openKeyFile, openKeyring } from './storage/keyring.ts';
@@ -67,6 +68,11 @@ export interface BuildOptions {
    * configuration or environment variable can.
    */
   workLedger?: (ledger: LedgerWriter) => LedgerWriter;
+  /**
+   * Opens a store whose search index was built under other rules (index-format.ts) instead of refusing it. Only
+   * `npm run reindex` passes it, to rebuild that index.
+   */
+  allowOtherIndexFormat?: boolean;
 }
 
 /** Request headers FHIR clients send beyond the CORS-safelisted ones. */
@@ -170,6 +176,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       }
       http.log.fatal({ problems: problems.slice(0, 20) }, `!!! LEDGER TAMPERING DETECTED — SERVING ANYWAY BECAUSE LEDGER_ALLOW_TAMPERED=1 !!! ${summary}`);
       await ledger.commit({ entries: [{ interaction: 'tamper-override', status: 500, agent: {}, error: problems[0]!.code, purpose: 'LEDGER_ALLOW_TAMPERED' }] });
+    }
+    const indexFormat = await indexFormatState(db);
+    if (indexFormat.state === 'empty') await writeBatch(db, [indexFormatOp(db)], { sync: true });
+    if (indexFormat.state === 'other' && !options.allowOtherIndexFormat) {
+      throw errors.unavailable(staleIndexMessage(indexFormat.found), 'ERR_SEARCH_INDEX_FORMAT');
     }
     const checkpointer = await Checkpointer.open({
       db,

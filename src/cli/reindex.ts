@@ -29,7 +29,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   }
   let app: Awaited<ReturnType<typeof buildApp>>;
   try {
-    app = await buildApp(loadConfig(env), { logger: false });
+    app = await buildApp(loadConfig(env), { logger: false, allowOtherIndexFormat: true });
   } catch (err) {
     if (!isLockedError(err)) throw err;
     out('reindex: the data dir is in use by another process (a running server, an import or a reindex): LevelDB allows one at a time. Stop the server first.');

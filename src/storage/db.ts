@@ -59,6 +59,8 @@ export const SUBLEVELS = {
   resourceEntries: 'resource-entries',
   /** Search index, resource → its date, number and quantity values only: `Type/id` → packed (docs/storage.md). */
   resourceRanges: 'resource-ranges',
+  /** Search index bookkeeping: `format` → the SEARCH_INDEX_FORMAT the index was built with (search/index-format.ts). */
+  searchMeta: 'search-meta',
   /** Bulk export jobs (src/fhir/export-jobs.ts): job id → ExportJob (JSON: parameters and point in time, no PHI). */
   exportJob: 'export-job',
   /** Former resource → value layout (`Type/id/code/<value>` → ''), one key per entry: only cleared by reindex. */

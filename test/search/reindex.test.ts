@@ -3,7 +3,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { SEARCH_INDEX_FORMAT } from '../../src/fhir/search/index-format.ts';
 import { reindex } from '../../src/fhir/search/reindex.ts';
+import { jsonSublevel, openDatabase, SUBLEVELS } from '../../src/storage/db.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { ids, loadDataset, RESOURCES } from './fixtures/dataset.ts';
 
@@ -69,4 +73,34 @@ t.test('reindex gives the same index and the same answers', async (t) => {
   await server.restart();
   t.same(await dump(server), entries, 'identical index keys after the CLI');
   t.same(await answers(server), before, 'identical answers after the CLI');
+
+  // A store whose index was built under other rules is refused until the CLI rebuilds it (index-format.ts).
+  await server.app.close();
+  const setFormat = async (format: number | undefined, recorded = SEARCH_INDEX_FORMAT) => {
+    const db = await openDatabase(path.join(server.dataDir, 'db'));
+    const meta = jsonSublevel<number>(db, SUBLEVELS.searchMeta);
+    t.equal(await meta.get('format'), recorded, `the store records format ${recorded}`);
+    await (format === undefined ? meta.del('format') : meta.put('format', format));
+    await db.close();
+  };
+  const config = loadConfig({ PORT: '0', DATA_DIR: server.dataDir, MASTER_KEY_PASSPHRASE: 'test passphrase', BASE_URL: server.baseUrl, LOG_LEVEL: 'silent' });
+  await setFormat(undefined);
+  await t.rejects(buildApp(config, { logger: false }), { code: 'ERR_SEARCH_INDEX_FORMAT', message: /built by an older server \(index format 1, this server writes \d+\).*npm run reindex/ });
+  const rebuilt = await promisify(execFile)(path.join(process.cwd(), 'node_modules/.bin/node'), ['src/cli/reindex.ts'], {
+    env: { ...process.env, DATA_DIR: server.dataDir, MASTER_KEY_PASSPHRASE: 'test passphrase', BASE_URL: server.baseUrl, LOG_LEVEL: 'silent' },
+  });
+  t.match(rebuilt.stderr, new RegExp(`reindexed ${RESOURCES.length - 1} resources`));
+  await setFormat(SEARCH_INDEX_FORMAT + 1);
+  await t.rejects(buildApp(config, { logger: false }), { code: 'ERR_SEARCH_INDEX_FORMAT', message: /built by a newer server/ });
+  await setFormat(SEARCH_INDEX_FORMAT, SEARCH_INDEX_FORMAT + 1);
+  await server.restart();
+  t.same(await answers(server), before, 'identical answers once rebuilt');
+});
+
+t.test('a new store records the current index format', async (t) => {
+  const server = await startServer(t);
+  await server.stop();
+  const db = await openDatabase(path.join(server.dataDir, 'db'));
+  t.equal(await jsonSublevel<number>(db, SUBLEVELS.searchMeta).get('format'), SEARCH_INDEX_FORMAT);
+  await db.close();
 });

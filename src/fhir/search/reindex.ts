@@ -8,6 +8,7 @@
 import type { LedgerWriter } from '../../ledger/types.ts';
 import { writeBatch, type BatchOp, type Database } from '../../storage/db.ts';
 import type { Repository } from '../repository.ts';
+import { indexFormatOp } from './index-format.ts';
 
 export interface ReindexProgress {
   done: number;
@@ -57,9 +58,10 @@ export async function reindex(
   }
   await flush();
   onProgress({ done, total });
+  // The format is recorded with the entry, in one synced batch: an interrupted rebuild leaves the store refused.
   await ledger.commit({
     entries: [{ interaction: 'reindex', status: 200, agent: { sub: 'reindex' } }],
-    ops: () => [],
+    ops: () => [indexFormatOp(db)],
   });
   return { resources, entries };
 }
