@@ -143,3 +143,26 @@ t.test('per-1 decided natively gives fhirpath.js answers', async (t) => {
   t.equal(decide(periods[5]), false, 'a start after its end breaks per-1');
   t.equal(decide(periods[6]), undefined, 'a date without a time is left to fhirpath.js');
 });
+
+t.test('que-7 decided natively: the HL7 validator reads `answer is Boolean` true for answerBoolean', async (t) => {
+  const { expression, decide } = NATIVE_INVARIANTS['que-7']!;
+  const viaFhirpath = fhirpath.compile({ base: 'Questionnaire.item.enableWhen', expression }, r4Model as never, { resolveInternalTypes: false } as never) as (n: unknown) => unknown[];
+  const holds = (node: unknown) => {
+    const r = viaFhirpath(node);
+    return !(r.length === 1 && r[0] === false);
+  };
+  const exists = { question: 'q', operator: 'exists', answerBoolean: true };
+  t.equal(decide(exists), true, 'exists with a boolean answer holds (official example Questionnaire-bb)');
+  t.equal(holds(exists), false, 'where fhirpath.js types the answer FHIR.boolean, not System.Boolean: why it is decided natively');
+  for (const node of [
+    { question: 'q', operator: 'exists', answerString: 'yes' },
+    { question: 'q', operator: 'exists', answerCoding: { code: 'x' } },
+    { question: 'q', operator: '=', answerString: 'yes' },
+    { question: 'q', operator: '=', answerBoolean: false },
+    { question: 'q', operator: 'exists' },
+    { question: 'q', answerInteger: 1 },
+  ]) {
+    t.equal(decide(node), holds(node), `${JSON.stringify(node)}: as fhirpath.js`);
+  }
+  t.equal(decide({ question: 'q', operator: 'exists', answerString: 'yes' }), false, 'exists with a string answer breaks que-7');
+});

@@ -81,6 +81,19 @@ export const NATIVE_INVARIANTS: Readonly<Record<string, { expression: string; de
       return Number.isNaN(from) || Number.isNaN(to) ? undefined : from <= to;
     },
   },
+  // fhirpath.js (5.2) types a FHIR boolean as FHIR.boolean, and `Boolean` names System.Boolean, so it answers
+  // false for every `answerBoolean`; the HL7 validator answers true, and the official example Questionnaire-bb
+  // relies on it. `answer[x]` is a choice: the answer is Boolean exactly when answerBoolean is present.
+  'que-7': {
+    expression: "operator = 'exists' implies (answer is Boolean)",
+    decide(node) {
+      const o = (node ?? {}) as Record<string, unknown>;
+      if (o.operator !== 'exists') return true;
+      const answers = Object.keys(o).filter((k) => /^answer[A-Z]/.test(k));
+      // no answer at all: `{} is Boolean` is empty, so the invariant does not apply (cardinality speaks instead)
+      return answers.length === 0 || answers.includes('answerBoolean');
+    },
+  },
 };
 
 const noTrace = () => {};
