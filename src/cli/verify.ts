@@ -16,6 +16,7 @@ import { parseVerifierKey, type NoteVerifier } from '../ledger/note.ts';
 import { verifyRemote } from '../ledger/remote-verify.ts';
 import { openDatabase } from '../storage/db.ts';
 import { checkLevelDbFiles } from '../storage/leveldb-files.ts';
+import { isHeldByAnotherProcess, privateStoreCopy } from '../storage/store-copy.ts';
 
 const USAGE = `usage:
   npm run verify -- --url <BASE_URL> --key <verifier key> [--token <token>]   (token also from LEDGER_TOKEN)
@@ -74,12 +75,21 @@ export async function main(argv: string[], out: (line: string) => void = console
       if (!(await fs.stat(path.join(dir, 'db', 'CURRENT')).catch(() => undefined))) {
         throw new UsageError(`--data-dir ${dir} holds no node store (no db/CURRENT): is the path right?`);
       }
-      // LevelDB's own checksums first: opening the database would silently drop a bad log record.
+      if (await isHeldByAnotherProcess(path.join(dir, 'db'))) {
+        throw new UsageError(`--data-dir ${dir} is in use by a running server: stop it first, or verify it online with --url`);
+      }
+      // LevelDB's own checksums first, on the node's files as they are.
       const files = await checkLevelDbFiles(path.join(dir, 'db'), { tables: true });
       for (const p of files) out(`${p.at}: ${p.code} ${p.message}`);
       out(`files: ${files.length === 0 ? 'every log record and table block matches its checksum' : `${files.length} problem(s)`}`);
+      // Then the content, from a private copy: opening the node's own directory would let LevelDB's recovery
+      // rewrite it and drop a bad log record for good, so that the next run found nothing (store-copy.ts).
+      const copy = await privateStoreCopy(path.join(dir, 'db'));
       // Shared with the verifier's worker threads (one chunk of the log each).
-      const db = await openDatabase(path.join(dir, 'db'), { multithreading: true });
+      const db = await openDatabase(copy.dir, { multithreading: true }).catch(async (err: unknown) => {
+        await copy.remove();
+        throw err;
+      });
       try {
         if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
         const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'none' : 'all', log: out });
@@ -96,6 +106,7 @@ export async function main(argv: string[], out: (line: string) => void = console
         return 1;
       } finally {
         await db.close();
+        await copy.remove();
       }
     }
 

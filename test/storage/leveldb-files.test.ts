@@ -59,9 +59,38 @@ t.test('a flipped byte in a write-ahead-log record is reported and stops the ser
   await t.rejects(buildApp(env(store.dir), { logger: false }), { code: 'ERR_LEDGER_TAMPERED' });
   // The refused start must not have let LevelDB replay the log without the bad record.
   await t.rejects(buildApp(env(store.dir), { logger: false }), { code: 'ERR_LEDGER_TAMPERED' }, 'still refused on the next start');
+  const before = await filesOf(store.db);
+  for (const run of [1, 2]) {
+    const lines: string[] = [];
+    t.equal(await verifyCli(['--data-dir', store.dir], (l) => lines.push(l)), 1, `verify run ${run} fails`);
+    t.match(lines.join('\n'), /ERR_STORE_LOG_CORRUPT/, `run ${run} names the bad log record`);
+  }
+  // The offline verifier opens a private copy: the node's files, bad record included, are exactly as they were.
+  t.same(await filesOf(store.db), before, 'the verifier changed no file of the node');
+  t.same((await fs.readdir(store.dir)).filter((n) => n.startsWith('.verify-copy-')), [], 'and left no copy behind');
+});
+
+/** Every file of a LevelDB directory but LevelDB's info log, with its bytes. */
+async function filesOf(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await fs.readdir(dir)).sort()) {
+    if (name === 'LOG' || name === 'LOG.old' || name === 'LOCK') continue;
+    out[name] = (await fs.readFile(path.join(dir, name))).toString('base64');
+  }
+  return out;
+}
+
+t.test('the offline verifier leaves a sound store untouched and refuses a running one', async (t) => {
+  const store = await copy(t);
+  const before = await filesOf(store.db);
   const lines: string[] = [];
-  t.equal(await verifyCli(['--data-dir', store.dir], (l) => lines.push(l)), 1);
-  t.match(lines.join('\n'), /ERR_STORE_LOG_CORRUPT/);
+  t.equal(await verifyCli(['--data-dir', store.dir], (l) => lines.push(l)), 0, lines.join('\n'));
+  t.same(await filesOf(store.db), before, 'no log replayed into a table, no file added or removed');
+  const running = await startServer(t, { DATA_DIR: store.dir });
+  const refused: string[] = [];
+  t.equal(await verifyCli(['--data-dir', store.dir], (l) => refused.push(l)), 2);
+  t.match(refused.join('\n'), /in use by a running server/);
+  await running.stop();
 });
 
 t.test('a log cut off inside its last record is a crash, not tampering', async (t) => {
