@@ -135,7 +135,9 @@ export async function main(argv: string[], out: (line: string) => void = console
       out(`${(err as Error).message}\n${USAGE}`);
       return 2;
     }
-    out(`FAIL: ${(err as Error).message}`);
+    // LevelDB refusing its own files (a table whose footer is damaged, a broken MANIFEST) is a finding, not a crash.
+    const corrupt = (err as { code?: string }).code === 'LEVEL_CORRUPTION' || /Corruption:/.test((err as Error).message);
+    out(corrupt ? `FAIL ERR_STORE_CORRUPT: LevelDB cannot read the store's files: ${(err as Error).message}` : `FAIL: ${(err as Error).message}`);
     return 1;
   }
 }

@@ -43,11 +43,17 @@ class Prefetch<T> {
   #pending: Promise<T[]>;
   constructor(it: { nextv(size: number): Promise<T[]>; close(): Promise<void> }) {
     this.#it = it;
-    this.#pending = it.nextv(CHUNK);
+    this.#pending = Prefetch.#read(it);
+  }
+  /** A read ahead may fail before anyone awaits it (a corrupt table): handled here, thrown again by next(). */
+  static #read<T>(it: { nextv(size: number): Promise<T[]> }): Promise<T[]> {
+    const pending = it.nextv(CHUNK);
+    pending.catch(() => undefined);
+    return pending;
   }
   async next(): Promise<T[]> {
     const chunk = await this.#pending;
-    this.#pending = chunk.length === 0 ? Promise.resolve([]) : this.#it.nextv(CHUNK);
+    this.#pending = chunk.length === 0 ? Promise.resolve([]) : Prefetch.#read(this.#it);
     return chunk;
   }
   async close(): Promise<void> {

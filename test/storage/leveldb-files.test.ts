@@ -127,3 +127,17 @@ t.test('a table cut off before its footer (a kill during a compaction) is left t
   await fs.writeFile(path.join(store.db, '999999.ldb'), bytes.subarray(0, Math.floor(bytes.length / 2)));
   t.same(await checkLevelDbFiles(store.db, { tables: true }), []);
 });
+
+t.test('a live table with a damaged footer: the offline verifier fails plainly, leaving nothing behind', async (t) => {
+  const store = await copy(t);
+  // Opening replays the log into a table.
+  await (await openDatabase(store.db)).close();
+  const table = await store.file('.ldb');
+  const bytes = await fs.readFile(table);
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01; // the footer's magic number
+  await fs.writeFile(table, bytes);
+  const lines: string[] = [];
+  t.equal(await verifyCli(['--data-dir', store.dir], (l) => lines.push(l)), 1);
+  t.match(lines.at(-1), /^FAIL ERR_STORE_CORRUPT: LevelDB cannot read the store's files: .*bad magic number/);
+  t.same((await fs.readdir(store.dir)).filter((n) => n.startsWith('.verify-copy-')), [], 'the private copy is removed');
+});
