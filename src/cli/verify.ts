@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { checkRecords } from '../fhir/store-check.ts';
 import { verifyBundle, type ProofBundle } from '../ledger/bundle.ts';
 import { fsck } from '../ledger/fsck.ts';
-import { parseVerifierKey, type NoteVerifier } from '../ledger/note.ts';
+import { parseVerifierKey, verifierKeyString, type NoteVerifier } from '../ledger/note.ts';
 import { verifyRemote } from '../ledger/remote-verify.ts';
 import { openDatabase } from '../storage/db.ts';
 import { checkLevelDbFiles } from '../storage/leveldb-files.ts';
@@ -118,6 +118,10 @@ export async function main(argv: string[], out: (line: string) => void = console
       // the C2SP text form
     }
     let trusted = verifier;
+    if (trusted && typeof bundle !== 'string' && typeof bundle.key === 'string' && bundle.key !== verifierKeyString(trusted.name, trusted.publicKey)) {
+      // Harmless (the bundle's key is never trusted when --key is given), but worth knowing: a bundle from another node?
+      out(`note: the bundle names another key (${bundle.key.slice(0, 60)}); verifying against --key only`);
+    }
     if (!trusted) {
       if (typeof bundle === 'string' || typeof bundle.key !== 'string') throw new UsageError('--bundle needs --key for a bundle that names no key');
       out('note: no --key given: trusting the key the bundle names (pin your own copy with --key)');

@@ -17,8 +17,10 @@ import { fromBase64, parseEntry, toBase64 } from './entry.ts';
 import { hashesEqual, leafHash, verifyInclusion } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
 
+export const BUNDLE_FORMAT = 'sealed-fhir proof bundle v1';
+
 export interface ProofBundle {
-  format: 'sealed-fhir proof bundle v1';
+  format: typeof BUNDLE_FORMAT;
   index: number;
   /** The entry's exact canonical bytes, as a string. */
   entry: string;
@@ -39,7 +41,7 @@ export function makeBundle(parts: { index: number; entry: Uint8Array; size: numb
   const proof = parts.proof.map(toBase64);
   const lines = [HEADER, `extra ${toBase64(parts.entry)}`, `index ${parts.index}`, ...proof];
   return {
-    format: 'sealed-fhir proof bundle v1',
+    format: BUNDLE_FORMAT,
     index: parts.index,
     entry: Buffer.from(parts.entry).toString('utf8'),
     leafHash: toBase64(leafHash(parts.entry)),
@@ -79,6 +81,7 @@ export function verifyBundle(bundle: ProofBundle | string, verifier: NoteVerifie
     return fail('ERR_BUNDLE_MALFORMED', (err as Error).message);
   }
   if (typeof bundle !== 'string') {
+    if (bundle.format !== BUNDLE_FORMAT) return fail('ERR_BUNDLE_MALFORMED', `format must be '${BUNDLE_FORMAT}'`);
     // The JSON members must say the same as the text form they accompany.
     const same = bundle.index === parsed.index && bundle.entry === Buffer.from(parsed.entry).toString('utf8') &&
       bundle.checkpoint === parsed.checkpoint && bundle.proof.join() === parsed.proof.map(toBase64).join();

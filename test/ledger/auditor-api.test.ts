@@ -136,6 +136,12 @@ t.test('an offline bundle verifies with the key alone, by API and by the CLI', a
   const tampered = { ...res.body, entry: res.body.entry.replace('"status":', '"status": ') };
   await fs.writeFile(file, JSON.stringify(tampered));
   t.equal(await verifyCli(['--bundle', file, '--key', key], () => undefined), 1, 'an altered bundle fails');
+  t.match(verifyBundle({ ...res.body, format: 'sealed-fhir proof bundlf v1' }, parseVerifierKey(key)), { ok: false, code: 'ERR_BUNDLE_MALFORMED' }, 'an unknown format fails');
+  const otherKey = (await import('../../src/ledger/note.ts')).verifierKeyString('other.example/log', new Uint8Array(32).fill(3));
+  await fs.writeFile(file, JSON.stringify({ ...res.body, key: otherKey }));
+  const noted: string[] = [];
+  t.equal(await verifyCli(['--bundle', file, '--key', key], (l) => noted.push(l)), 0, 'the bundle\'s own key is never trusted over --key');
+  t.match(noted.join('\n'), /note: the bundle names another key/, 'but a mismatch is said');
   const text = res.body.tlogProof.replace(/\nindex 3\n/, '\nindex 4\n');
   await fs.writeFile(file, text);
   t.equal(await verifyCli(['--bundle', file, '--key', key], () => undefined), 1, 'a proof for another index fails');
