@@ -49,6 +49,15 @@ t.test('search by agent, entity, subtype, action, outcome and date', async (t) =
   t.equal((await search('action=Z')).status, 400);
 });
 
+t.test('an impossible date is a 400 OperationOutcome, not another day', async (t) => {
+  for (const bad of ['2026-02-30', 'ge2026-10-53', 'lt2026-13-01', '2026-11-00', '2026-01-01T24:00Z']) {
+    const res = await search(`date=${bad}`);
+    t.equal(res.status, 400, bad);
+    t.match(res.body, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', diagnostics: /date/i }] }, bad);
+  }
+  t.equal(ids((await search('date=lt0100')).body).length, 0, 'years 0000-0099 are not 1900-1999');
+});
+
 t.test('paging with _count follows next links without repeats', async (t) => {
   const seen: string[] = [];
   let url: string | undefined = `${server.baseUrl}/AuditEvent?_count=2`;

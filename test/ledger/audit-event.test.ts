@@ -108,3 +108,21 @@ t.test('search parameters parse, plan and match', async (t) => {
     t.throws(() => parseAuditSearch(bad), { code: 'ERR_SEARCH_PARAM' }, JSON.stringify(bad));
   }
 });
+
+t.test('date values: an impossible calendar date is refused, years 0001-0099 are read exactly', async (t) => {
+  // Date.UTC rolled these over (2026-02-30 was March 2) and read years 0-99 as 1900-1999.
+  for (const bad of ['2026-02-30', '2026-10-53', '2026-13-01', '2026-00-22', '2026-11-00', '2026-00', '2026-13', '2025-02-29', '0099-02-29', '0000',
+    '2026-04-31T10:00Z', '2026-01-01T24:00Z', '2026-01-01T10:60Z', '2026-01-01T10:00:60Z', '2026-01-01T10:00+15:00', '2026-01-01T10:00+01:60']) {
+    t.throws(() => dateRange(bad), { code: 'ERR_SEARCH_PARAM', status: 400 }, bad);
+    t.throws(() => parseAuditSearch({ date: [`ge${bad}`] }), { code: 'ERR_SEARCH_PARAM', status: 400 }, `ge${bad}`);
+  }
+  const iso = ([lo, hi]: [number, number]) => [new Date(lo).toISOString(), new Date(hi).toISOString()];
+  t.same(iso(dateRange('0099')), ['0099-01-01T00:00:00.000Z', '0100-01-01T00:00:00.000Z'], 'year 99');
+  t.same(iso(dateRange('0001-12')), ['0001-12-01T00:00:00.000Z', '0002-01-01T00:00:00.000Z'], 'December of year 1');
+  t.same(iso(dateRange('0096-02-29')), ['0096-02-29T00:00:00.000Z', '0096-03-01T00:00:00.000Z'], 'a leap day of year 96');
+  t.same(iso(dateRange('0050-06-01T10:00+02:00')), ['0050-06-01T08:00:00.000Z', '0050-06-01T08:01:00.000Z'], 'a minute of year 50');
+  t.same(iso(dateRange('2024-02-29')), ['2024-02-29T00:00:00.000Z', '2024-03-01T00:00:00.000Z']);
+  t.same(iso(dateRange('2024-12')), ['2024-12-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z']);
+  t.same(iso(dateRange('2024-01-01T23:59:59.999-05:00')), ['2024-01-02T04:59:59.999Z', '2024-01-02T05:00:00.000Z']);
+  t.same(parseAuditSearch({ date: ['lt0100'] }).date, { from: '0000-01-01T00:00:00.000Z', to: '0100-01-01T00:00:00.000Z' });
+});
