@@ -10,8 +10,10 @@ import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Extension, 
 import type { Entry } from './types.ts';
 
 export const LEDGER_ENTRY_EXTENSION = 'https://sealed-fhir.org/StructureDefinition/ledger-entry';
-const LEDGER_EVENT_SYSTEM = 'https://sealed-fhir.org/CodeSystem/ledger-event';
-const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
+/** The code system of `subtype` for server events (ledger-read, startup, …): every interaction not in ACTIONS. */
+export const LEDGER_EVENT_SYSTEM = 'https://sealed-fhir.org/CodeSystem/ledger-event';
+/** The code system of `subtype` for FHIR interactions: exactly the codes of ACTIONS. */
+export const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';

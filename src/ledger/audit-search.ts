@@ -3,11 +3,12 @@
  * criteria, the most selective index chosen, and each candidate entry matched. Pure: no I/O.
  *
  * Supported: patient, agent, entity (references; several values = OR), date (ge/gt/le/lt/eq prefixes, partial
- * dates; several = AND), action (C/R/U/D/E), outcome (0/4/8), subtype (interaction code, `system|code` allowed),
+ * dates; several = AND), action (C/R/U/D/E), outcome (0/4/8), subtype (a token: interaction code, `system|code`,
+ * `|code` or `system|`, held to the system the view renders: restful-interaction or the ledger-event system),
  * `_count` (1 … 1000, default 50) and `_cursor` (paging: continue below this ledger index).
  */
 import { errors } from '../errors.ts';
-import { actionOf, outcomeOf } from './audit-event.ts';
+import { ACTIONS, actionOf, LEDGER_EVENT_SYSTEM, outcomeOf, RESTFUL, subtypeOf } from './audit-event.ts';
 import { auditIndexValues, type AuditKey } from './audit-index.ts';
 import type { Entry } from './types.ts';
 
@@ -15,13 +16,22 @@ export interface AuditCriteria {
   patient?: string[];
   agent?: string[];
   entity?: string[];
-  subtype?: string[];
+  subtype?: Token[];
   action?: string[];
   outcome?: string[];
   /** [from, to) in ISO time strings (lexicographic order = time order for the ledger's UTC times). */
   date?: { from: string; to: string };
   count: number;
   cursor: number | undefined;
+}
+
+/**
+ * A token search value (http://hl7.org/fhir/R4/search.html#token): `code` (any system), `system|code`, `|code`
+ * (`system` '': codings without a system) or `system|` (no `code`: any code of that system).
+ */
+export interface Token {
+  system?: string;
+  code?: string;
 }
 
 export const DEFAULT_COUNT = 50;
@@ -36,6 +46,19 @@ function values(query: Record<string, string[]>, name: string): string[] | undef
   if (out.some((v) => v === '')) throw bad(`Empty value in '${name}'`);
   return out;
 }
+
+function tokens(list: string[] | undefined, name: string): Token[] | undefined {
+  return list?.map((v) => {
+    const bar = v.indexOf('|');
+    if (bar < 0) return { code: v };
+    const [system, code] = [v.slice(0, bar), v.slice(bar + 1)];
+    if (system === '' && code === '') throw bad(`'${name}' needs a code, a system or both around '|'`);
+    return code === '' ? { system } : { system, code };
+  });
+}
+
+const tokenMatches = (wanted: Token, coding: { system?: string; code?: string }) =>
+  (wanted.system === undefined || wanted.system === (coding.system ?? '')) && (wanted.code === undefined || wanted.code === coding.code);
 
 const REFERENCE = /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
@@ -135,7 +158,7 @@ export function parseAuditSearch(query: Record<string, string[]>): AuditCriteria
   set('patient', references(values(query, 'patient'), 'patient', 'Patient'));
   set('agent', references(values(query, 'agent'), 'agent'));
   set('entity', references(values(query, 'entity'), 'entity'));
-  set('subtype', values(query, 'subtype')?.map((v) => v.slice(v.indexOf('|') + 1)));
+  set('subtype', tokens(values(query, 'subtype'), 'subtype'));
   const action = values(query, 'action');
   if (action?.some((a) => !/^[CRUDE]$/.test(a))) throw bad(`'action' must be C, R, U, D or E`);
   set('action', action);
@@ -146,11 +169,28 @@ export function parseAuditSearch(query: Record<string, string[]>): AuditCriteria
   return criteria;
 }
 
+/**
+ * The interaction codes the subtype index must be read for, or undefined when it cannot narrow the search: the
+ * ledger-event system holds every interaction that is not a FHIR one, an open set. A system the view never
+ * renders gives no code, so no candidate.
+ */
+function subtypeCodes(wanted: Token[]): string[] | undefined {
+  const codes = new Set<string>();
+  for (const token of wanted) {
+    if (token.code !== undefined) codes.add(token.code);
+    else if (token.system === RESTFUL) for (const code of Object.keys(ACTIONS)) codes.add(code);
+    else if (token.system === LEDGER_EVENT_SYSTEM) return undefined;
+  }
+  return [...codes];
+}
+
 /** The index to read candidates from: the first reference parameter given (one value each), else subtype, else date. */
 export function plan(criteria: AuditCriteria): { key: AuditKey; values: string[] } | { key: 'time'; from: string; to: string } | undefined {
-  for (const key of ['patient', 'entity', 'agent', 'subtype'] as const) {
+  for (const key of ['patient', 'entity', 'agent'] as const) {
     if (criteria[key]) return { key, values: criteria[key]! };
   }
+  const codes = criteria.subtype && subtypeCodes(criteria.subtype);
+  if (codes) return { key: 'subtype', values: codes };
   if (criteria.date) return { key: 'time', from: criteria.date.from, to: criteria.date.to };
   return undefined;
 }
@@ -158,8 +198,9 @@ export function plan(criteria: AuditCriteria): { key: AuditKey; values: string[]
 export function matches(entry: Entry, criteria: AuditCriteria): boolean {
   const indexed = auditIndexValues(entry);
   const any = (wanted: string[] | undefined, have: string[]) => wanted === undefined || wanted.some((w) => have.includes(w));
+  const subtype = subtypeOf(entry.interaction);
   return any(criteria.patient, indexed.patient) && any(criteria.agent, indexed.agent) && any(criteria.entity, indexed.entity) &&
-    any(criteria.subtype, indexed.subtype) && any(criteria.action, [actionOf(entry.interaction)]) &&
+    (criteria.subtype === undefined || criteria.subtype.some((w) => tokenMatches(w, subtype))) && any(criteria.action, [actionOf(entry.interaction)]) &&
     any(criteria.outcome, [outcomeOf(entry.status)]) &&
     (criteria.date === undefined || (entry.time >= criteria.date.from && entry.time < criteria.date.to));
 }

@@ -58,6 +58,25 @@ t.test('an impossible date is a 400 OperationOutcome, not another day', async (t
   t.equal(ids((await search('date=lt0100')).body).length, 0, 'years 0000-0099 are not 1900-1999');
 });
 
+t.test('subtype=system|code holds the system to the rendered coding', async (t) => {
+  const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
+  const EVENTS = 'https://sealed-fhir.org/CodeSystem/ledger-event';
+  const ledgerRead = await fetch(new URL('/ledger/checkpoints', server.baseUrl), { headers: { authorization: `Bearer ${auditor}` } });
+  t.equal(ledgerRead.status, 200);
+  const reads = ids((await search('subtype=read&_count=1000')).body);
+  t.ok(reads.length > 0);
+  t.same(ids((await search(`subtype=${encodeURIComponent(`${RESTFUL}|read`)}&_count=1000`)).body), reads);
+  t.same(ids((await search(`subtype=${encodeURIComponent('http://bogus|read')}`)).body), [], 'another system');
+  t.same(ids((await search(`subtype=${encodeURIComponent('|read')}`)).body), [], 'no system');
+  t.same(ids((await search(`subtype=${encodeURIComponent(`${RESTFUL}|ledger-read`)}`)).body), [], 'ledger-read is not a restful interaction');
+  const ledgerReads = (await search(`subtype=${encodeURIComponent(`${EVENTS}|ledger-read`)}`)).body;
+  t.equal(ids(ledgerReads).length, 1);
+  t.same(ledgerReads.entry[0].resource.subtype, [{ system: EVENTS, code: 'ledger-read', display: 'Audit log read' }]);
+  const events = (await search(`subtype=${encodeURIComponent(`${EVENTS}|`)}`)).body;
+  t.ok(ids(events).length >= 1);
+  for (const e of events.entry) t.equal(e.resource.subtype[0].system, EVENTS, 'system|: every code of that system');
+});
+
 t.test('paging with _count follows next links without repeats', async (t) => {
   const seen: string[] = [];
   let url: string | undefined = `${server.baseUrl}/AuditEvent?_count=2`;

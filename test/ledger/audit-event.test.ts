@@ -126,3 +126,27 @@ t.test('date values: an impossible calendar date is refused, years 0001-0099 are
   t.same(iso(dateRange('2024-01-01T23:59:59.999-05:00')), ['2024-01-02T04:59:59.999Z', '2024-01-02T05:00:00.000Z']);
   t.same(parseAuditSearch({ date: ['lt0100'] }).date, { from: '0000-01-01T00:00:00.000Z', to: '0100-01-01T00:00:00.000Z' });
 });
+
+t.test('subtype is an R4 token: system|code, |code and system| hold the system to the rendered coding', async (t) => {
+  const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
+  const EVENTS = 'https://sealed-fhir.org/CodeSystem/ledger-event';
+  const read = table[0]!.entry;
+  const ledgerRead = table[9]!.entry;
+  const unknown: Entry = { ...base, seq: 11, interaction: 'reindex', status: 200, agent: {} };
+  const found = (subtype: string) => [read, ledgerRead, unknown].filter((e) => matches(e, parseAuditSearch({ subtype: [subtype] }))).map((e) => e.interaction);
+  t.same(found('read'), ['read'], 'a bare code: any system');
+  t.same(found(`${RESTFUL}|read`), ['read']);
+  t.same(found('http://bogus|read'), [], 'another system: nothing');
+  t.same(found(`${RESTFUL}|ledger-read`), [], 'ledger-read is not a restful interaction');
+  t.same(found(`${EVENTS}|ledger-read`), ['ledger-read']);
+  t.same(found('|read'), [], '|code: codings without a system, and every rendered subtype has one');
+  t.same(found(`${RESTFUL}|`), ['read'], 'system|: any code of that system');
+  t.same(found(`${EVENTS}|`), ['ledger-read', 'reindex']);
+  t.same(found(`http://bogus|,${EVENTS}|reindex`), ['reindex'], 'comma = OR');
+  t.throws(() => parseAuditSearch({ subtype: ['|'] }), { code: 'ERR_SEARCH_PARAM' });
+  // The index holds codes: a system-qualified code is read from the code's keys, a whole system from its codes.
+  t.same(plan(parseAuditSearch({ subtype: [`${RESTFUL}|read`] })), { key: 'subtype', values: ['read'] });
+  t.match(plan(parseAuditSearch({ subtype: [`${RESTFUL}|`] })), { key: 'subtype', values: ['read', 'vread', 'update'] });
+  t.same(plan(parseAuditSearch({ subtype: [`${EVENTS}|`] })), undefined, 'an open code system: no index, every entry is a candidate');
+  t.same(plan(parseAuditSearch({ subtype: ['http://bogus|'] })), { key: 'subtype', values: [] }, 'a system never rendered: no candidate');
+});
