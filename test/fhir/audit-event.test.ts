@@ -3,7 +3,9 @@
  * parameter with paging, read-only (405), auditors only (403), and viewing is itself audited.
  */
 import t from 'tap';
+import { AuditIndex, auditIndexValues } from '../../src/ledger/audit-index.ts';
 import { parseEntry } from '../../src/ledger/entry.ts';
+import { jsonSublevel, pad, stringSublevel, SUBLEVELS, writeBatch, type BatchOp } from '../../src/storage/db.ts';
 import { startServer } from '../helpers/server.ts';
 
 const server = await startServer(t);
@@ -77,6 +79,38 @@ t.test('subtype=system|code holds the system to the rendered coding', async (t) 
   for (const e of events.entry) t.equal(e.resource.subtype[0].system, EVENTS, 'system|: every code of that system');
 });
 
+/** Every page of a search, following its next links. */
+async function allPages(query: string): Promise<string[]> {
+  const seen: string[] = [];
+  let url: string | undefined = `${server.baseUrl}/AuditEvent?${query}`;
+  for (let pages = 0; url && pages < 100; pages++) {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${auditor}` } });
+    const body: any = await res.json();
+    seen.push(...ids(body));
+    url = body.link.find((l: any) => l.relation === 'next')?.url;
+  }
+  return seen;
+}
+
+/** Ledger indexes whose entry names an entity of `type` (the type itself or one of its instances), newest first. */
+async function touching(type: string): Promise<string[]> {
+  const entries = await server.app.ledger.getEntries(0, server.app.ledger.size());
+  return entries.map((e) => parseEntry(e.bytes, e.seq))
+    .filter((e) => e.entity?.some((x) => x.reference === type || x.reference.startsWith(`${type}/`)))
+    .map((e) => String(e.seq)).reverse();
+}
+
+t.test('entity=<Type> finds every event whose entity is the type or an instance of it, newest first, paged', async (t) => {
+  await server.fhir('Observation?status=final', { token: other });
+  const expected = await touching('Observation');
+  t.ok(expected.length >= 5, 'the create, the reads, the 404 read and the search');
+  t.same(ids((await search('entity=Observation&_count=1000')).body), expected);
+  t.same(await allPages('entity=Observation&_count=2'), expected, 'across pages');
+  const failed = (await search('entity=Observation&outcome=4')).body;
+  t.same(failed.entry.map((e: any) => e.resource.entity[0].what.reference), ['Observation/missing'], 'a failed read of an instance');
+  t.equal(ids((await search(`entity=Observation/${obs.id}`)).body).length, 3, 'an instance still finds only its own events');
+});
+
 t.test('paging with _count follows next links without repeats', async (t) => {
   const seen: string[] = [];
   let url: string | undefined = `${server.baseUrl}/AuditEvent?_count=2`;
@@ -126,4 +160,26 @@ t.test('the CapabilityStatement describes AuditEvent as read-only with its searc
   t.same(audit.searchParam.map((p: any) => p.name).sort(), ['action', 'agent', 'date', 'entity', 'outcome', 'patient', 'subtype']);
   const patient = metadata.body.rest[0].resource.find((r: any) => r.type === 'Patient');
   t.ok(patient.interaction.some((i: any) => i.code === 'create'), 'other types keep their interactions');
+});
+
+t.test('a store whose AuditEvent index an older server built is brought up to date at start', async (t) => {
+  // Turn the live index back into what a server before format 2 wrote: no type keys for instances, no marker.
+  const { db } = server.app;
+  const entries = await server.app.ledger.getEntries(0, server.app.ledger.size());
+  const level = stringSublevel(db, SUBLEVELS.auditEntity);
+  const ops: BatchOp[] = [];
+  for (const stored of entries) {
+    const entry = parseEntry(stored.bytes, stored.seq);
+    const now = auditIndexValues(entry).entity;
+    const before = auditIndexValues(entry, 1).entity;
+    for (const value of now.filter((v) => !before.includes(v))) ops.push({ type: 'del', key: `${level.prefix}${value}|${pad(entry.seq)}` });
+  }
+  ops.push({ type: 'del', sublevel: jsonSublevel(db, SUBLEVELS.auditMeta), key: 'format' });
+  await writeBatch(db, ops, { sync: true });
+  t.ok(ops.length > 5);
+  const expected = await touching('Observation');
+  t.not(ids((await search('entity=Observation&_count=1000')).body).length, expected.length, 'the old index misses the instances');
+  await server.restart();
+  t.same(ids((await search('entity=Observation&_count=1000')).body), await touching('Observation'), 'rebuilt at start');
+  t.same(await new AuditIndex(server.app.db).check(), []);
 });

@@ -85,6 +85,11 @@ t.test('index values: patient, agent, entity, subtype and time of an entry', asy
   t.same(auditIndexValues(table[6]!.entry), {
     patient: ['Patient/9', 'Patient/10'], agent: ['Practitioner/17', 'sub:dr-house'], entity: ['Observation'], subtype: ['search-type'], time: [base.time],
   });
+  t.same(auditIndexValues(table[0]!.entry).entity, ['Observation/42', 'Observation'], 'an instance is indexed under its type too');
+  t.same(auditIndexValues(table[0]!.entry, 1).entity, ['Observation/42'], 'as format 1 did not');
+  t.ok(matches(table[0]!.entry, parseAuditSearch({ entity: ['Observation'] })), 'entity=Observation: a read of Observation/42');
+  t.ok(matches(table[6]!.entry, parseAuditSearch({ entity: ['Observation'] })), 'entity=Observation: a search of Observations');
+  t.notOk(matches(table[7]!.entry, parseAuditSearch({ entity: ['Observation'] })), 'entity=Observation: not a read of Patient/9');
 });
 
 t.test('search parameters parse, plan and match', async (t) => {
