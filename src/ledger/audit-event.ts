@@ -113,7 +113,9 @@ export function renderAuditEvent(entry: Entry, options: RenderOptions): AuditEve
     if (e.cid) detail.push({ type: 'cid', valueString: e.cid });
     if (e.hmac) detail.push({ type: 'hmac-sha256', valueString: e.hmac });
     if (detail.length) data.detail = detail;
-    if (isSearch(entry.interaction) && entry.query !== undefined) {
+    // BALP Query: one query entity, on what was searched (a type). Searches of AuditEvents once recorded the
+    // AuditEvents they returned as entities: those stay data entities, and the query gets an entity of its own.
+    if (isSearch(entry.interaction) && entry.query !== undefined && what.type && !entity.some((x) => x.query)) {
       data.role = { system: OBJECT_ROLE, code: '24', display: 'Query' };
       data.query = Buffer.from(entry.query, 'utf8').toString('base64');
     }

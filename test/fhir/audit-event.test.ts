@@ -153,6 +153,27 @@ t.test('read-only and auditors only; viewing is audited', async (t) => {
   t.match(parseEntry(entry!.bytes), { interaction: 'search-type', status: 200, agent: { sub: 'auditor-1' }, query: `patient=${patient.id}` });
 });
 
+t.test('a search of AuditEvents records what was searched and the query, never the results (BALP Query)', async (t) => {
+  const before = server.app.ledger.size();
+  const res = await search('_count=3');
+  t.equal(res.body.entry.length, 3);
+  const [stored] = await server.app.ledger.getEntries(before, before + 1);
+  const entry = parseEntry(stored!.bytes);
+  t.match(entry, { interaction: 'search-type', status: 200, query: '_count=3' });
+  t.same(entry.entity, [{ reference: 'AuditEvent' }], 'the type searched, not the AuditEvents returned');
+  const event = (await server.fhir(`AuditEvent/${before}`, { token: auditor })).body;
+  const queries = event.entity.filter((e: any) => e.role?.code === '24');
+  t.equal(queries.length, 1, 'one Query entity');
+  t.match(queries[0], { what: { type: 'AuditEvent' }, type: { code: '2' }, query: Buffer.from('_count=3').toString('base64') });
+  t.same(event.entity.filter((e: any) => e.role?.code !== '24'), [], 'no other entity');
+  t.ok(ids((await search('entity=AuditEvent&_count=1000')).body).includes(String(before)), 'entity=AuditEvent finds it');
+  // A read of one AuditEvent still names it.
+  const read = server.app.ledger.size();
+  await server.fhir('AuditEvent/0', { token: auditor });
+  const [readEntry] = await server.app.ledger.getEntries(read, read + 1);
+  t.same(parseEntry(readEntry!.bytes).entity, [{ reference: 'AuditEvent/0', version: '1' }]);
+});
+
 t.test('the CapabilityStatement describes AuditEvent as read-only with its search parameters', async (t) => {
   const metadata = await server.fhir('metadata', { token: false });
   const audit = metadata.body.rest[0].resource.find((r: any) => r.type === 'AuditEvent');

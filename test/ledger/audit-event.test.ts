@@ -155,3 +155,17 @@ t.test('subtype is an R4 token: system|code, |code and system| hold the system t
   t.same(plan(parseAuditSearch({ subtype: [`${EVENTS}|`] })), undefined, 'an open code system: no index, every entry is a candidate');
   t.same(plan(parseAuditSearch({ subtype: ['http://bogus|'] })), { key: 'subtype', values: [] }, 'a system never rendered: no candidate');
 });
+
+t.test('a search renders exactly one Query entity, also for entries that named their results', async (t) => {
+  const queryEntities = (entry: Entry) => renderAuditEvent(entry, options).entity!.filter((e) => e.role?.code === '24');
+  const search: Entry = { ...base, seq: 12, interaction: 'search-type', status: 200, agent: user, entity: [{ reference: 'AuditEvent' }], query: '_count=2' };
+  t.match(queryEntities(search), [{ what: { type: 'AuditEvent' }, query: Buffer.from('_count=2').toString('base64') }]);
+  t.equal(queryEntities(search).length, 1);
+  // Searches of AuditEvents once recorded the AuditEvents they returned: those are data entities, not queries.
+  const old: Entry = { ...search, entity: [{ reference: 'AuditEvent/5', version: '1' }, { reference: 'AuditEvent/4', version: '1' }] };
+  const event = renderAuditEvent(old, options);
+  t.equal(queryEntities(old).length, 1, 'one Query entity');
+  t.same(queryEntities(old)[0]!.what, undefined);
+  t.same(event.entity!.filter((e) => e.role?.code === '4').map((e) => e.what?.reference), ['AuditEvent/5/_history/1', 'AuditEvent/4/_history/1']);
+  t.same(validator.validate(event).filter((i) => i.severity === 'error' || i.severity === 'fatal'), []);
+});
