@@ -79,7 +79,8 @@ export function renderAuditEvent(entry: Entry, options: RenderOptions): AuditEve
       who: fhirUser ? { reference: fhirUser } : { identifier: { ...(issuer ? { system: issuer } : {}), value: sub! } },
       requestor: true,
     };
-    if (fhirUser && sub) user.altId = sub;
+    // R4 altId: "a user identifier text string from authentication system": the token's subject, always.
+    if (sub) user.altId = sub;
     if (entry.purpose) user.purposeOfUse = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: entry.purpose }] }];
     agent.push(user);
   }

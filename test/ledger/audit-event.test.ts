@@ -169,3 +169,13 @@ t.test('a search renders exactly one Query entity, also for entries that named t
   t.same(event.entity!.filter((e) => e.role?.code === '4').map((e) => e.what?.reference), ['AuditEvent/5/_history/1', 'AuditEvent/4/_history/1']);
   t.same(validator.validate(event).filter((i) => i.severity === 'error' || i.severity === 'fatal'), []);
 });
+
+t.test('the user agent carries altId = sub, with or without a fhirUser (docs/ledger.md §10)', async (t) => {
+  const withFhirUser = renderAuditEvent(table[0]!.entry, options).agent[0]!;
+  t.match(withFhirUser, { who: { reference: 'Practitioner/17' }, altId: 'dr-house' });
+  const system = renderAuditEvent({ ...table[0]!.entry, agent: { sub: 'backend-1', issuer: 'https://idp.example', clientId: 'etl' } }, options);
+  t.match(system.agent[0], { type: { coding: [{ code: 'humanuser' }] }, who: { identifier: { system: 'https://idp.example', value: 'backend-1' } }, altId: 'backend-1' });
+  t.same(validator.validate(system).filter((i) => i.severity === 'error' || i.severity === 'fatal'), []);
+  const noSub = renderAuditEvent({ ...table[0]!.entry, agent: { fhirUser: 'Practitioner/17' } }, options).agent[0]!;
+  t.equal(noSub.altId, undefined, 'no sub, no altId');
+});
