@@ -158,10 +158,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // as the master key is and needs no file of its own; docs/ledger.md §5 says what rotating the master key means.
     const signer = signerFromSeed(config.ledger.origin, await keyStore.deriveKey('checkpoint-signing'));
     const ownVerifier = parseVerifierKey(verifierKeyString(signer.name, signer.publicKey));
-    // The AuditEvent index of a store older than it is filled in first, so that verification can hold it to the
-    // entries; an entry too broken to index is the verification's finding, not a crash here.
-    const backfilled = await auditIndex.backfill(ledger).catch(() => 0);
-    if (backfilled > 0) http.log.info(`AuditEvent index: indexed ${backfilled} entries written before it existed`);
+    // The AuditEvent index of a store older than it (or built under an older format) is rebuilt from the entries
+    // first, so that searches answer by today's rules and verification can hold it to the entries. An entry too
+    // broken to index is the verification's finding; a rebuild that fails is retried at the next start.
+    const rebuilt = await auditIndex.upgrade({ log: (message) => http.log.info(message) }).catch((err: unknown) => {
+      http.log.error({ err }, 'AuditEvent index: the rebuild failed; searches may miss events until a start completes it');
+      return 0;
+    });
+    if (rebuilt > 0) http.log.info(`AuditEvent index: rebuilt from ${rebuilt} entries`);
     const problems = await verifyOnStart(db, ledger, {
       mode: config.ledger.verifyOnStart,
       localBlocks: blocks.kind === 'helia',

@@ -10,8 +10,10 @@ import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Extension, 
 import type { Entry } from './types.ts';
 
 export const LEDGER_ENTRY_EXTENSION = 'https://sealed-fhir.org/StructureDefinition/ledger-entry';
-const LEDGER_EVENT_SYSTEM = 'https://sealed-fhir.org/CodeSystem/ledger-event';
-const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
+/** The code system of `subtype` for server events (ledger-read, startup, …): every interaction not in ACTIONS. */
+export const LEDGER_EVENT_SYSTEM = 'https://sealed-fhir.org/CodeSystem/ledger-event';
+/** The code system of `subtype` for FHIR interactions: exactly the codes of ACTIONS. */
+export const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
@@ -77,7 +79,8 @@ export function renderAuditEvent(entry: Entry, options: RenderOptions): AuditEve
       who: fhirUser ? { reference: fhirUser } : { identifier: { ...(issuer ? { system: issuer } : {}), value: sub! } },
       requestor: true,
     };
-    if (fhirUser && sub) user.altId = sub;
+    // R4 altId: "a user identifier text string from authentication system": the token's subject, always.
+    if (sub) user.altId = sub;
     if (entry.purpose) user.purposeOfUse = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: entry.purpose }] }];
     agent.push(user);
   }
@@ -111,7 +114,9 @@ export function renderAuditEvent(entry: Entry, options: RenderOptions): AuditEve
     if (e.cid) detail.push({ type: 'cid', valueString: e.cid });
     if (e.hmac) detail.push({ type: 'hmac-sha256', valueString: e.hmac });
     if (detail.length) data.detail = detail;
-    if (isSearch(entry.interaction) && entry.query !== undefined) {
+    // BALP Query: one query entity, on what was searched (a type). Searches of AuditEvents once recorded the
+    // AuditEvents they returned as entities: those stay data entities, and the query gets an entity of its own.
+    if (isSearch(entry.interaction) && entry.query !== undefined && what.type && !entity.some((x) => x.query)) {
       data.role = { system: OBJECT_ROLE, code: '24', display: 'Query' };
       data.query = Buffer.from(entry.query, 'utf8').toString('base64');
     }

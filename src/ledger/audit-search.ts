@@ -3,11 +3,12 @@
  * criteria, the most selective index chosen, and each candidate entry matched. Pure: no I/O.
  *
  * Supported: patient, agent, entity (references; several values = OR), date (ge/gt/le/lt/eq prefixes, partial
- * dates; several = AND), action (C/R/U/D/E), outcome (0/4/8), subtype (interaction code, `system|code` allowed),
+ * dates; several = AND), action (C/R/U/D/E), outcome (0/4/8), subtype (a token: interaction code, `system|code`,
+ * `|code` or `system|`, held to the system the view renders: restful-interaction or the ledger-event system),
  * `_count` (1 … 1000, default 50) and `_cursor` (paging: continue below this ledger index).
  */
 import { errors } from '../errors.ts';
-import { actionOf, outcomeOf } from './audit-event.ts';
+import { ACTIONS, actionOf, LEDGER_EVENT_SYSTEM, outcomeOf, RESTFUL, subtypeOf } from './audit-event.ts';
 import { auditIndexValues, type AuditKey } from './audit-index.ts';
 import type { Entry } from './types.ts';
 
@@ -15,13 +16,22 @@ export interface AuditCriteria {
   patient?: string[];
   agent?: string[];
   entity?: string[];
-  subtype?: string[];
+  subtype?: Token[];
   action?: string[];
   outcome?: string[];
   /** [from, to) in ISO time strings (lexicographic order = time order for the ledger's UTC times). */
   date?: { from: string; to: string };
   count: number;
   cursor: number | undefined;
+}
+
+/**
+ * A token search value (http://hl7.org/fhir/R4/search.html#token): `code` (any system), `system|code`, `|code`
+ * (`system` '': codings without a system) or `system|` (no `code`: any code of that system).
+ */
+export interface Token {
+  system?: string;
+  code?: string;
 }
 
 export const DEFAULT_COUNT = 50;
@@ -37,6 +47,19 @@ function values(query: Record<string, string[]>, name: string): string[] | undef
   return out;
 }
 
+function tokens(list: string[] | undefined, name: string): Token[] | undefined {
+  return list?.map((v) => {
+    const bar = v.indexOf('|');
+    if (bar < 0) return { code: v };
+    const [system, code] = [v.slice(0, bar), v.slice(bar + 1)];
+    if (system === '' && code === '') throw bad(`'${name}' needs a code, a system or both around '|'`);
+    return code === '' ? { system } : { system, code };
+  });
+}
+
+const tokenMatches = (wanted: Token, coding: { system?: string; code?: string }) =>
+  (wanted.system === undefined || wanted.system === (coding.system ?? '')) && (wanted.code === undefined || wanted.code === coding.code);
+
 const REFERENCE = /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
 function references(list: string[] | undefined, name: string, defaultType?: string): string[] | undefined {
@@ -51,18 +74,49 @@ function references(list: string[] | undefined, name: string, defaultType?: stri
 
 const DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
-/** The [lo, hi) ms range a (partial) FHIR date or dateTime stands for. */
+/**
+ * ms of a UTC calendar time. Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear takes every year as it is.
+ * Out-of-range parts roll over (month 13 is January next year), which the ends of ranges rely on.
+ */
+function utc(year: number, month = 1, day = 1, hour = 0, minute = 0, second = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
+}
+
+const daysIn = (year: number, month: number) => new Date(utc(year, month + 1, 0)).getUTCDate();
+
+/**
+ * The [lo, hi) ms range a (partial) FHIR date or dateTime stands for. Only real calendar values: R4's own
+ * patterns (datatypes.html#date: years 0001-9999, months 01-12, days of that month, hours 00-23) and, like the
+ * resource search (src/fhir/search/encode.ts), no leap second and offsets up to ±14:59; anything else is a 400
+ * rather than a range rolled over to another day.
+ */
 export function dateRange(text: string): [number, number] {
   const m = DATE.exec(text);
-  if (!m) throw bad(`Invalid date '${text.slice(0, 40)}'`);
+  const invalid = (why: string) => bad(`Invalid date '${text.slice(0, 40)}': ${why}`);
+  if (!m) throw invalid('expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]] with a time zone');
   const [, y, mo, d, h, mi, s, frac, tz] = m;
-  if (h !== undefined && tz === undefined) throw bad(`A date with a time needs a time zone: '${text.slice(0, 40)}'`);
-  const start = (parts: number[]) => Date.UTC(parts[0]!, (parts[1] ?? 1) - 1, parts[2] ?? 1, parts[3] ?? 0, parts[4] ?? 0, parts[5] ?? 0);
-  if (mo === undefined) return [start([+y!]), start([+y! + 1])];
-  if (d === undefined) return [start([+y!, +mo]), start([+y!, +mo + 1])];
-  if (h === undefined) return [start([+y!, +mo, +d]), start([+y!, +mo, +d + 1])];
-  const at = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${frac ?? ''}${tz}`);
-  if (Number.isNaN(at)) throw bad(`Invalid date '${text.slice(0, 40)}'`);
+  const year = Number(y);
+  const month = mo === undefined ? 1 : Number(mo);
+  const day = d === undefined ? 1 : Number(d);
+  if (year < 1) throw invalid('there is no year 0000');
+  if (month < 1 || month > 12) throw invalid(`there is no month ${mo}`);
+  if (day < 1 || day > daysIn(year, month)) throw invalid(`there is no day ${d} in ${y}-${mo}`);
+  if (mo === undefined) return [utc(year), utc(year + 1)];
+  if (d === undefined) return [utc(year, month), utc(year, month + 1)];
+  if (h === undefined) return [utc(year, month, day), utc(year, month, day + 1)];
+  if (tz === undefined) throw bad(`A date with a time needs a time zone: '${text.slice(0, 40)}'`);
+  const [hour, minute, second] = [Number(h), Number(mi), Number(s ?? 0)];
+  if (hour > 23 || minute > 59 || second > 59) throw invalid('hours run 00-23, minutes and seconds 00-59');
+  let offset = 0;
+  if (tz !== 'Z') {
+    const [oh, om] = [Number(tz.slice(1, 3)), Number(tz.slice(4, 6))];
+    if (oh > 14 || om > 59) throw invalid(`there is no time zone ${tz}`);
+    offset = (tz[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const at = utc(year, month, day, hour, minute, second) + Number((frac ?? '.0').slice(1, 4).padEnd(3, '0')) - offset;
   return s === undefined ? [at, at + 60_000] : frac === undefined ? [at, at + 1000] : [at, at + 1];
 }
 
@@ -104,7 +158,7 @@ export function parseAuditSearch(query: Record<string, string[]>): AuditCriteria
   set('patient', references(values(query, 'patient'), 'patient', 'Patient'));
   set('agent', references(values(query, 'agent'), 'agent'));
   set('entity', references(values(query, 'entity'), 'entity'));
-  set('subtype', values(query, 'subtype')?.map((v) => v.slice(v.indexOf('|') + 1)));
+  set('subtype', tokens(values(query, 'subtype'), 'subtype'));
   const action = values(query, 'action');
   if (action?.some((a) => !/^[CRUDE]$/.test(a))) throw bad(`'action' must be C, R, U, D or E`);
   set('action', action);
@@ -115,11 +169,28 @@ export function parseAuditSearch(query: Record<string, string[]>): AuditCriteria
   return criteria;
 }
 
+/**
+ * The interaction codes the subtype index must be read for, or undefined when it cannot narrow the search: the
+ * ledger-event system holds every interaction that is not a FHIR one, an open set. A system the view never
+ * renders gives no code, so no candidate.
+ */
+function subtypeCodes(wanted: Token[]): string[] | undefined {
+  const codes = new Set<string>();
+  for (const token of wanted) {
+    if (token.code !== undefined) codes.add(token.code);
+    else if (token.system === RESTFUL) for (const code of Object.keys(ACTIONS)) codes.add(code);
+    else if (token.system === LEDGER_EVENT_SYSTEM) return undefined;
+  }
+  return [...codes];
+}
+
 /** The index to read candidates from: the first reference parameter given (one value each), else subtype, else date. */
 export function plan(criteria: AuditCriteria): { key: AuditKey; values: string[] } | { key: 'time'; from: string; to: string } | undefined {
-  for (const key of ['patient', 'entity', 'agent', 'subtype'] as const) {
+  for (const key of ['patient', 'entity', 'agent'] as const) {
     if (criteria[key]) return { key, values: criteria[key]! };
   }
+  const codes = criteria.subtype && subtypeCodes(criteria.subtype);
+  if (codes) return { key: 'subtype', values: codes };
   if (criteria.date) return { key: 'time', from: criteria.date.from, to: criteria.date.to };
   return undefined;
 }
@@ -127,8 +198,9 @@ export function plan(criteria: AuditCriteria): { key: AuditKey; values: string[]
 export function matches(entry: Entry, criteria: AuditCriteria): boolean {
   const indexed = auditIndexValues(entry);
   const any = (wanted: string[] | undefined, have: string[]) => wanted === undefined || wanted.some((w) => have.includes(w));
+  const subtype = subtypeOf(entry.interaction);
   return any(criteria.patient, indexed.patient) && any(criteria.agent, indexed.agent) && any(criteria.entity, indexed.entity) &&
-    any(criteria.subtype, indexed.subtype) && any(criteria.action, [actionOf(entry.interaction)]) &&
+    (criteria.subtype === undefined || criteria.subtype.some((w) => tokenMatches(w, subtype))) && any(criteria.action, [actionOf(entry.interaction)]) &&
     any(criteria.outcome, [outcomeOf(entry.status)]) &&
     (criteria.date === undefined || (entry.time >= criteria.date.from && entry.time < criteria.date.to));
 }

@@ -52,6 +52,8 @@ export const SUBLEVELS = {
   auditEntity: 'audit-entity',
   auditSubtype: 'audit-subtype',
   auditTime: 'audit-time',
+  /** AuditEvent index bookkeeping: `format` → the AUDIT_INDEX_FORMAT it was built with (ledger/audit-index.ts). */
+  auditMeta: 'audit-meta',
   /** Search index (issue 3) lives in its own sublevels beside these. */
   /** Search index, value → resource: `Type/code/<value>\x00<id>` → PRESENT (docs/storage.md). */
   searchValue: 'search-value',

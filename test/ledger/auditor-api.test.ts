@@ -79,12 +79,14 @@ t.test('bad parameters are 400 OperationOutcomes', async (t) => {
     '/ledger/entries?start=0&end=1&start=0', '/ledger/entries?start=0&end=1&foo=1', '/ledger/entries?start=0&end=999999',
     '/ledger/proof/inclusion?index=5&size=5', '/ledger/proof/inclusion?index=-1&size=5', '/ledger/proof/inclusion?index=0&size=99999',
     '/ledger/proof/consistency?from=5&to=4', '/ledger/proof/consistency?from=1&to=1e3', '/ledger/bundle?index=99999', '/ledger/bundle',
-    '/ledger/checkpoints?limit=x',
+    '/ledger/checkpoints?limit=x', '/ledger/checkpoints?limit=1001', '/ledger/checkpoints?limit=100000000',
   ]) {
     const res = await get(p, auditor);
     t.equal(res.status, 400, p);
     t.equal(res.body?.resourceType, 'OperationOutcome', `${p} is an OperationOutcome`);
   }
+  t.match((await get('/ledger/checkpoints?limit=1001', auditor)).body, { issue: [{ diagnostics: /limit.*1000/ }] }, 'says the maximum');
+  for (const p of ['/ledger/checkpoints?limit=1000', '/ledger/checkpoints?limit=0', '/ledger/checkpoints']) t.equal((await get(p, auditor)).status, 200, p);
 });
 
 t.test('entries, inclusion and consistency proofs verify against the signed checkpoints', async (t) => {

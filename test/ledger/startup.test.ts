@@ -8,7 +8,9 @@ import { Ledger } from '../../src/ledger/log.ts';
 import { parseVerifierKey, signerFromSeed, verifierKeyString } from '../../src/ledger/note.ts';
 import { verifyOnStart } from '../../src/ledger/startup.ts';
 import { storedHashIndex } from '../../src/ledger/tlog.ts';
-import { bytesSublevel, pad, SUBLEVELS } from '../../src/storage/db.ts';
+import { AUDIT_INDEX_FORMAT, AuditIndex, auditIndexValues } from '../../src/ledger/audit-index.ts';
+import type { Entry } from '../../src/ledger/types.ts';
+import { bytesSublevel, jsonSublevel, pad, PRESENT_BYTES, stringSublevel, SUBLEVELS, type BatchOp, type Database } from '../../src/storage/db.ts';
 import { createHeliaBlockStore } from '../../src/storage/helia-blocks.ts';
 import { draft, tempDb } from './fixtures/helpers.ts';
 
@@ -69,8 +71,7 @@ t.test('an old entry altered: only the full check sees it', async (t) => {
   t.match(await check('full'), [{ index: 2 }]);
 });
 
-t.test('the AuditEvent index is backfilled for entries written before it existed', async (t) => {
-  const { AuditIndex } = await import('../../src/ledger/audit-index.ts');
+t.test('the AuditEvent index is built for entries written before it existed', async (t) => {
   const tmp = await tempDb(t);
   const old = await Ledger.open(tmp.db);
   for (let i = 0; i < 5; i++) await old.commit({ entries: [draft(i)] });
@@ -84,7 +85,76 @@ t.test('the AuditEvent index is backfilled for entries written before it existed
     return out;
   };
   t.same(await seqs(), [7, 5], 'only the new entries are indexed at first');
-  t.equal(await index.backfill(ledger, 2), 5);
+  t.same(await index.state(), { state: 'unmarked' });
+  t.equal(await index.upgrade({ chunk: 2 }), 8, 'no format recorded: rebuilt from every entry');
   t.same(await seqs(), [7, 5, 4, 2, 1]);
-  t.equal(await index.backfill(ledger), 0, 'nothing to do the second time');
+  t.same(await index.state(), { state: 'format', format: AUDIT_INDEX_FORMAT });
+  t.same(await index.check(), []);
+  t.equal(await index.upgrade(), 0, 'nothing to do the second time');
+});
+
+/** Writes the index as the servers before the format marker did: format 1 rules, no marker. */
+function formatOneOps(db: Database) {
+  const names = { patient: SUBLEVELS.auditPatient, agent: SUBLEVELS.auditAgent, entity: SUBLEVELS.auditEntity, subtype: SUBLEVELS.auditSubtype, time: SUBLEVELS.auditTime };
+  return (entry: Entry): BatchOp[] => {
+    const values = auditIndexValues(entry, 1);
+    return (Object.keys(names) as Array<keyof typeof names>).flatMap((key) =>
+      values[key].map((value): BatchOp => ({ type: 'put', key: `${stringSublevel(db, names[key]).prefix}${value}|${pad(entry.seq)}`, value: PRESENT_BYTES })));
+  };
+}
+
+t.test('an index an older server built (format 1) is checked by its own rules, then rebuilt so entity=Type finds instances', async (t) => {
+  const tmp = await tempDb(t);
+  const old = await Ledger.open(tmp.db, { entryOps: formatOneOps(tmp.db) });
+  for (let i = 0; i < 6; i++) await old.commit({ entries: [draft(i)] });
+  await old.commit({ entries: [draft(6, { interaction: 'search-type', entity: [{ reference: 'Patient' }], query: 'name=h%3Ax' })] });
+  await old.close();
+  const index = new AuditIndex(tmp.db);
+  const entity = async (value: string) => {
+    const out: number[] = [];
+    for await (const seq of index.seqs('entity', { eq: value })) out.push(seq);
+    return out;
+  };
+  t.same(await index.check(), [], 'exact under the rules it was written by');
+  t.same(await entity('Patient'), [6], 'format 1: only the type-level search');
+  const ledger = await Ledger.open(tmp.db, { entryOps: index.ops });
+  t.equal(await index.upgrade({ chunk: 3 }), 7);
+  t.same(await entity('Patient'), [6, 5, 4, 3, 2, 1, 0], 'format 2: every event that touched a Patient, newest first');
+  t.same(await entity('Patient/p3'), [3]);
+  t.same(await index.check(), []);
+  await ledger.commit({ entries: [draft(7)] });
+  t.same(await entity('Patient'), [7, 6, 5, 4, 3, 2, 1, 0], 'new entries are indexed with their types');
+  t.same(await index.check(), []);
+
+  // check stays exact under format 2: a type key missing is found.
+  await stringSublevel(tmp.db, SUBLEVELS.auditEntity).del(`Patient|${pad(3)}`);
+  t.match(await index.check(), [{ code: 'ERR_AUDIT_INDEX_MISSING', index: 3 }, { code: 'ERR_AUDIT_INDEX_EXTRA' }]);
+
+  // An interrupted rebuild is not held against the entries, and is done again from scratch.
+  const meta = jsonSublevel<unknown>(tmp.db, SUBLEVELS.auditMeta);
+  await meta.put('format', 'rebuilding');
+  await stringSublevel(tmp.db, SUBLEVELS.auditPatient).put(`Patient/planted|${pad(1)}`, '1');
+  t.same(await index.check(), []);
+  t.equal(await index.upgrade(), 8);
+  t.same(await index.check(), [], 'the missing key is back and the planted one gone');
+
+  // A format this program does not know is reported, and the server rebuilds it to its own.
+  await meta.put('format', AUDIT_INDEX_FORMAT + 1);
+  t.match(await index.check(), [{ code: 'ERR_AUDIT_INDEX_FORMAT' }]);
+  t.equal(await index.upgrade(), 8);
+  t.same(await index.check(), []);
+});
+
+t.test('a log indexed from its first entry records the format with it', async (t) => {
+  const tmp = await tempDb(t);
+  const index = new AuditIndex(tmp.db);
+  t.equal(await index.upgrade(), 0, 'an empty log: nothing to rebuild');
+  t.same(await index.state(), { state: 'format', format: AUDIT_INDEX_FORMAT });
+  const other = await tempDb(t);
+  const fresh = new AuditIndex(other.db);
+  const ledger = await Ledger.open(other.db, { entryOps: fresh.ops });
+  await ledger.commit({ entries: [draft(0)] });
+  t.same(await fresh.state(), { state: 'format', format: AUDIT_INDEX_FORMAT });
+  t.equal(await fresh.upgrade(), 0);
+  t.same(await fresh.check(), []);
 });

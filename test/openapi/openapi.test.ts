@@ -76,6 +76,20 @@ t.test('an OpenAPI 3.1 document with the local server and a bearer JWT scheme', 
   t.match(doc.info.description, /503/, 'the fail-closed audit is described');
 });
 
+t.test('the audit section calls unrecorded only what the server does not record', async (t) => {
+  // test/fhir/crud.test.ts sends each of these refusals and finds its ledger entry (406, 415, bad JSON, too deep,
+  // 413, 405), and finds none for a malformed percent-encoding or a 431.
+  const audit = /## Audit \(fail-closed\)\n([^]*?)\n## /.exec(doc.info.description)?.[1] ?? '';
+  const unrecorded = [...audit.matchAll(/not recorded:?([^]*?)\.\s+(?=[A-Z]|$)/gi)].map((m) => m[1]!).join(' ');
+  t.ok(unrecorded.length > 0, 'it says what is not recorded');
+  for (const recorded of [/\b404\b/, /\b405\b/, /\b406\b/, /\b413\b/, /\b415\b/, /bad JSON/i, /MAX_JSON_DEPTH/]) {
+    t.notMatch(unrecorded, recorded, `${recorded} is recorded`);
+    t.match(audit, recorded, `${recorded} is named among the recorded refusals`);
+  }
+  t.match(unrecorded, /percent-encoding/);
+  t.match(unrecorded, /\b431\b/);
+});
+
 t.test('every operation has an operationId, and no two share one', async (t) => {
   const ids = operations().map((o) => o.op.operationId);
   t.ok(ids.length > 0);

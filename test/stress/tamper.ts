@@ -46,7 +46,7 @@ const GROUPS: Record<string, 'index' | 'ledger' | 'blocks' | 'helia'> = {
   head: 'index', version: 'index', 'type-history': 'index', 'system-history': 'index', kek: 'index',
   'search-value': 'index', 'resource-entries': 'index', 'resource-value': 'index', 'import-progress': 'index', 'search-meta': 'index',
   'ledger-entry': 'ledger', 'ledger-hash': 'ledger', 'ledger-meta': 'ledger', 'ledger-checkpoint': 'ledger',
-  'audit-patient': 'ledger', 'audit-agent': 'ledger', 'audit-entity': 'ledger', 'audit-subtype': 'ledger', 'audit-time': 'ledger',
+  'audit-patient': 'ledger', 'audit-agent': 'ledger', 'audit-entity': 'ledger', 'audit-subtype': 'ledger', 'audit-time': 'ledger', 'audit-meta': 'ledger',
   blocks: 'blocks', 'ipfs-datastore': 'helia',
 };
 

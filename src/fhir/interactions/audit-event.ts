@@ -127,9 +127,7 @@ async function search(req: FhirRequest, match: RouteMatch, ctx: InteractionConte
     })),
   };
   const query = params.toString();
-  await ctx.work.record(auditEntry(ctx, match, 200, {
-    entity: found.length ? found.map(({ entry }) => ({ reference: `AuditEvent/${entry.seq}`, version: '1' })) : [{ reference: 'AuditEvent' }],
-    ...(query ? { query } : {}),
-  }));
+  // Like every search (docs/ledger.md §1, BALP Query): what was searched and the query, never the results.
+  await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: 'AuditEvent' }], ...(query ? { query } : {}) }));
   return { status: 200, body: bundle };
 }

@@ -87,7 +87,9 @@ export async function ledgerRoutes(app: FastifyInstance, options: LedgerRoutesOp
   audited('/ledger/checkpoints', async (query) => {
     onlyParams(query, ['from', 'limit']);
     const from = intParam(query, 'from', 0);
-    const limit = Math.min(intParam(query, 'limit', MAX_CHECKPOINTS), MAX_CHECKPOINTS);
+    const limit = intParam(query, 'limit', MAX_CHECKPOINTS);
+    // Refused like /ledger/entries beyond its maximum, not cut short: a 200 would read as "this is all there is".
+    if (limit > MAX_CHECKPOINTS) throw errors.badRequest(`limit must not exceed ${MAX_CHECKPOINTS}`, undefined, 'ERR_LEDGER_PARAM');
     return checkpointer.list(from, Number.MAX_SAFE_INTEGER, limit);
   });
 
