@@ -16,6 +16,7 @@ import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf,
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
 import { visitPlaceholders, visitReferences } from './references.ts';
+import type { Model } from './validation/model.ts';
 import { extractEntries, type IndexEntry } from './search/extract.ts';
 import { matchesEntries } from './search/memory-match.ts';
 import { decodeBody, parseJsonBody } from './http/json-body.ts';
@@ -74,7 +75,7 @@ async function runBatch(entries: BundleEntry[], match: RouteMatch, ctx: Interact
     try {
       const planned = planEntry(entries[index]!, index, ctx.baseUrl, prefer);
       checkEntryRoute(planned.match, index);
-      rewriteReferences([planned], entries, ctx.baseUrl, new Map(), await resolveConditionalReferences([planned], ctx, (_p, err) => toFhirError(err)));
+      rewriteReferences([planned], entries, ctx.baseUrl, ctx.validator.model, new Map(), await resolveConditionalReferences([planned], ctx, (_p, err) => toFhirError(err)));
       const response = await dispatch(planned.request, planned.match, { ...ctx, work });
       responses[index] = responseEntry(response, prefer);
     } catch (err) {
@@ -119,7 +120,7 @@ async function runTransaction(entries: BundleEntry[], match: RouteMatch, ctx: In
       writes.note(p);
     }
     const references = assignIds(planned, entries, ctx);
-    rewriteReferences(planned, entries, ctx.baseUrl, references, await resolveConditionalReferences(planned, ctx, atEntry, writes));
+    rewriteReferences(planned, entries, ctx.baseUrl, ctx.validator.model, references, await resolveConditionalReferences(planned, ctx, atEntry, writes));
     checkDistinctTargets(planned);
 
     await work.lock(planned.flatMap((p) => {
@@ -414,7 +415,7 @@ async function resolveConditionalReferences(
  * an absolute one, the server's base); `urn:uuid:` placeholders in uri elements and narrative links
  * (references.ts visitPlaceholders); and resolved conditional references.
  */
-function rewriteReferences(planned: PlannedEntry[], entries: BundleEntry[], baseUrl: string, references: Map<string, string>, conditional: Map<string, string>): void {
+function rewriteReferences(planned: PlannedEntry[], entries: BundleEntry[], baseUrl: string, model: Model, references: Map<string, string>, conditional: Map<string, string>): void {
   if (references.size === 0 && conditional.size === 0) return;
   for (const p of planned) {
     if (p.request.body && typeof p.request.body === 'object') {
@@ -422,6 +423,7 @@ function rewriteReferences(planned: PlannedEntry[], entries: BundleEntry[], base
       p.request.body = structuredClone(p.request.body);
       visitPlaceholders(
         p.request.body,
+        model,
         (reference) => references.get(reference) ?? conditional.get(reference) ?? (RELATIVE_REFERENCE.test(reference) ? references.get(base + reference) : undefined),
         (urn) => references.get(urn),
       );

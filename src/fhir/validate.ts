@@ -11,7 +11,7 @@ import type { Issue } from '../errors.ts';
 import { errors } from '../errors.ts';
 import { baseDefinitions } from './validation/definitions.ts';
 import { compileInvariants, type Invariant } from './validation/invariants.ts';
-import { buildModel, type FieldModel, type TypeModel } from './validation/model.ts';
+import { buildModel, type FieldModel, type Model, type TypeModel } from './validation/model.ts';
 import { checkProfile, loadProfiles, type Profile } from './validation/profiles.ts';
 import { ID_PATTERN, quote } from './validation/primitives.ts';
 import { schemaValidator } from './validation/schema.ts';
@@ -69,6 +69,8 @@ export interface Validator {
   readonly profiles: ReadonlyMap<string, Profile>;
   /** Base invariants that are not evaluated, with the reason, by key. */
   readonly skippedInvariants: ReadonlyMap<string, string>;
+  /** The R4 element model validation walks (element types: what a transaction may rewrite, references.ts). */
+  readonly model: Model;
 }
 
 /** A problem that means the body is not a FHIR resource of the kind the request is about: a 400. */
@@ -202,6 +204,7 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
   return {
     profiles,
     skippedInvariants,
+    model,
     validate: (resource, opts = {}) => check(resource, opts).issues,
     assertValid(resource, opts = {}) {
       const result = check(resource, opts);

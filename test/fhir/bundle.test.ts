@@ -53,6 +53,7 @@ t.test('transaction and batch', async (t) => {
     const obs = 'urn:uuid:22222222-2222-4222-8222-222222222222';
     const binary = 'urn:uuid:33333333-3333-4333-8333-333333333333';
     const canonical = 'http://example.org/fhir/StructureDefinition/kept';
+    const questionnaire = 'urn:uuid:55555555-5555-4555-8555-555555555555';
     const res = await transaction([
       {
         fullUrl: 'http://example.org/fhir/Patient/abc',
@@ -61,6 +62,9 @@ t.test('transaction and batch', async (t) => {
           name: [{ family: 'Placeholders' }],
           text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${obs}">obs</a> <img src='${binary}' alt="scan"/></div>` },
           extension: [{ url: 'http://example.org/ext', valueUri: obs }, { url: 'http://example.org/unknown', valueUri: 'urn:uuid:44444444-4444-4444-8444-444444444444' }],
+          // Synthea's DocumentReferences name their DiagnosticReport so: a string, data to keep as sent
+          identifier: [{ system: 'urn:ietf:rfc:3986', value: obs }],
+          contact: [{ name: { text: obs } }],
         },
         request: { method: 'POST', url: 'Patient' },
       },
@@ -76,12 +80,16 @@ t.test('transaction and batch', async (t) => {
         resource: { resourceType: 'Basic', code: { text: 'canonical-like' }, extension: [{ url: 'http://example.org/same', valueUri: canonical }] },
         request: { method: 'POST', url: 'Basic' },
       },
+      { fullUrl: questionnaire, resource: { resourceType: 'Questionnaire', status: 'active' }, request: { method: 'POST', url: 'Questionnaire' } },
+      { resource: { resourceType: 'QuestionnaireResponse', status: 'completed', questionnaire }, request: { method: 'POST', url: 'QuestionnaireResponse' } },
     ]);
     t.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
-    const [patientRef, obsRef, relativeRef, binaryRef, docRef, basicRef] = res.body.entry.map((e: any) => e.response.location.replace(/^.*\/fhir\/|\/_history\/.*$/g, ''));
+    const [patientRef, obsRef, relativeRef, binaryRef, docRef, basicRef, questionnaireRef, responseRef] = res.body.entry.map((e: any) => e.response.location.replace(/^.*\/fhir\/|\/_history\/.*$/g, ''));
     const patient = (await server.fhir(patientRef)).body;
     t.equal(patient.extension[0].valueUri, obsRef, 'a uri naming an entry is rewritten');
     t.equal(patient.extension[1].valueUri, 'urn:uuid:44444444-4444-4444-8444-444444444444', 'one naming no entry is left as it is');
+    t.same(patient.identifier[0], { system: 'urn:ietf:rfc:3986', value: obs }, 'a string holding a placeholder is data: kept as sent');
+    t.equal(patient.contact[0].name.text, obs, 'in a backbone element too');
     t.match(patient.text.div, `href="${obsRef}"`, 'narrative links are rewritten');
     t.match(patient.text.div, `src='${binaryRef}'`);
     t.equal((await server.fhir(obsRef)).body.subject.reference, patientRef, 'the absolute fullUrl in a reference');
@@ -90,6 +98,7 @@ t.test('transaction and batch', async (t) => {
     t.equal(doc.subject.reference, patientRef, 'the absolute fullUrl itself');
     t.equal(doc.content[0].attachment.url, binaryRef, 'an attachment url naming a Binary entry');
     t.equal((await server.fhir(basicRef)).body.extension[0].valueUri, canonical, 'an absolute URL outside references is never rewritten');
+    t.equal((await server.fhir(responseRef)).body.questionnaire, questionnaireRef, 'a canonical (a uri) naming an entry is rewritten');
     for (const e of res.body.entry) {
       const stored = (await server.fhir(e.response.location.replace(/^.*\/fhir\//, ''))).body;
       t.equal(e.response.lastModified, stored.meta.lastUpdated, 'lastModified is the version\'s instant, milliseconds included');
