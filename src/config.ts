@@ -92,6 +92,16 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * `on` (or unset) / `off`, nothing else: a value meant to turn the development issuer off (`false`, `0`, `OFF`)
+ * that left it on would keep accepting tokens anyone with the data dir can mint.
+ */
+function devIssuerOption(raw: string | undefined): boolean {
+  if (raw === undefined || raw === '' || raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new ConfigError(`DEV_ISSUER must be on or off, got ${JSON.stringify(raw.slice(0, 40))}`);
+}
+
 function intOption(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -172,7 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: intOption(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxJsonDepth: intOption(env, 'MAX_JSON_DEPTH', 64, 8, 1024),
     analysisWorkers: intOption(env, 'ANALYSIS_WORKERS', Math.min(4, Math.max(0, os.availableParallelism() - 1)), 0, 64),
-    devIssuer: env.DEV_ISSUER !== 'off',
+    devIssuer: devIssuerOption(env.DEV_ISSUER),
     levelMaxOpenFiles: intOption(env, 'LEVELDB_MAX_OPEN_FILES', DEFAULT_MAX_OPEN_FILES, 16, 100_000),
     levelWriteBufferMiB: intOption(env, 'LEVELDB_WRITE_BUFFER_MIB', DEFAULT_WRITE_BUFFER_MIB, 1, 1024),
     logLevel,

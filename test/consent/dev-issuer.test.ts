@@ -104,3 +104,13 @@ t.test('an unusable key file is reported, never replaced', async (t) => {
     t.equal(await fs.readFile(file, 'utf8'), body, `${name}: left as found`);
   }
 });
+
+t.test('DEV_ISSUER: on (default) or off; anything else stops the server rather than leaving the issuer on', async (t) => {
+  const { ConfigError, loadConfig: load } = await import('../../src/config.ts');
+  t.equal(load({}).devIssuer, true);
+  t.equal(load({ DEV_ISSUER: 'on' }).devIssuer, true);
+  t.equal(load({ DEV_ISSUER: 'off' }).devIssuer, false);
+  for (const bad of ['false', '0', 'no', 'OFF', 'disabled', 'true']) {
+    t.throws(() => load({ DEV_ISSUER: bad }), ConfigError, bad);
+  }
+});
