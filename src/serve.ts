@@ -5,6 +5,7 @@
  */
 import { buildApp, type BuildOptions } from './app.ts';
 import { ConfigError, describeConfig, loadConfig } from './config.ts';
+import { isLockedError } from './storage/db.ts';
 
 export async function serve(options: BuildOptions = {}): Promise<void> {
   let config;
@@ -47,7 +48,9 @@ export async function serve(options: BuildOptions = {}): Promise<void> {
 /** For entry points: a start that fails prints one line and exits non-zero. */
 export function serveOrExit(options: BuildOptions = {}): void {
   serve(options).catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = isLockedError(err)
+      ? `the data dir is in use by another process (a running server, an import or a reindex): LevelDB allows one at a time (${err instanceof Error ? err.message : String(err)})`
+      : err instanceof Error ? err.message : String(err);
     process.stderr.write(`sealed-fhir: failed to start: ${message}\n`);
     process.exit(1);
   });
