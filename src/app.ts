@@ -265,8 +265,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     }
     http.get('/healthz', async () => ({ status: 'ok' }));
     http.get('/readyz', async (_req, reply) => {
-      const ready = db.status === 'open';
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ledgerSize: ledger.size() });
+      // Every write and read needs the block store: a remote IPFS node that is down makes this node unready.
+      const ipfs = db.status === 'open' ? await blocks.reachable() : false;
+      const ready = db.status === 'open' && ipfs;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ledgerSize: ledger.size(), ipfs: ipfs ? 'reachable' : 'unreachable' });
     });
     http.get('/openapi.yaml', async (_req, reply) => reply.type('application/yaml').send(await fs.readFile(path.join(PROJECT_ROOT, 'openapi.yaml'))));
     if (devIssuer) http.get(DEV_ISSUER_JWKS_PATH, async () => devIssuer.jwks);

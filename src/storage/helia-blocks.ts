@@ -145,6 +145,8 @@ export async function createHeliaBlockStore({ db }: HeliaBlockStoreOptions): Pro
   return {
     kind: 'helia',
     helia,
+    // In the node's own database: reachable whenever the database is open (which /readyz checks itself).
+    reachable: async () => true,
     async cidOf(bytes) {
       return rawCid(bytes);
     },

@@ -95,6 +95,14 @@ export async function createKuboBlockStore({ url, timeoutMs = 30_000 }: KuboBloc
       return out;
     },
     has,
+    async reachable() {
+      try {
+        await client.version({ timeout: Math.min(timeoutMs, 2_000) });
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async remove(cid) {
       try {
         await client.pin.rm(cid, { timeout: timeoutMs });

@@ -23,6 +23,8 @@ export interface BlockStore {
   has(cid: CID): Promise<boolean>;
   /** Unpins and removes the local copy (erasure). */
   remove(cid: CID): Promise<void>;
+  /** Whether the store answers now (readiness: a remote node may be down while this server runs). Never throws. */
+  reachable(): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -14,6 +14,11 @@ import type { BlockStore } from '../../src/storage/types.ts';
 import { blockStoreContract, type BlockStoreHarness } from './fixtures/block-store-contract.ts';
 
 async function startJsIpfs(t: Test): Promise<string> {
+  return (await startStoppableJsIpfs(t)).url;
+}
+
+/** A js-ipfs node and its RPC API; `stop` (also run at teardown, once) takes both down. */
+async function startStoppableJsIpfs(t: Test): Promise<{ url: string; stop(): Promise<void> }> {
   const repo = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-fhir-js-ipfs-'));
   const ipfs = await createIpfs({
     repo,
@@ -27,12 +32,15 @@ async function startJsIpfs(t: Test): Promise<string> {
   });
   const api = new HttpApi(ipfs);
   await api.start();
-  t.teardown(async () => {
-    await api.stop();
-    await ipfs.stop();
-    await fs.rm(repo, { recursive: true, force: true });
-  });
-  return `http://127.0.0.1:${api.apiAddr.nodeAddress().port}`;
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      await api.stop();
+      await ipfs.stop();
+      await fs.rm(repo, { recursive: true, force: true });
+    })());
+  t.teardown(stop);
+  return { url: `http://127.0.0.1:${api.apiAddr.nodeAddress().port}`, stop };
 }
 
 function harnessFor(url: string, timeoutMs: number) {
@@ -61,6 +69,15 @@ t.test('js-ipfs Kubo RPC API, in-process', async (t) => {
   // js-ipfs ignores `offline` and waits for the network on a missing block: a limit keeps that case short, but
   // not so short that ordinary calls time out on a loaded machine (300 ms did, for pin ls after a block rm).
   await blockStoreContract(t, 'Kubo RPC (js-ipfs)', harnessFor(url, 3_000));
+});
+
+t.test('a Kubo node that goes away is unreachable (what /readyz reports)', async (t) => {
+  const node = await startStoppableJsIpfs(t);
+  const store = await createKuboBlockStore({ url: node.url, timeoutMs: 3_000 });
+  t.teardown(() => store.close());
+  t.equal(await store.reachable(), true);
+  await node.stop();
+  t.equal(await store.reachable(), false, 'its RPC API no longer answers');
 });
 
 t.test('Kubo node at IPFS_API_URL', { skip: process.env.IPFS_API_URL ? false : 'IPFS_API_URL is not set' }, async (t) => {
