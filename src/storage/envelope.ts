@@ -28,9 +28,12 @@ export interface VersionAddress {
   versionId: string;
 }
 
-/** The one answer to every failed decryption: which check failed is nobody's business outside this process. */
-export function decryptError(): FhirError {
-  return new FhirError('Stored data could not be decrypted', { status: 500, code: 'ERR_DECRYPT', issueType: 'exception' });
+/**
+ * The one answer to every failed decryption: which check failed is nobody's business outside this process. A
+ * `cause` (which version, which step) goes to the log only: the OperationOutcome carries the message alone.
+ */
+export function decryptError(cause?: Error): FhirError {
+  return new FhirError('Stored data could not be decrypted', { status: 500, code: 'ERR_DECRYPT', issueType: 'exception', ...(cause ? { cause } : {}) });
 }
 
 /**
@@ -108,9 +111,27 @@ export function unwrapKey(kek: SecretKey, wrapped: Uint8Array, label: string): U
   return gcmOpen(kek, wrapped, wrapAad(label), 1);
 }
 
-/** Label of a data key: which KEK wraps it and which version it encrypts. */
-export function dataKeyLabel(kekName: string, { resourceType, id, versionId }: VersionAddress): string {
-  return `dek ${kekName} ${resourceType}/${id}/${versionId}`;
+/**
+ * What the version record says of a version beyond its address, bound into its data key's label: the ledger entry
+ * records the address, block and content hash but not these, so the label is what lets a holder of the keys check
+ * them without reading the content (src/fhir/key-check.ts).
+ */
+export interface VersionStamp {
+  /** The record's `lastUpdated` (the sealed resource's `meta.lastUpdated`). */
+  lastUpdated: string;
+  /** The record's `method` (`POST`, `PUT`, `PATCH`). */
+  method: string;
+}
+
+/**
+ * Label of a data key: which KEK wraps it, which version it encrypts and, for keys wrapped since the stamp was
+ * bound, the version's `lastUpdated` and `method` (`dek <kek> <Type>/<id>/<version> <lastUpdated> <method>`). None
+ * of the fields holds a space, so a stamped label never equals an unstamped one (`dek <kek> <Type>/<id>/<version>`),
+ * which data keys wrapped before keep.
+ */
+export function dataKeyLabel(kekName: string, { resourceType, id, versionId }: VersionAddress, stamp?: VersionStamp): string {
+  const label = `dek ${kekName} ${resourceType}/${id}/${versionId}`;
+  return stamp ? `${label} ${stamp.lastUpdated} ${stamp.method}` : label;
 }
 
 /** Label of a key-encryption key wrapped by the master key. */

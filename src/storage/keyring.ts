@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { errors, FhirError } from '../errors.ts';
 import { bytesSublevel, SUBLEVELS } from './db.ts';
 import type { BatchOp, Database, Sublevel } from './db.ts';
-import { contentHash, KEY_BYTES, kekLabel, newKey, secretKey, unwrapKey, wrapKey } from './envelope.ts';
+import { contentHash, decryptError, KEY_BYTES, kekLabel, newKey, secretKey, unwrapKey, wrapKey } from './envelope.ts';
 
 const hkdfAsync = promisify(hkdf);
 const scryptAsync = promisify(scrypt) as (pass: string, salt: Uint8Array, len: number, opts: object) => Promise<Buffer>;
@@ -269,7 +269,14 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
     const epoch = destructions;
     const wrapped = await store.get(name);
     if (wrapped === undefined) return undefined;
-    const bytes = await keyStore.unwrap(wrapped, kekLabel(name));
+    let bytes: Uint8Array;
+    try {
+      bytes = await keyStore.unwrap(wrapped, kekLabel(name));
+    } catch (err) {
+      // Still the opaque 500 for the caller; the log learns which KEK (every version under it is unreadable).
+      if (err instanceof FhirError && err.code === 'ERR_DECRYPT') throw decryptError(new Error(`KEK ${name} does not unwrap under the master key (its kek record was altered or damaged)`));
+      throw err;
+    }
     const key = secretKey(bytes);
     bytes.fill(0);
     if (epoch === destructions) {
