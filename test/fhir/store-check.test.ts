@@ -27,6 +27,8 @@ await server.fhir('Observation', {
 });
 await server.fhir('Patient/gone', { method: 'PUT', body: { resourceType: 'Patient', id: 'gone' } });
 await server.fhir('Patient/gone', { method: 'DELETE' });
+// Outside any patient compartment: sealed under the node KEK.
+await server.fhir('Organization', { method: 'POST', body: { resourceType: 'Organization', name: 'Check' } });
 await server.stop();
 const env = (dir: string) => ({ DATA_DIR: dir, MASTER_KEY_PASSPHRASE: 'test passphrase', LOG_LEVEL: 'silent', BASE_URL: server.baseUrl });
 
@@ -53,8 +55,8 @@ t.test('the clean store passes every check', async (t) => {
   const result = await checkRecords(db);
   await db.close();
   t.same(result.problems, []);
-  t.equal(result.versions, 5);
-  t.equal(result.heads, 3);
+  t.equal(result.versions, 6);
+  t.equal(result.heads, 4);
   t.equal(await reindexCli(['--check'], env(clean), () => undefined), 0);
 });
 
@@ -81,12 +83,34 @@ const recordCases: Array<[string, string, (db: Database) => Promise<void>]> = [
     const [key] = await history.keys({ limit: 1 }).all();
     await history.del(key!);
   }],
+  ['a version record changes its method', 'ERR_VERSION_MISMATCH', async (db) => {
+    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+    const [key, record] = await patientVersion(db, 1);
+    await versions.put(key, { ...record, method: 'PUT' });
+  }],
+  ['a version record moves to another compartment', 'ERR_VERSION_MISMATCH', async (db) => {
+    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+    const [key, record] = await patientVersion(db, 1);
+    await versions.put(key, { ...record, patient: 'gone' });
+  }],
+  ["a version record names another compartment's KEK", 'ERR_VERSION_KEK', async (db) => {
+    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+    const [key, record] = await patientVersion(db, 1);
+    await versions.put(key, { ...record, kek: 'node' });
+  }],
   ['a head is planted', 'ERR_HEAD_EXTRA', async (db) => {
     const heads = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.head);
     const [[, record]] = await heads.iterator({ limit: 1 }).all() as [[string, Record<string, unknown>]];
     await heads.put('Patient/planted', { ...record, id: 'planted' });
   }],
 ];
+
+/** The version record of the checked Patient at `versionId` (version 1 is not the head: version 2 is). */
+async function patientVersion(db: Database, versionId: number): Promise<[string, Record<string, unknown>]> {
+  const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
+  const found = (await versions.iterator().all()).find(([, r]) => r.resourceType === 'Patient' && r.id === patient.body.id && r.versionId === versionId);
+  return found!;
+}
 
 for (const [name, code, change] of recordCases) {
   t.test(`${name}: the verifier and the server at start find it`, async (t) => {
