@@ -51,6 +51,11 @@ export interface KeyFileOptions {
   warn: (message: string) => void;
   /** KDF cost of a key file created now; an existing file names its own. */
   scrypt?: ScryptParams;
+  /**
+   * Open an existing key file only (the offline verifier): nothing is created or written, and a missing file or
+   * passphrase is an error rather than a new key.
+   */
+  existingOnly?: boolean;
 }
 
 interface KeyFileJson {
@@ -170,9 +175,13 @@ async function readKeyFile(file: string, passphrase: string): Promise<Uint8Array
 }
 
 /** Opens (creating on first start) `<dataDir>/keys/master.key`: the KeyStore of a node without a KMS. */
-export async function openKeyFile({ dataDir, passphrase, warn, scrypt: params = DEFAULT_SCRYPT }: KeyFileOptions): Promise<KeyStore> {
+export async function openKeyFile({ dataDir, passphrase, warn, scrypt: params = DEFAULT_SCRYPT, existingOnly = false }: KeyFileOptions): Promise<KeyStore> {
   const keysDir = path.join(dataDir, 'keys');
   const file = path.join(keysDir, 'master.key');
+  if (existingOnly) {
+    if ((await readIfExists(file)) === undefined) throw keyFileError(`There is no master key file ${file}`);
+    if (passphrase === undefined) throw keyFileError('MASTER_KEY_PASSPHRASE is not set', 'ERR_MASTER_KEY_PASSPHRASE');
+  }
   await fs.mkdir(keysDir, { recursive: true, mode: 0o700 });
   const exists = (await readIfExists(file)) !== undefined;
   const secret = passphrase ?? (await developmentPassphrase(keysDir, exists, warn));
@@ -226,10 +235,13 @@ export function patientKekName(patientId: string): string {
   return `patient/${patientId}`;
 }
 
+/** `node` or `patient/<FHIR id>`: the names a KEK can have. */
+export function isKekName(name: string): boolean {
+  return name === 'node' || (name.startsWith('patient/') && FHIR_ID.test(name.slice('patient/'.length)));
+}
+
 function assertKekName(name: string): void {
-  if (name === 'node') return;
-  if (name.startsWith('patient/') && FHIR_ID.test(name.slice('patient/'.length))) return;
-  throw errors.internal(`Not a key-encryption key name: ${JSON.stringify(name)}`, 'ERR_KEK_NAME');
+  if (!isKekName(name)) throw errors.internal(`Not a key-encryption key name: ${JSON.stringify(name)}`, 'ERR_KEK_NAME');
 }
 
 export function keyDestroyed(): FhirError {
