@@ -69,8 +69,15 @@ function gcmSeal(key: SecretKey, plaintext: Uint8Array, aad: Uint8Array, prefix:
 }
 
 function gcmOpen(key: SecretKey, sealed: Uint8Array, aad: Uint8Array, prefixLength: number): Uint8Array {
+  const opened = gcmTryOpen(key, sealed, aad, prefixLength);
+  if (opened === undefined) throw decryptError();
+  return opened;
+}
+
+/** gcmOpen without building an error on failure (a label tried first that may not be the one: unwrapDataKey). */
+function gcmTryOpen(key: SecretKey, sealed: Uint8Array, aad: Uint8Array, prefixLength: number): Uint8Array | undefined {
   const keyObject = secretKey(key);
-  if (sealed.byteLength < prefixLength + NONCE_BYTES + TAG_BYTES) throw decryptError();
+  if (sealed.byteLength < prefixLength + NONCE_BYTES + TAG_BYTES) return undefined;
   const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   const nonce = bytes.subarray(prefixLength, prefixLength + NONCE_BYTES);
   const body = bytes.subarray(prefixLength + NONCE_BYTES, bytes.byteLength - TAG_BYTES);
@@ -82,7 +89,7 @@ function gcmOpen(key: SecretKey, sealed: Uint8Array, aad: Uint8Array, prefixLeng
     const head = decipher.update(body);
     return new Uint8Array(Buffer.concat([head, decipher.final()]));
   } catch {
-    throw decryptError();
+    return undefined;
   }
 }
 
@@ -107,8 +114,15 @@ export function wrapKey(kek: SecretKey, key: Uint8Array, label: string): Uint8Ar
 }
 
 export function unwrapKey(kek: SecretKey, wrapped: Uint8Array, label: string): Uint8Array {
-  if (wrapped.byteLength !== WRAPPED_KEY_BYTES || wrapped[0] !== WRAP_FORMAT) throw decryptError();
-  return gcmOpen(kek, wrapped, wrapAad(label), 1);
+  const key = tryUnwrapKey(kek, wrapped, label);
+  if (key === undefined) throw decryptError();
+  return key;
+}
+
+/** unwrapKey, undefined rather than ERR_DECRYPT when the key does not unwrap under that KEK and label. */
+export function tryUnwrapKey(kek: SecretKey, wrapped: Uint8Array, label: string): Uint8Array | undefined {
+  if (wrapped.byteLength !== WRAPPED_KEY_BYTES || wrapped[0] !== WRAP_FORMAT) return undefined;
+  return gcmTryOpen(kek, wrapped, wrapAad(label), 1);
 }
 
 /**

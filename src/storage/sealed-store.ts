@@ -16,7 +16,7 @@
 import type { KeyObject } from 'node:crypto';
 import { CID } from 'multiformats/cid';
 import { errors, FhirError } from '../errors.ts';
-import { dataKeyLabel, decryptError, newKey, openBlock, sealBlock, unwrapKey, wrapKey, type VersionStamp } from './envelope.ts';
+import { dataKeyLabel, decryptError, newKey, openBlock, sealBlock, tryUnwrapKey, wrapKey, type VersionStamp } from './envelope.ts';
 import type { Keyring } from './keyring.ts';
 import { PlaintextCache } from './plaintext-cache.ts';
 import type { BlockStore, SealedAddress, SealedStore } from './types.ts';
@@ -53,11 +53,8 @@ export function unwrapDataKey(kek: KeyObject, address: SealedAddress): { key: Ui
   const wrapped = Buffer.from(address.wrappedKey, 'base64url');
   const stamp: VersionStamp = { lastUpdated: address.lastUpdated, method: address.method };
   for (const stamped of [true, false]) {
-    try {
-      return { key: unwrapKey(kek, wrapped, dataKeyLabel(address.kek, address, stamped ? stamp : undefined)), stamped };
-    } catch (err) {
-      if (!(err instanceof FhirError)) throw err;
-    }
+    const key = tryUnwrapKey(kek, wrapped, dataKeyLabel(address.kek, address, stamped ? stamp : undefined));
+    if (key) return { key, stamped };
   }
   return undefined;
 }
