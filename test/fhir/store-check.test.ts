@@ -1,8 +1,10 @@
 /**
  * The records a read goes through and the derived indexes are held to the ledger and the stored versions: a
  * changed head, version or history record is found by `npm run verify -- --data-dir` and stops the server at
- * start; a changed or planted AuditEvent index key is found by the verifier; a changed search-index key is
- * found by `npm run reindex -- --check`. Each case changes one thing in a fresh copy of one stopped store.
+ * start; a damaged KEK or wrapped data key (or a changed lastUpdated, bound into the data key's label) is found
+ * with the master key: by the verifier when MASTER_KEY_PASSPHRASE is set, and at start; a changed or planted
+ * AuditEvent index key is found by the verifier; a changed search-index key is found by
+ * `npm run reindex -- --check`. Each case changes one thing in a fresh copy of one stopped store.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
