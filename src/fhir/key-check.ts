@@ -11,6 +11,7 @@
  * are kept in a bounded cache (a miss reads and unwraps the KEK again), so memory stays bounded.
  */
 import type { KeyObject } from 'node:crypto';
+import { FhirError } from '../errors.ts';
 import type { Problem } from '../ledger/fsck.ts';
 import { bytesSublevel, jsonSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { kekLabel, secretKey } from '../storage/envelope.ts';
@@ -49,14 +50,17 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
   const unreadable = new Map<string, { missing: boolean; versions: number }>();
 
   const unwrapKek = async (name: string, wrapped: Uint8Array): Promise<KeyObject | undefined> => {
+    let bytes: Uint8Array;
     try {
-      const bytes = await keyStore.unwrap(wrapped, kekLabel(name));
-      const key = secretKey(bytes);
-      bytes.fill(0);
-      return key;
-    } catch {
-      return undefined;
+      bytes = await keyStore.unwrap(wrapped, kekLabel(name));
+    } catch (err) {
+      // Only a failed authentication says the record is damaged; a key store that cannot answer fails the check.
+      if (err instanceof FhirError && err.code === 'ERR_DECRYPT') return undefined;
+      throw err;
     }
+    const key = secretKey(bytes);
+    bytes.fill(0);
+    return key;
   };
   const remember = (name: string, key: KeyObject) => {
     if (cache.size >= KEK_CACHE) cache.delete(cache.keys().next().value as string);
