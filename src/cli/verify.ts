@@ -2,25 +2,29 @@
  * `npm run verify -- …`: verifies the ledger from outside the server and exits non-zero on any failure.
  *   --url <BASE_URL> --key <verifier key> [--token <access token>]   a running node, through the auditor API
  *   --data-dir <dir> [--key <verifier key>] [--skip-blocks]         a stopped node's store, offline (--skip-blocks:
- *                                                                   no IPFS block checks, for nodes whose blocks live on Kubo)
+ *                                                                   no IPFS block checks, for nodes whose blocks live on Kubo);
+ *                                                                   with MASTER_KEY_PASSPHRASE set, also every wrapped key
  *   --bundle <file> [--key <verifier key>]                          one offline proof bundle
  * The verifier key is `name+keyid+base64(0x01‖pubkey)` as `GET /ledger/key` serves it; pin your own copy.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkKeys } from '../fhir/key-check.ts';
 import { checkRecords } from '../fhir/store-check.ts';
 import { verifyBundle, type ProofBundle } from '../ledger/bundle.ts';
 import { fsck } from '../ledger/fsck.ts';
 import { parseVerifierKey, verifierKeyString, type NoteVerifier } from '../ledger/note.ts';
 import { verifyRemote } from '../ledger/remote-verify.ts';
 import { openDatabase } from '../storage/db.ts';
+import { openKeyFile, type KeyStore } from '../storage/keyring.ts';
 import { checkLevelDbFiles } from '../storage/leveldb-files.ts';
 import { isHeldByAnotherProcess, privateStoreCopy } from '../storage/store-copy.ts';
 
 const USAGE = `usage:
   npm run verify -- --url <BASE_URL> --key <verifier key> [--token <token>]   (token also from LEDGER_TOKEN)
   npm run verify -- --data-dir <dir> [--key <verifier key>] [--skip-blocks]
+      (set MASTER_KEY_PASSPHRASE to also check that every KEK and wrapped data key unwraps)
   npm run verify -- --bundle <file> [--key <verifier key>]
 Exit status: 0 verified, 1 verification failed, 2 usage error.`;
 
@@ -35,7 +39,7 @@ function keyOf(text: string | undefined): NoteVerifier | undefined {
   }
 }
 
-export async function main(argv: string[], out: (line: string) => void = console.log): Promise<number> {
+export async function main(argv: string[], out: (line: string) => void = console.log, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -78,6 +82,17 @@ export async function main(argv: string[], out: (line: string) => void = console
       if (await isHeldByAnotherProcess(path.join(dir, 'db'))) {
         throw new UsageError(`--data-dir ${dir} is in use by a running server: stop it first, or verify it online with --url`);
       }
+      // The master key first (scrypt, ~0.5 s): a wrong passphrase is the caller's mistake, told before any long check.
+      // Without it the wrapped keys cannot be checked, and the output says so rather than pass over them in silence.
+      const passphrase = env.MASTER_KEY_PASSPHRASE;
+      let keyStore: KeyStore | undefined;
+      if (passphrase !== undefined) {
+        try {
+          keyStore = await openKeyFile({ dataDir: dir, passphrase, warn: (m) => out(`note: ${m}`), existingOnly: true });
+        } catch (err) {
+          throw new UsageError(`MASTER_KEY_PASSPHRASE is set but the master key cannot be opened: ${(err as Error).message}`);
+        }
+      }
       // LevelDB's own checksums first, on the node's files as they are.
       const files = await checkLevelDbFiles(path.join(dir, 'db'), { tables: true });
       for (const p of files) out(`${p.at}: ${p.code} ${p.message}`);
@@ -94,10 +109,19 @@ export async function main(argv: string[], out: (line: string) => void = console
         if (!verifier) out('note: no --key given: trusting the verifier keys recorded in the store itself');
         const report = await fsck(db, { ...(verifier ? { verifiers: [verifier] } : {}), blocks: values['skip-blocks'] ? 'none' : 'all', log: out });
         const records = await checkRecords(db, out);
-        report.problems.unshift(...files, ...records.problems);
+        const keys = keyStore ? await checkKeys(db, keyStore, out) : undefined;
+        if (!keys) {
+          out(
+            'keys: NOT CHECKED: MASTER_KEY_PASSPHRASE is not set, so no KEK and no wrapped data key was unwrapped. A damaged ' +
+              "one leaves its versions unreadable (500 on read) and is not found without the master key; nor is a changed " +
+              "version record's lastUpdated or method. Set MASTER_KEY_PASSPHRASE to check them (the server's full start-up check does).",
+          );
+        }
+        report.problems.unshift(...files, ...records.problems, ...(keys?.problems ?? []));
         report.ok = report.problems.length === 0;
         if (report.ok) {
-          out(`OK: ${report.size} entries, ${report.checkpoints} checkpoints, ${report.blocks} blocks verified`);
+          const keyPart = keys ? `, ${keys.keks} KEKs and ${keys.dataKeys} data keys` : '';
+          out(`OK: ${report.size} entries, ${report.checkpoints} checkpoints, ${report.blocks} blocks${keyPart} verified${keys ? '' : '; wrapped keys NOT checked (no MASTER_KEY_PASSPHRASE)'}`);
           return 0;
         }
         const first = report.problems.find((p) => p.index !== undefined);

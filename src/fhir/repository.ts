@@ -10,7 +10,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Appended, EntityRef } from '../ledger/types.ts';
 import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
 import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
-import type { SealedStore, SealedVersion } from '../storage/types.ts';
+import type { SealedAddress, SealedStore, SealedVersion } from '../storage/types.ts';
 import { extractEntries, type IndexEntry, type IndexHash } from './search/extract.ts';
 import { indexEntriesOf, type Analyzer } from './analysis/analyze.ts';
 import { SearchIndex, type IdSource } from './search/index-store.ts';
@@ -333,6 +333,8 @@ export class Repository {
       plaintext,
       kek: patient ? `patient/${patient}` : 'node',
       freshKek,
+      lastUpdated,
+      method,
     });
     const record: VersionRecord = { resourceType, id, versionId, lastUpdated, method, t: -1, ...sealed };
     if (patient) record.patient = patient;
@@ -390,7 +392,7 @@ function pageOf(records: VersionRecord[], count: number, cursorOf: (r: VersionRe
 }
 
 /** What the sealed store needs to open a version; a deletion or a record without its key material has no content. */
-function sealedAddress(record: VersionRecord): Parameters<SealedStore['open']>[0] {
+function sealedAddress(record: VersionRecord): SealedAddress {
   if (record.deleted || !record.cid || !record.kek || !record.wrappedKey || !record.hmac) {
     throw new Error(`version ${record.resourceType}/${record.id}/${record.versionId} has no content`);
   }
@@ -402,5 +404,7 @@ function sealedAddress(record: VersionRecord): Parameters<SealedStore['open']>[0
     kek: record.kek,
     wrappedKey: record.wrappedKey,
     hmac: record.hmac,
+    lastUpdated: record.lastUpdated,
+    method: record.method,
   };
 }

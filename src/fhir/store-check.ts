@@ -1,8 +1,10 @@
 /**
  * Offline check of the FHIR records against the ledger, from read access alone (no key needed): every version
- * record must be recorded by the ledger entry at its `t` (same reference, version, CID and content HMAC), every
- * head must be the newest version record of its resource, and both history sublevels must hold exactly one
- * pointer per version, at its `t`. The ledger verifies its own entries (src/ledger/verify.ts); this extends that
+ * record must be recorded by the ledger entry at its `t` (same reference, version, CID, content HMAC and patient
+ * compartment, and the method that entry's interaction writes), a content version's `kek` must name its
+ * compartment's key, every head must be the newest version record of its resource, and both history sublevels must
+ * hold exactly one pointer per version, at its `t`. What only the keys can check (that each wrapped key unwraps,
+ * and with it each record's lastUpdated) is key-check.ts. The ledger verifies its own entries (src/ledger/verify.ts); this extends that
  * trust to the records the server reads through, so a changed byte in a head, version or history record is
  * found by `npm run verify -- --data-dir` and at start, not served. Memory stays bounded: records are read in
  * chunks and the entries they name are point reads.
@@ -24,6 +26,9 @@ export interface RecordCheck {
   heads: number;
   problems: Problem[];
 }
+
+/** The method a version record holds, by the interaction of the entry that wrote it. */
+const METHOD_OF: Record<string, string> = { create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE' };
 
 const CHUNK = 512;
 const SCAN = { fillCache: false } as {};
@@ -60,15 +65,26 @@ export async function checkRecords(db: Database, log: (line: string) => void = (
         }
         const bytes = recorded[i];
         if (bytes === undefined) return fail('ERR_VERSION_UNRECORDED', key, `no ledger entry ${record.t} records this version`);
-        let entity;
+        let entry;
         try {
-          entity = parseEntry(bytes, record.t).entity?.find((e) => e.reference === `${record.resourceType}/${record.id}` && e.version === String(record.versionId));
+          entry = parseEntry(bytes, record.t);
         } catch (err) {
           return fail('ERR_VERSION_UNRECORDED', key, `ledger entry ${record.t} is invalid: ${(err as Error).message}`);
         }
+        const entity = entry.entity?.find((e) => e.reference === `${record.resourceType}/${record.id}` && e.version === String(record.versionId));
         if (!entity) return fail('ERR_VERSION_UNRECORDED', key, `ledger entry ${record.t} does not record this version`);
         if (entity.cid !== record.cid || entity.hmac !== record.hmac || Boolean(record.deleted) === Boolean(record.cid)) {
           return fail('ERR_VERSION_MISMATCH', key, `the record's block or content hash differs from ledger entry ${record.t}`);
+        }
+        // Each version is written by its own interaction's entry (a transaction's too), and sealed under its compartment's KEK.
+        if (entity.patient !== (record.patient === undefined ? undefined : `Patient/${record.patient}`)) {
+          return fail('ERR_VERSION_MISMATCH', key, `the record's patient compartment differs from ledger entry ${record.t}`);
+        }
+        if (METHOD_OF[entry.interaction] !== record.method) {
+          return fail('ERR_VERSION_MISMATCH', key, `the record's method ${JSON.stringify(record.method)} is not what ledger entry ${record.t} (${entry.interaction}) writes`);
+        }
+        if (record.cid && record.kek !== (record.patient === undefined ? 'node' : `patient/${record.patient}`)) {
+          return fail('ERR_VERSION_KEK', key, "the record's kek is not the key-encryption key of its compartment");
         }
         const pointer = { resourceType: record.resourceType, id: record.id, versionId: record.versionId };
         if (!isDeepStrictEqual(typePointers[i], pointer) || !isDeepStrictEqual(systemPointers[i], pointer)) {

@@ -28,9 +28,12 @@ export interface VersionAddress {
   versionId: string;
 }
 
-/** The one answer to every failed decryption: which check failed is nobody's business outside this process. */
-export function decryptError(): FhirError {
-  return new FhirError('Stored data could not be decrypted', { status: 500, code: 'ERR_DECRYPT', issueType: 'exception' });
+/**
+ * The one answer to every failed decryption: which check failed is nobody's business outside this process. A
+ * `cause` (which version, which step) goes to the log only: the OperationOutcome carries the message alone.
+ */
+export function decryptError(cause?: Error): FhirError {
+  return new FhirError('Stored data could not be decrypted', { status: 500, code: 'ERR_DECRYPT', issueType: 'exception', ...(cause ? { cause } : {}) });
 }
 
 /**
@@ -66,8 +69,15 @@ function gcmSeal(key: SecretKey, plaintext: Uint8Array, aad: Uint8Array, prefix:
 }
 
 function gcmOpen(key: SecretKey, sealed: Uint8Array, aad: Uint8Array, prefixLength: number): Uint8Array {
+  const opened = gcmTryOpen(key, sealed, aad, prefixLength);
+  if (opened === undefined) throw decryptError();
+  return opened;
+}
+
+/** gcmOpen without building an error on failure (a label tried first that may not be the one: unwrapDataKey). */
+function gcmTryOpen(key: SecretKey, sealed: Uint8Array, aad: Uint8Array, prefixLength: number): Uint8Array | undefined {
   const keyObject = secretKey(key);
-  if (sealed.byteLength < prefixLength + NONCE_BYTES + TAG_BYTES) throw decryptError();
+  if (sealed.byteLength < prefixLength + NONCE_BYTES + TAG_BYTES) return undefined;
   const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   const nonce = bytes.subarray(prefixLength, prefixLength + NONCE_BYTES);
   const body = bytes.subarray(prefixLength + NONCE_BYTES, bytes.byteLength - TAG_BYTES);
@@ -79,7 +89,7 @@ function gcmOpen(key: SecretKey, sealed: Uint8Array, aad: Uint8Array, prefixLeng
     const head = decipher.update(body);
     return new Uint8Array(Buffer.concat([head, decipher.final()]));
   } catch {
-    throw decryptError();
+    return undefined;
   }
 }
 
@@ -104,13 +114,38 @@ export function wrapKey(kek: SecretKey, key: Uint8Array, label: string): Uint8Ar
 }
 
 export function unwrapKey(kek: SecretKey, wrapped: Uint8Array, label: string): Uint8Array {
-  if (wrapped.byteLength !== WRAPPED_KEY_BYTES || wrapped[0] !== WRAP_FORMAT) throw decryptError();
-  return gcmOpen(kek, wrapped, wrapAad(label), 1);
+  const key = tryUnwrapKey(kek, wrapped, label);
+  if (key === undefined) throw decryptError();
+  return key;
 }
 
-/** Label of a data key: which KEK wraps it and which version it encrypts. */
-export function dataKeyLabel(kekName: string, { resourceType, id, versionId }: VersionAddress): string {
-  return `dek ${kekName} ${resourceType}/${id}/${versionId}`;
+/** unwrapKey, undefined rather than ERR_DECRYPT when the key does not unwrap under that KEK and label. */
+export function tryUnwrapKey(kek: SecretKey, wrapped: Uint8Array, label: string): Uint8Array | undefined {
+  if (wrapped.byteLength !== WRAPPED_KEY_BYTES || wrapped[0] !== WRAP_FORMAT) return undefined;
+  return gcmTryOpen(kek, wrapped, wrapAad(label), 1);
+}
+
+/**
+ * What the version record says of a version beyond its address, bound into its data key's label: the ledger entry
+ * records the address, block and content hash but not these, so the label is what lets a holder of the keys check
+ * them without reading the content (src/fhir/key-check.ts).
+ */
+export interface VersionStamp {
+  /** The record's `lastUpdated` (the sealed resource's `meta.lastUpdated`). */
+  lastUpdated: string;
+  /** The record's `method` (`POST`, `PUT`, `PATCH`). */
+  method: string;
+}
+
+/**
+ * Label of a data key: which KEK wraps it, which version it encrypts and, for keys wrapped since the stamp was
+ * bound, the version's `lastUpdated` and `method` (`dek <kek> <Type>/<id>/<version> <lastUpdated> <method>`). None
+ * of the fields holds a space, so a stamped label never equals an unstamped one (`dek <kek> <Type>/<id>/<version>`),
+ * which data keys wrapped before keep.
+ */
+export function dataKeyLabel(kekName: string, { resourceType, id, versionId }: VersionAddress, stamp?: VersionStamp): string {
+  const label = `dek ${kekName} ${resourceType}/${id}/${versionId}`;
+  return stamp ? `${label} ${stamp.lastUpdated} ${stamp.method}` : label;
 }
 
 /** Label of a key-encryption key wrapped by the master key. */

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { errors, FhirError } from '../errors.ts';
 import { bytesSublevel, SUBLEVELS } from './db.ts';
 import type { BatchOp, Database, Sublevel } from './db.ts';
-import { contentHash, KEY_BYTES, kekLabel, newKey, secretKey, unwrapKey, wrapKey } from './envelope.ts';
+import { contentHash, decryptError, KEY_BYTES, kekLabel, newKey, secretKey, unwrapKey, wrapKey } from './envelope.ts';
 
 const hkdfAsync = promisify(hkdf);
 const scryptAsync = promisify(scrypt) as (pass: string, salt: Uint8Array, len: number, opts: object) => Promise<Buffer>;
@@ -51,6 +51,11 @@ export interface KeyFileOptions {
   warn: (message: string) => void;
   /** KDF cost of a key file created now; an existing file names its own. */
   scrypt?: ScryptParams;
+  /**
+   * Open an existing key file only (the offline verifier): nothing is created or written, and a missing file or
+   * passphrase is an error rather than a new key.
+   */
+  existingOnly?: boolean;
 }
 
 interface KeyFileJson {
@@ -170,9 +175,13 @@ async function readKeyFile(file: string, passphrase: string): Promise<Uint8Array
 }
 
 /** Opens (creating on first start) `<dataDir>/keys/master.key`: the KeyStore of a node without a KMS. */
-export async function openKeyFile({ dataDir, passphrase, warn, scrypt: params = DEFAULT_SCRYPT }: KeyFileOptions): Promise<KeyStore> {
+export async function openKeyFile({ dataDir, passphrase, warn, scrypt: params = DEFAULT_SCRYPT, existingOnly = false }: KeyFileOptions): Promise<KeyStore> {
   const keysDir = path.join(dataDir, 'keys');
   const file = path.join(keysDir, 'master.key');
+  if (existingOnly) {
+    if ((await readIfExists(file)) === undefined) throw keyFileError(`There is no master key file ${file}`);
+    if (passphrase === undefined) throw keyFileError('MASTER_KEY_PASSPHRASE is not set', 'ERR_MASTER_KEY_PASSPHRASE');
+  }
   await fs.mkdir(keysDir, { recursive: true, mode: 0o700 });
   const exists = (await readIfExists(file)) !== undefined;
   const secret = passphrase ?? (await developmentPassphrase(keysDir, exists, warn));
@@ -226,10 +235,13 @@ export function patientKekName(patientId: string): string {
   return `patient/${patientId}`;
 }
 
+/** `node` or `patient/<FHIR id>`: the names a KEK can have. */
+export function isKekName(name: string): boolean {
+  return name === 'node' || (name.startsWith('patient/') && FHIR_ID.test(name.slice('patient/'.length)));
+}
+
 function assertKekName(name: string): void {
-  if (name === 'node') return;
-  if (name.startsWith('patient/') && FHIR_ID.test(name.slice('patient/'.length))) return;
-  throw errors.internal(`Not a key-encryption key name: ${JSON.stringify(name)}`, 'ERR_KEK_NAME');
+  if (!isKekName(name)) throw errors.internal(`Not a key-encryption key name: ${JSON.stringify(name)}`, 'ERR_KEK_NAME');
 }
 
 export function keyDestroyed(): FhirError {
@@ -269,7 +281,14 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
     const epoch = destructions;
     const wrapped = await store.get(name);
     if (wrapped === undefined) return undefined;
-    const bytes = await keyStore.unwrap(wrapped, kekLabel(name));
+    let bytes: Uint8Array;
+    try {
+      bytes = await keyStore.unwrap(wrapped, kekLabel(name));
+    } catch (err) {
+      // Still the opaque 500 for the caller; the log learns which KEK (every version under it is unreadable).
+      if (err instanceof FhirError && err.code === 'ERR_DECRYPT') throw decryptError(new Error(`KEK ${name} does not unwrap under the master key (its kek record was altered or damaged)`));
+      throw err;
+    }
     const key = secretKey(bytes);
     bytes.fill(0);
     if (epoch === destructions) {

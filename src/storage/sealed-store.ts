@@ -2,19 +2,24 @@
  * The sealed store: a resource version in, an encrypted IPFS block plus the key material the index keeps out.
  *
  * seal: fresh data key → AES-256-GCM under `type/id/version` → stage the block → wrap the data key with the KEK
- *       named in the input (created on first use; its ops join the commit) → HMAC of the plaintext for the ledger.
- * open: KEK (ERR_KEY_DESTROYED once erased) → block, verified against its CID → unwrap → decrypt with the same AAD,
- *       unless the decrypted version is still in the in-memory cache (keyed by CID, dropped on erasure). openMany
- *       does the same for many versions, fetching the blocks the cache does not hold together.
+ *       named in the input (created on first use; its ops join the commit), its label stamped with the version's
+ *       lastUpdated and method → HMAC of the plaintext for the ledger.
+ * open: KEK (ERR_KEY_DESTROYED once erased) → block, verified against its CID → unwrap (stamped label, else the
+ *       unstamped label of keys wrapped before stamps) → decrypt with the same AAD, unless the decrypted version is
+ *       still in the in-memory cache (keyed by the whole address, dropped on erasure). openMany does the same for
+ *       many versions, fetching the blocks the cache does not hold together.
+ * A failure is the one opaque ERR_DECRYPT (500) to the caller; its cause, which only the log sees, names the version
+ * and the step that failed, never key material.
  * The ops returned by seal (a new KEK, the block itself with Helia) must be written in the same batch as the index
  * entries that point at them.
  */
+import type { KeyObject } from 'node:crypto';
 import { CID } from 'multiformats/cid';
-import { errors } from '../errors.ts';
-import { dataKeyLabel, newKey, openBlock, sealBlock, unwrapKey, wrapKey } from './envelope.ts';
+import { errors, FhirError } from '../errors.ts';
+import { dataKeyLabel, decryptError, newKey, openBlock, sealBlock, tryUnwrapKey, wrapKey, type VersionStamp } from './envelope.ts';
 import type { Keyring } from './keyring.ts';
 import { PlaintextCache } from './plaintext-cache.ts';
-import type { BlockStore, SealedStore } from './types.ts';
+import type { BlockStore, SealedAddress, SealedStore } from './types.ts';
 
 export interface SealedStoreOptions {
   blocks: BlockStore;
@@ -35,20 +40,44 @@ function parseCid(cid: string): CID {
  * The whole address, not just the CID: a hit must be exactly what decrypting this record would give, so a record
  * pointing at another version's block or wrapped key still fails as it would without the cache.
  */
-function cacheKey(a: { resourceType: string; id: string; versionId: string; cid: string; kek: string; wrappedKey: string }): string {
-  return `${a.resourceType}/${a.id}/${a.versionId} ${a.cid} ${a.kek} ${a.wrappedKey}`;
+function cacheKey(a: SealedAddress): string {
+  return `${a.resourceType}/${a.id}/${a.versionId} ${a.cid} ${a.kek} ${a.wrappedKey} ${a.lastUpdated} ${a.method}`;
+}
+
+/**
+ * The data key of a stored version: unwrapped under its stamped label, or under the unstamped one that keys wrapped
+ * before stamps were bound carry. Undefined when neither opens it (the wrapped key, the KEK name, the address or the
+ * stamp was altered). Used by reads and by the start-up key check alike.
+ */
+export function unwrapDataKey(kek: KeyObject, address: SealedAddress): { key: Uint8Array; stamped: boolean } | undefined {
+  const wrapped = Buffer.from(address.wrappedKey, 'base64url');
+  const stamp: VersionStamp = { lastUpdated: address.lastUpdated, method: address.method };
+  for (const stamped of [true, false]) {
+    const key = tryUnwrapKey(kek, wrapped, dataKeyLabel(address.kek, address, stamped ? stamp : undefined));
+    if (key) return { key, stamped };
+  }
+  return undefined;
+}
+
+/** ERR_DECRYPT for the caller; the cause (logged, never answered) says which version and which step. */
+function failure(address: SealedAddress, step: string): FhirError {
+  return decryptError(new Error(`${address.resourceType}/${address.id}/_history/${address.versionId}: ${step}`));
 }
 
 export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 1024 }: SealedStoreOptions): SealedStore {
   const cache = new PlaintextCache(cacheBytes);
 
   /** Unwraps the version's data key, decrypts its (verified) block and keeps the plaintext in the cache. */
-  function decrypt(kek: Awaited<ReturnType<Keyring['kekForRead']>>, block: Uint8Array, address: Parameters<SealedStore['open']>[0]): Uint8Array {
-    const dataKey = unwrapKey(kek, Buffer.from(address.wrappedKey, 'base64url'), dataKeyLabel(address.kek, address));
+  function decrypt(kek: KeyObject, block: Uint8Array, address: SealedAddress): Uint8Array {
+    const unwrapped = unwrapDataKey(kek, address);
+    if (!unwrapped) throw failure(address, `its wrapped data key does not unwrap under KEK ${address.kek} (the record's wrappedKey, kek, lastUpdated or method was altered)`);
+    const dataKey = unwrapped.key;
     try {
       const plaintext = openBlock(dataKey, block, address);
       cache.set(cacheKey(address), address.kek, plaintext);
       return plaintext;
+    } catch (err) {
+      throw err instanceof FhirError && err.code === 'ERR_DECRYPT' ? failure(address, 'its block does not decrypt under its data key') : err;
     } finally {
       dataKey.fill(0);
     }
@@ -56,18 +85,18 @@ export function createSealedStore({ blocks, keyring, cacheBytes = 64 * 1024 * 10
 
   return {
     async seal(input) {
-      const { resourceType, id, versionId, plaintext, kek: kekName } = input;
+      const { resourceType, id, versionId, plaintext, kek: kekName, lastUpdated, method } = input;
       const address = { resourceType, id, versionId };
       // The KEK first: a block is only sent to a remote node once its key can be kept.
       const kek = await keyring.kekForWrite(kekName, { fresh: input.freshKek === true });
       const dataKey = newKey();
       try {
         const staged = await blocks.stage(sealBlock(dataKey, plaintext, address));
-        const wrapped = wrapKey(kek.key, dataKey, dataKeyLabel(kekName, address));
+        const wrapped = wrapKey(kek.key, dataKey, dataKeyLabel(kekName, address, { lastUpdated, method }));
         // Recently written versions are the likeliest to be read next. If the commit fails the entry is harmless:
         // nothing in the index will ever ask for that address.
         const sealed = { cid: staged.cid.toString(), kek: kekName, wrappedKey: Buffer.from(wrapped).toString('base64url'), hmac: keyring.contentHash(plaintext) };
-        cache.set(cacheKey({ ...address, ...sealed }), kekName, plaintext);
+        cache.set(cacheKey({ ...address, ...sealed, lastUpdated, method }), kekName, plaintext);
         return {
           sealed,
           ops: [...kek.ops, ...staged.ops],

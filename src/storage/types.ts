@@ -4,6 +4,7 @@
  */
 import type { CID } from 'multiformats/cid';
 import type { BatchOp } from './db.ts';
+import type { VersionStamp } from './envelope.ts';
 
 /**
  * An IPFS block store. Blocks are raw (codec 0x55) with SHA-256 multihashes, CIDv1.
@@ -40,7 +41,14 @@ export interface SealedVersion {
   hmac: string;
 }
 
-export interface SealInput {
+/** Where a version is and what its record says of it: what opening it needs (the record, in the index). */
+export interface SealedAddress extends SealedVersion, VersionStamp {
+  resourceType: string;
+  id: string;
+  versionId: string;
+}
+
+export interface SealInput extends VersionStamp {
   resourceType: string;
   id: string;
   versionId: string;
@@ -55,10 +63,14 @@ export interface SealInput {
 export interface SealedStore {
   /** Encrypts a version under a fresh data key and stages its block. Ops go into the commit batch. */
   seal(input: SealInput): Promise<{ sealed: SealedVersion; ops: BatchOp[] }>;
-  /** Fetches, verifies against the CID, unwraps and decrypts. Throws ERR_KEY_DESTROYED if the KEK was erased. */
-  open(address: { resourceType: string; id: string; versionId: string } & SealedVersion): Promise<Uint8Array>;
+  /**
+   * Fetches, verifies against the CID, unwraps and decrypts. Throws ERR_KEY_DESTROYED if the KEK was erased, and
+   * ERR_DECRYPT if the KEK, the wrapped key, the record's stamp or the block does not open (its cause names the
+   * version and the step, never key material).
+   */
+  open(address: SealedAddress): Promise<Uint8Array>;
   /** Several versions, in order, as by `open`, their blocks fetched together (a search page, a Bundle). */
-  openMany(addresses: Array<{ resourceType: string; id: string; versionId: string } & SealedVersion>): Promise<Uint8Array[]>;
+  openMany(addresses: SealedAddress[]): Promise<Uint8Array[]>;
   /** Drops every decrypted version protected by this KEK from memory (erasure, after the KEK is destroyed). */
   forget(kek: string): void;
 }

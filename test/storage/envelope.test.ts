@@ -83,6 +83,20 @@ t.test('key wrapping round-trips and is bound to its label and its KEK', async (
   ];
   for (const [name, fn] of failures) t.throws(fn, { code: 'ERR_DECRYPT' }, name);
   t.throws(() => wrapKey(kek, new Uint8Array(16), label), RangeError, 'only 32-byte keys are wrapped');
+
+  // A stamped label binds the record's lastUpdated and method too, and never equals an unstamped one.
+  const stamp = { lastUpdated: '2025-06-01T12:00:00.000Z', method: 'PUT' };
+  const stamped = dataKeyLabel('patient/p1', address, stamp);
+  t.equal(stamped, `${label} 2025-06-01T12:00:00.000Z PUT`);
+  const wrappedStamped = wrapKey(kek, key, stamped);
+  t.same(unwrapKey(kek, wrappedStamped, stamped), key);
+  for (const [name, other] of [
+    ['unstamped', label],
+    ['other lastUpdated', dataKeyLabel('patient/p1', address, { ...stamp, lastUpdated: '2025-06-01T12:00:00.001Z' })],
+    ['other method', dataKeyLabel('patient/p1', address, { ...stamp, method: 'POST' })],
+  ] as const) {
+    t.throws(() => unwrapKey(kek, wrappedStamped, other), { code: 'ERR_DECRYPT' }, `stamped key under the ${name} label`);
+  }
   t.throws(() => sealBlock(new Uint8Array(16), plaintext, address), RangeError, 'only AES-256 keys');
 });
 

@@ -6,7 +6,10 @@ import { CID } from 'multiformats/cid';
 import { bytesSublevel, openDatabase, SUBLEVELS, type BatchOp, type Database } from '../../src/storage/db.ts';
 import { createHeliaBlockStore, type HeliaBlockStore } from '../../src/storage/helia-blocks.ts';
 import { openKeyFile, openKeyring, type Keyring } from '../../src/storage/keyring.ts';
+import type { FhirError } from '../../src/errors.ts';
+import { dataKeyLabel, newKey, sealBlock, wrapKey } from '../../src/storage/envelope.ts';
 import { createSealedStore } from '../../src/storage/sealed-store.ts';
+import type { VersionStamp } from '../../src/storage/envelope.ts';
 import type { SealedStore, SealInput, SealedVersion } from '../../src/storage/types.ts';
 
 interface Node {
@@ -51,15 +54,20 @@ async function tempNode(t: Test, cacheBytes = 0): Promise<Node> {
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const patient = (family: string) => encode({ resourceType: 'Patient', id: 'p1', name: [{ family, given: ['Ada'] }] });
 
-async function sealAndCommit(node: Node, input: SealInput): Promise<SealedVersion> {
-  const { sealed, ops } = await node.sealed.seal(input);
+/** What the version record says beyond the address: bound into the data key's label. */
+const stamp: VersionStamp = { lastUpdated: '2025-06-01T12:00:00.000Z', method: 'PUT' };
+
+/** Seals (with `stamp` unless the input names its own) and commits; the result is what a record keeps. */
+async function sealAndCommit(node: Node, input: Omit<SealInput, keyof VersionStamp> & Partial<VersionStamp>): Promise<SealedVersion & VersionStamp> {
+  const full = { ...stamp, ...input };
+  const { sealed, ops } = await node.sealed.seal(full);
   await node.db.batch(ops as BatchOp[], { sync: true });
-  return sealed;
+  return { ...sealed, lastUpdated: full.lastUpdated, method: full.method };
 }
 
 t.test('seal, commit, open: the plaintext comes back, the index keeps only CID, KEK name, wrapped key and HMAC', async (t) => {
   const node = await tempNode(t);
-  const input: SealInput = { resourceType: 'Patient', id: 'p1', versionId: '1', plaintext: patient('Zyxwvutsrq'), kek: 'patient/p1' };
+  const input: SealInput = { resourceType: 'Patient', id: 'p1', versionId: '1', plaintext: patient('Zyxwvutsrq'), kek: 'patient/p1', ...stamp };
   const { sealed, ops } = await node.sealed.seal(input);
   t.equal(ops.length, 2, 'the new patient KEK and the block go into the commit');
   t.equal(CID.parse(sealed.cid).version, 1);
@@ -93,6 +101,50 @@ t.test('a version cannot be opened as another one, nor with another key record',
   ];
   for (const [name, address] of swaps) await t.rejects(node.sealed.open(address), { code: 'ERR_DECRYPT', status: 500 }, name);
   await t.rejects(node.sealed.open({ resourceType: 'Patient', id: 'p1', versionId: '1', ...v1, cid: 'not-a-cid' }), { code: 'ERR_BLOCK_CORRUPT' });
+});
+
+t.test("the record's lastUpdated and method are bound to the data key; keys wrapped before stamps still open", async (t) => {
+  const node = await tempNode(t);
+  const address = { resourceType: 'Patient', id: 'p1', versionId: '1' };
+  const v1 = await sealAndCommit(node, { ...address, plaintext: patient('A'), kek: 'patient/p1' });
+  t.same(await node.sealed.open({ ...address, ...v1 }), patient('A'));
+  const altered: Array<[string, Parameters<SealedStore['open']>[0]]> = [
+    ['lastUpdated a second later', { ...address, ...v1, lastUpdated: '2025-06-01T12:00:01.000Z' }],
+    ['method POST', { ...address, ...v1, method: 'POST' }],
+  ];
+  for (const [name, changed] of altered) {
+    const err = await node.sealed.open(changed).catch((e: unknown) => e as FhirError);
+    t.match(err, { code: 'ERR_DECRYPT', status: 500, message: 'Stored data could not be decrypted' }, name);
+    t.match(String((err as FhirError).cause), /Patient\/p1\/_history\/1: its wrapped data key does not unwrap under KEK patient\/p1/, `${name}: the cause names the version`);
+  }
+
+  // A data key wrapped as before stamps were bound (label without them): still opens, whatever the record says.
+  const kek = await node.keyring.kekForRead('patient/p1');
+  const dataKey = newKey();
+  const legacy = sealBlock(dataKey, patient('L'), address);
+  const { cid, ops } = await node.blocks.stage(legacy);
+  await node.db.batch(ops as BatchOp[], { sync: true });
+  const old = { ...address, ...v1, cid: cid.toString(), wrappedKey: Buffer.from(wrapKey(kek, dataKey, dataKeyLabel('patient/p1', address))).toString('base64url') };
+  t.same(await node.sealed.open(old), patient('L'), 'an unstamped key opens');
+  t.same(await node.sealed.open({ ...old, lastUpdated: '1999-01-01T00:00:00.000Z' }), patient('L'), '(its stamp is not authenticated)');
+});
+
+t.test('a damaged KEK record: every version under it is ERR_DECRYPT, and the cause names the KEK', async (t) => {
+  const node = await tempNode(t);
+  const address = { resourceType: 'Observation', id: 'o1', versionId: '1' };
+  const obs = await sealAndCommit(node, { ...address, plaintext: encode({ resourceType: 'Observation' }), kek: 'patient/p1' });
+  await node.close();
+  const db = await openDatabase(path.join(node.dir, 'db'));
+  const keks = bytesSublevel(db, SUBLEVELS.kek);
+  const wrapped = Uint8Array.from((await keks.get('patient/p1'))!);
+  wrapped[20]! ^= 1;
+  await keks.put('patient/p1', wrapped);
+  await db.close();
+  const again = await startNode(node.dir);
+  t.teardown(() => again.close());
+  const err = (await again.sealed.open({ ...address, ...obs }).catch((e: unknown) => e)) as FhirError;
+  t.match(err, { code: 'ERR_DECRYPT', status: 500, message: 'Stored data could not be decrypted' });
+  t.match(String(err.cause), /KEK patient\/p1 does not unwrap under the master key/);
 });
 
 t.test('erasure: destroying the patient KEK makes every version unreadable (410), others stay readable', async (t) => {
