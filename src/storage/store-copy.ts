@@ -7,6 +7,7 @@
  * run would find nothing). The copy costs little: table files are immutable once written (LevelDB only ever
  * creates and deletes them), so they are hard-linked; only the log, the manifest and CURRENT are copied.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -47,15 +48,17 @@ export async function privateStoreCopy(dbDir: string): Promise<StoreCopy> {
  */
 export async function isHeldByAnotherProcess(dbDir: string): Promise<boolean | undefined> {
   let locks: string;
-  let inode: number;
+  let stat: BigIntStats;
   try {
-    [locks, inode] = await Promise.all([fs.readFile('/proc/locks', 'utf8'), fs.stat(path.join(dbDir, 'LOCK')).then((s) => s.ino)]);
+    [locks, stat] = await Promise.all([fs.readFile('/proc/locks', 'utf8'), fs.stat(path.join(dbDir, 'LOCK'), { bigint: true })]);
   } catch {
     return undefined;
   }
-  // "1: POSIX  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF": major:minor:inode of the locked file.
-  return locks.split('\n').some((line) => {
-    const id = line.trim().split(/\s+/)[5];
-    return id !== undefined && Number(id.split(':')[2]) === inode;
-  });
+  // "1: POSIX  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF": major:minor (hex) and inode of the locked file. stat()
+  // gives the device in glibc's encoding (gnu_dev_major / gnu_dev_minor).
+  const dev = stat.dev;
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const wanted = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${stat.ino}`;
+  return locks.split('\n').some((line) => line.trim().split(/\s+/)[5] === wanted);
 }
