@@ -353,6 +353,17 @@ export class Repository {
     ] as BatchOp[];
   }
 
+  /**
+   * Whether each version brought its resource into existence, which is what its write answered 201 for: a create
+   * (POST), or a PUT of an id never written before (version 1) or whose previous version is a deletion.
+   */
+  async createdBy(records: VersionRecord[]): Promise<boolean[]> {
+    const revived = records.filter((r) => r.method === 'PUT' && r.versionId > 1);
+    const previous = revived.length ? await this.versions.getMany(revived.map((r) => versionKey(r.resourceType, r.id, r.versionId - 1))) : [];
+    const afterDeletion = new Set(revived.filter((_, i) => previous[i]?.deleted === true));
+    return records.map((r) => !r.deleted && (r.method === 'POST' || (r.method === 'PUT' && (r.versionId === 1 || afterDeletion.has(r)))));
+  }
+
   /** Versions of one resource, newest first. `before` is the version number to continue below. */
   async historyInstance(resourceType: string, id: string, page: { count: number; before?: number; since?: string }): Promise<HistoryPage> {
     const prefix = `${resourceType}/${id}/`;

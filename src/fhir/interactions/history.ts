@@ -37,9 +37,9 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   }
 
   // every version's block requested at once (see searchBundle); deletions have none
-  const contents = await ctx.repo.openMany(result.records.filter((r) => !r.deleted));
+  const [contents, created] = await Promise.all([ctx.repo.openMany(result.records.filter((r) => !r.deleted)), ctx.repo.createdBy(result.records)]);
   let opened = 0;
-  const entries = result.records.map((record) => historyEntry(ctx, record, record.deleted ? undefined : contents[opened++]));
+  const entries = result.records.map((record, i) => historyEntry(ctx, record, record.deleted ? undefined : contents[opened++], created[i]!));
   const patients = [...new Set(result.records.flatMap((r) => (r.patient ? [`Patient/${r.patient}`] : [])))];
   const entity = match.resourceType ? [{ reference: match.id ? `${match.resourceType}/${match.id}` : match.resourceType }] : [];
   await ctx.work.record(auditEntry(ctx, match, 200, { entity, ...(patients.length ? { patients } : {}) }));
@@ -53,13 +53,14 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   return { status: 200, body: bundle };
 }
 
-function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext: Uint8Array | undefined): BundleEntry {
+/** One version as its write was answered: 201 when it created the resource (update-as-create too), 204 a deletion. */
+function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext: Uint8Array | undefined, created: boolean): BundleEntry {
   const path = `${record.resourceType}/${record.id}`;
   const entry: BundleEntry = {
     fullUrl: `${ctx.baseUrl}/${path}`,
     request: { method: record.method, url: record.method === 'POST' ? record.resourceType : path },
     response: {
-      status: record.deleted ? '204 No Content' : record.method === 'POST' ? '201 Created' : '200 OK',
+      status: record.deleted ? '204 No Content' : created ? '201 Created' : '200 OK',
       etag: etagOf(record),
       lastModified: record.lastUpdated,
     },
