@@ -223,6 +223,15 @@ t.test('REST interactions', async (t) => {
     t.equal(since.body.entry.length, 0);
     t.equal((await server.fhir('Observation/_history?_since=yesterday')).status, 400);
     t.equal((await server.fhir('Observation/_history?_count=abc')).status, 400);
+    // _count=0: no entries and no next link, as a search answers it; the instance level still gives its total
+    for (const path of ['Observation/_history', '_history', `Patient/${id}/_history`]) {
+      const none = await server.fhir(`${path}?_count=0`);
+      t.equal(none.status, 200, path);
+      t.same([none.body.entry, none.body.link.map((l: any) => l.relation)], [[], ['self']], `${path}?_count=0: no entries, no next`);
+      t.match(none.body.link[0].url, /\?_count=0$/);
+    }
+    t.equal((await server.fhir(`Patient/${id}/_history?_count=0`)).body.total, 6, 'every version counted');
+    t.equal((await server.fhir('Observation/_history?_count=0')).body.total, undefined, 'no total at type level, as with any _count');
     t.equal((await server.fhir('Observation/_history?foo=bar')).status, 400);
   });
 

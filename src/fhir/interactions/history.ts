@@ -23,16 +23,21 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   if (before !== undefined) page.before = before;
   if (since !== undefined) page.since = since;
 
+  // _count=0 asks for no entries, as it does of a search: the Bundle then holds only the total, where there is one
+  const none: HistoryPage = { records: [] };
   let result: HistoryPage;
   let selfPath: string;
+  let total: number | undefined;
   if (match.interaction === 'history-instance') {
     const { resourceType, id } = match as Required<Pick<RouteMatch, 'resourceType' | 'id'>>;
     const head = await ctx.repo.head(resourceType, id);
     if (!head) throw errors.notFound(`${resourceType}/${id} is not known`);
-    result = await ctx.repo.historyInstance(resourceType, id, page);
+    result = count === 0 ? none : await ctx.repo.historyInstance(resourceType, id, page);
     selfPath = `${resourceType}/${id}/_history`;
+    // the whole history (every version is kept: versionIds 1…n), given when no _since or cursor cuts it
+    if (before === undefined && since === undefined && (count === 0 || result.next === undefined)) total = head.versionId;
   } else {
-    result = await ctx.repo.history(match.resourceType, page);
+    result = count === 0 ? none : await ctx.repo.history(match.resourceType, page);
     selfPath = match.resourceType ? `${match.resourceType}/_history` : '_history';
   }
 
@@ -47,9 +52,7 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.baseUrl, selfPath, count, since, before) }];
   if (result.next !== undefined) link.push({ relation: 'next', url: pageUrl(ctx.baseUrl, selfPath, count, since, result.next) });
   const bundle: Bundle = { resourceType: 'Bundle', type: 'history', link, entry: entries };
-  if (match.interaction === 'history-instance' && before === undefined && since === undefined && result.next === undefined) {
-    bundle.total = entries.length;
-  }
+  if (total !== undefined) bundle.total = total;
   return { status: 200, body: bundle };
 }
 
