@@ -44,6 +44,10 @@ t.test('bulk export', async (t) => {
       t.equal(res.status, status, query);
       t.equal(JSON.parse(res.text).resourceType, 'OperationOutcome');
     }
+    for (const format of ['application/fhir+ndjson', 'application/fhir%2Bndjson', 'application/ndjson', 'ndjson']) {
+      t.equal((await kickOff(`$export?_type=Patient&_outputFormat=${format}`)).status, 202, `_outputFormat=${format} (an unencoded + arrives as a space)`);
+    }
+    t.equal((await kickOff('$export?_type=Patient&_outputFormat=application/fhir+json')).status, 400, 'but not another format');
     const batch = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: '$export' } }] } });
     t.match(batch.body.entry[0].response.status, /^400/, 'not inside a Bundle');
   });

@@ -25,7 +25,11 @@ import { parseInstant } from './parameters.ts';
 import { pageUrl, typesParameter } from './search.ts';
 
 const KICK_OFF_PARAMETERS = new Set(['_type', '_since', '_outputFormat', '_format', '_pretty']);
-const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
+/**
+ * The IG's three spellings, and `application/fhir ndjson`: the first as it arrives when a client copies the IG's
+ * examples without encoding the `+` (a query's `+` is a space), accepted as HAPI accepts it.
+ */
+const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson', 'application/fhir ndjson']);
 /** AuditEvents are the ledger's view, not stored resources (their own API, the auditor's). */
 const EXPORTABLE = RESOURCE_TYPES.filter((type) => type !== 'AuditEvent');
 const NEWLINE = new Uint8Array([0x0a]);
