@@ -210,6 +210,9 @@ t.test('search answers match the dataset', async (t) => {
     t.same(all.body.entry[0].resource.id, 'p1');
     t.equal(all.body.entry[0].search.mode, 'match');
     t.equal((await server.fhir('Patient/nope/$everything')).status, 404);
+    // p2 links to p3, so it is in p3's compartment; p3 still comes first although p2 sorts before it by id
+    t.same(await ids(server, 'Patient/p3/$everything?_type=Patient', true), ['p3', 'p2']);
+    t.same((await server.fhir('Patient/p3/$everything?_count=1')).body.entry[0].resource.id, 'p3', 'on the first page');
   });
 
   t.test('searches as GET entries of a batch Bundle; HEAD', async (t) => {

@@ -43,8 +43,10 @@ export async function everything(req: FhirRequest, match: RouteMatch, ctx: Inter
     if (since) filters.push({ kind: 'match', name: '_since', code: '_lastUpdated', negate: false, conditions: [dateCondition('_lastUpdated', '_since', `ge${since}`)] });
     planned.push({ type, filters });
   }
-  // The patient first, as clients reading a summary expect it at the top; the compartment's types after it by name.
-  const plan = { ...planOf(parsed, planned), typeRank: (type: string) => (type === 'Patient' ? 0 : 1) };
+  // The patient first, as clients reading a summary expect it at the top, then the Patients linked to it; the
+  // compartment's other types after them by name.
+  const rowRank = (type: string, rid: string) => (type !== 'Patient' ? 2 : rid === id ? 0 : 1);
+  const plan = { ...planOf(parsed, planned), rowRank };
   const outcome = await runSearch(ctx.repo, ctx.repo.search, plan);
   // What the matches refer to is included, but not a compartment member of a listed type: that one is a match on
   // its own page, and including it on every page that refers to it repeated an Encounter dozens of times. _type

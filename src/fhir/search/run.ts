@@ -7,7 +7,7 @@
 import { exact } from './conditions.ts';
 import type { SearchEngine } from './engine.ts';
 import type { Filter, Include, ParsedSearch, SortKey } from './params.ts';
-import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cursor, type PageSlice, type Row, type TypeRank } from './paging.ts';
+import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cursor, type PageSlice, type Row, type RowRank } from './paging.ts';
 import { paramsOf } from './registry.ts';
 import { r4PatientCompartment } from '../definitions.ts';
 import type { Repository, VersionRecord } from '../repository.ts';
@@ -18,8 +18,8 @@ export interface SearchPlan {
   types: Array<{ type: string; filters: Filter[] }>;
   parsed: ParsedSearch;
   count: number;
-  /** Order of the types among rows of equal sort keys (default: by name); $everything puts the Patient first. */
-  typeRank?: TypeRank;
+  /** Order among rows of equal sort keys (default: by type name, then id); $everything puts its patient first. */
+  rowRank?: RowRank;
 }
 
 export interface SearchOutcome {
@@ -54,7 +54,7 @@ export async function runSearch(repo: Repository, engine: SearchEngine, plan: Se
     if (plan.parsed.total !== 'none') total = await repo.countAt(source, snapshot);
   } else {
     const rows = await sortedMatches(repo, engine, plan, snapshot);
-    page = slicePage(rows, sort, plan.count, cursor, plan.typeRank);
+    page = slicePage(rows, sort, plan.count, cursor, plan.rowRank);
     total = rows.length;
   }
   const at = (d: Cursor['d'], row: RowWithRecord) => encodeCursor({ s: snapshot, d, k: row.keys, t: row.type, id: row.id });
@@ -85,7 +85,7 @@ async function sortedMatches(repo: Repository, engine: SearchEngine, plan: Searc
     const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort, cache)));
     kept.forEach((record, i) => rows.push({ id: record.id, type, keys: keys[i]!, record }));
   }
-  return rows.sort((a, b) => compareRows(sort, a, b, plan.typeRank));
+  return rows.sort((a, b) => compareRows(sort, a, b, plan.rowRank));
 }
 
 /**
