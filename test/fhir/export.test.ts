@@ -149,6 +149,54 @@ t.test('bulk export', async (t) => {
     t.equal((await kickOff('Group/$export')).status, 404, 'group level needs a Group');
   });
 
+  t.test("group level: a member's whole compartment, as $everything reads it, at the kick-off", async (t) => {
+    const create = async (body: R) => {
+      const res = await server.fhir(body.resourceType, { method: 'POST', body });
+      t.equal(res.status, 201);
+      return res.body as R;
+    };
+    const [p1, p2] = [(await create({ resourceType: 'Patient' })).id as string, (await create({ resourceType: 'Patient' })).id as string];
+    const observation = (extra: R) => ({ resourceType: 'Observation', status: 'final', code: { text: 'probe' }, subject: { reference: `Patient/${p1}` }, ...extra });
+    // filed under P1 (its subject), in P2's compartment through performer
+    const shared = await create(observation({ performer: [{ reference: `Patient/${p2}` }] }));
+    const dropped = await create(observation({ performer: [{ reference: `Patient/${p2}` }] }));
+    const deleted = await create(observation({ performer: [{ reference: `Patient/${p2}` }] }));
+    const joined = await create(observation({}));
+    const linked = await create({ resourceType: 'Patient', link: [{ other: { reference: `Patient/${p2}` }, type: 'seealso' }] });
+    const everything = (await server.fhir(`Patient/${p2}/$everything?_type=Observation`)).body.entry.map((e: R) => e.resource.id).sort();
+    t.same(everything, [shared.id, dropped.id, deleted.id].sort(), "$everything's answer");
+
+    const exportOf = async (members: string[]) => {
+      const group = await create({ resourceType: 'Group', type: 'person', actual: true, member: members.map((id) => ({ entity: { reference: `Patient/${id}` } })) });
+      const res = await kickOff(`Group/${group.id}/$export?_type=Patient,Observation`);
+      t.equal(res.status, 202);
+      return res.headers.get('content-location')!;
+    };
+    const onlyP2 = await exportOf([p2]);
+    const both = await exportOf([p1, p2]);
+    // after the kick-offs: one leaves P2's compartment, one joins it, one is deleted; the files show the kick-off
+    t.equal((await server.fhir(`Observation/${dropped.id}`, { method: 'PUT', body: { ...dropped, performer: undefined } })).status, 200);
+    t.equal((await server.fhir(`Observation/${joined.id}`, { method: 'PUT', body: { ...joined, performer: [{ reference: `Patient/${p2}` }] } })).status, 200);
+    t.equal((await server.fhir(`Observation/${deleted.id}`, { method: 'DELETE' })).status, 200);
+
+    const files = async (statusUrl: string) => {
+      const manifest = JSON.parse((await raw(server, statusUrl, {}, token)).text);
+      const out: Record<string, string[]> = {};
+      for (const o of manifest.output) out[o.type] = lines((await raw(server, o.url, {}, token)).text).map((r) => r.id);
+      return out;
+    };
+    const p2Files = await files(onlyP2);
+    t.same(p2Files.Observation, everything, "P2's Observations, those filed under P1 too, as they stood at the kick-off");
+    t.same(p2Files.Patient, [p2, linked.id].sort(), 'the Patient linking to P2 is in its compartment too');
+    const bothFiles = await files(both);
+    t.equal(new Set(bothFiles.Observation).size, bothFiles.Observation!.length, 'each resource once, though in two members\' compartments');
+    t.ok([shared.id, dropped.id, deleted.id, joined.id].every((id) => bothFiles.Observation!.includes(id)));
+
+    // patient level: every patient's compartment, each resource once
+    const all = await files((await kickOff('Patient/$export?_type=Observation')).headers.get('content-location')!);
+    t.equal(all.Observation!.filter((id) => id === shared.id).length, 1, 'patient level: once');
+  });
+
   t.test('the CapabilityStatement declares all three levels', async (t) => {
     const cs = (await server.fhir('metadata')).body;
     t.same(cs.instantiates, ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);

@@ -20,6 +20,9 @@ import { informational } from '../outcome.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { VersionRecord } from '../repository.ts';
 import type { RouteMatch } from '../route.ts';
+import { matchesEntries } from '../search/memory-match.ts';
+import type { Filter } from '../search/params.ts';
+import { compartmentFilter } from '../search/run.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 import { parseInstant } from './parameters.ts';
 import { pageUrl, typesParameter } from './search.ts';
@@ -144,7 +147,6 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
   if (!job.types.includes(type)) throw errors.notFound(`Bulk export ${job.id} has no ${type} file`, 'ERR_EXPORT_JOB_UNKNOWN');
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: entityOfMatch(match) }));
   const { repo } = ctx;
-  const members = job.patients ? new Set(job.patients) : undefined;
   async function* lines(): AsyncGenerator<Uint8Array> {
     // Blocks are fetched OPEN_TOGETHER at a time (as a search page's are), then decrypted in order.
     let pending: VersionRecord[] = [];
@@ -153,17 +155,52 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
       pending = [];
       return out;
     };
-    for await (const record of repo.versionsAt(type, job.at)) {
-      if (job.since && record.lastUpdated < job.since) continue;
-      // Patient level: only what lies in some patient's compartment (the Patient records themselves included);
-      // group level: only what lies in a member's.
-      const owner = type === 'Patient' ? record.id : record.patient;
-      if (job.level === 'patient' && owner === undefined) continue;
-      if (job.level === 'group' && (owner === undefined || !members!.has(owner))) continue;
+    for await (const record of exported(ctx, job, type)) {
       pending.push(record);
       if (pending.length === OPEN_TOGETHER) for (const bytes of await opened()) yield* [bytes, NEWLINE];
     }
     for (const bytes of await opened()) yield* [bytes, NEWLINE];
   }
   return { status: 200, body: { ndjson: lines() } };
+}
+
+/**
+ * What a job's file of one type holds, in order: the type's resources as they stood at the kick-off, updated since
+ * `_since`; at patient level only those in some patient's compartment (the Patient records themselves included),
+ * at group level only those in a member's (groupMembersAt).
+ */
+async function* exported(ctx: InteractionContext, job: ExportJob, type: string): AsyncGenerator<VersionRecord> {
+  const records = job.level === 'group' ? groupMembersAt(ctx, type, job.patients ?? [], job.at) : ctx.repo.versionsAt(type, job.at);
+  for await (const record of records) {
+    if (job.since && record.lastUpdated < job.since) continue;
+    // A version's `patient` is the first patient whose compartment holds it (compartment.ts): set for every
+    // resource in any patient's compartment.
+    if (job.level === 'patient' && type !== 'Patient' && record.patient === undefined) continue;
+    yield record;
+  }
+}
+
+/**
+ * A type's resources in the Patient compartment of any of `patients` as they stood at ledger index `at`, each once,
+ * in id order: decided as a compartment search and $everything decide it (compartmentFilter), not by the one
+ * patient a resource is filed under, so an Observation of P1 performed by P2 is P2's too. The index shows the store
+ * as it is now, which is the store at `at` for the resources unchanged since; one changed since is decided on the
+ * entries of its version of that moment (decrypted), as the engine decides a candidate on its plaintext entries.
+ * The index is read before the changes are: a resource changed in between counts as changed.
+ */
+async function* groupMembersAt(ctx: InteractionContext, type: string, patients: readonly string[], at: number): AsyncGenerator<VersionRecord> {
+  const filters = patients.map((patient) => compartmentFilter(type, patient)).filter((f): f is Filter => f !== undefined);
+  if (filters.length === 0) return;
+  const now = new Set<string>();
+  for (const filter of filters) for (const id of await ctx.repo.search.matchIds(type, [filter])) now.add(id);
+  const changed = await ctx.repo.changedSince(type, at);
+  const codes = new Set(filters.flatMap((f) => (f.kind === 'match' ? f.conditions.map((c) => c.code) : [])));
+  for await (const record of ctx.repo.versionsAt(type, at, [...new Set([...now, ...changed])].sort())) {
+    if (!changed.has(record.id)) {
+      if (now.has(record.id)) yield record;
+      continue;
+    }
+    const entries = await ctx.repo.plainEntries(record, codes);
+    if (filters.some((filter) => matchesEntries([filter], entries))) yield record;
+  }
 }
