@@ -276,12 +276,6 @@ export class Repository {
     return changed;
   }
 
-  /** Whether a type holds any current resource. */
-  async holdsAny(type: string): Promise<boolean> {
-    for await (const _id of this.index.idsFrom({ type }, { batch: 8 })) return true;
-    return false;
-  }
-
   /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
   async latestT(): Promise<number> {
     for await (const key of this.systemHistory.keys({ reverse: true, limit: 1 })) return Number(key);

@@ -113,8 +113,17 @@ t.test('bulk export', async (t) => {
     t.same(patients.map((p) => p.id), [patientId]);
 
     const later = await kickOff(`$export?_type=Observation&_since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
-    const laterManifest = JSON.parse((await raw(server, later.headers.get('content-location')!, {}, token)).text);
-    t.equal(lines((await raw(server, laterManifest.output[0].url, {}, token)).text).length, 0, '_since after every update: an empty file');
+    const laterStatus = later.headers.get('content-location')!;
+    t.same(JSON.parse((await raw(server, laterStatus, {}, token)).text).output, [], '_since after every update: no file, an empty output');
+    t.equal(lines((await raw(server, `${laterStatus.replace('$export-poll-status', '$export-file')}/Observation`, {}, token)).text).length, 0, 'the file is empty indeed');
+
+    // the manifest lists what the job's files hold, not what the store holds when it is polled
+    const flags = await kickOff('$export?_type=Patient,Flag');
+    t.equal((await server.fhir('Flag', { method: 'POST', body: { resourceType: 'Flag', status: 'active', code: { text: 'x' }, subject: { reference: `Patient/${patientId}` } } })).status, 201);
+    const flagsManifest = JSON.parse((await raw(server, flags.headers.get('content-location')!, {}, token)).text);
+    t.same(flagsManifest.output.map((o: R) => o.type), ['Patient'], 'no Flag file: none existed at the kick-off');
+    const again = JSON.parse((await raw(server, flags.headers.get('content-location')!, {}, token)).text);
+    t.same(again.output, flagsManifest.output, 'the same on the next poll');
 
     const other = await server.token({ sub: 'someone-else' });
     t.equal((await raw(server, statusUrl, {}, other)).status, 404, 'another caller cannot poll');
@@ -168,7 +177,7 @@ t.test('bulk export', async (t) => {
 
     const exportOf = async (members: string[]) => {
       const group = await create({ resourceType: 'Group', type: 'person', actual: true, member: members.map((id) => ({ entity: { reference: `Patient/${id}` } })) });
-      const res = await kickOff(`Group/${group.id}/$export?_type=Patient,Observation`);
+      const res = await kickOff(`Group/${group.id}/$export?_type=Patient,Encounter,Observation`);
       t.equal(res.status, 202);
       return res.headers.get('content-location')!;
     };
@@ -186,6 +195,7 @@ t.test('bulk export', async (t) => {
       return out;
     };
     const p2Files = await files(onlyP2);
+    t.same(Object.keys(p2Files), ['Observation', 'Patient'], "no Encounter file: the store holds Encounters, P2's compartment none");
     t.same(p2Files.Observation, everything, "P2's Observations, those filed under P1 too, as they stood at the kick-off");
     t.same(p2Files.Patient, [p2, linked.id].sort(), 'the Patient linking to P2 is in its compartment too');
     const bothFiles = await files(both);

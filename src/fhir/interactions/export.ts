@@ -5,8 +5,8 @@
  * (NDJSON).
  *
  * The kick-off records the job (its parameters and the ledger index of that moment) and answers 202 with the status
- * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type that holds
- * resources. Each file is written while it is downloaded, from the store as it stood at the kick-off
+ * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type whose file holds
+ * resources (found on the first poll). Each file is written while it is downloaded, from the store as it stood at the kick-off
  * (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every poll, every
  * download and every cancel is a ledger entry; a download's entry is durable before its first byte.
  */
@@ -37,6 +37,8 @@ const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson',
 const EXPORTABLE = RESOURCE_TYPES.filter((type) => type !== 'AuditEvent');
 const NEWLINE = new Uint8Array([0x0a]);
 const OPEN_TOGETHER = 64;
+/** Types whose files are looked at concurrently for the manifest (each holds a LevelDB snapshot meanwhile). */
+const OUTPUT_CHECKS_TOGETHER = 8;
 
 
 function jobsOf(ctx: InteractionContext): ExportJobs {
@@ -121,16 +123,32 @@ async function groupPatients(ctx: InteractionContext, id: string): Promise<strin
   return [...new Set(ids)].sort();
 }
 
-/** The manifest (complete at once: the files are written as they are read), or 404 for a job not the caller's. */
+/**
+ * The manifest (complete at once: the files are written as they are read), or 404 for a job not the caller's. Its
+ * `output` lists only the files that hold resources (Bulk Data IG, "Complete Status": an export that returns none
+ * has an empty array): a type's file is looked at up to its first line, with the file's own selection.
+ */
 async function status(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
   const job = await ownJob(ctx, match.job!);
-  const output: Array<{ type: string; url: string }> = [];
-  for (const type of job.types) {
-    if (await ctx.repo.holdsAny(type)) output.push({ type, url: `${ctx.baseUrl}/$export-file/${job.id}/${type}` });
+  let types = job.output;
+  if (!types) {
+    const holds = await inBatches(job.types, OUTPUT_CHECKS_TOGETHER, async (type) => {
+      for await (const _record of exported(ctx, job, type)) return true;
+      return false;
+    });
+    types = job.types.filter((_, i) => holds[i]);
+    await jobsOf(ctx).setOutput(job.id, types);
   }
+  const output = types.map((type) => ({ type, url: `${ctx.baseUrl}/$export-file/${job.id}/${type}` }));
   await ctx.work.record(auditEntry(ctx, match, 200));
   const manifest = { transactionTime: job.transactionTime, request: job.request, requiresAccessToken: true, output, error: [] };
   return { status: 200, body: { json: manifest } };
+}
+
+async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return out;
 }
 
 async function cancel(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
