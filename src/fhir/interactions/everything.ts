@@ -50,8 +50,8 @@ export async function everything(req: FhirRequest, match: RouteMatch, ctx: Inter
   let planned = compartment;
   if (wanted) planned = await typedPlan(ctx, compartment, new Set(wanted), own);
   else parsed.include = [{ type: '*', code: '*', iterate: false }];
-  // The patient first, as clients reading a summary expect it at the top, then other Patients (linked, referred to); the
-  // compartment's other types after them by name.
+  // The patient first, as clients reading a summary expect it at the top, then other Patients (linked to it, or
+  // referred to); the compartment's other types after them by name.
   const rowRank = (type: string, rid: string) => (type !== 'Patient' ? 2 : rid === id ? 0 : 1);
   const plan = { ...planOf(parsed, planned), rowRank };
   const outcome = await runSearch(ctx.repo, ctx.repo.search, plan);

@@ -6,9 +6,9 @@
  *
  * The kick-off records the job (its parameters and the ledger index of that moment) and answers 202 with the status
  * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type whose file holds
- * resources (found on the first poll). Each file is written while it is downloaded, from the store as it stood at the kick-off
- * (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every poll, every
- * download and every cancel is a ledger entry; a download's entry is durable before its first byte.
+ * resources (found on the first poll). Each file is written while it is downloaded, from the store as it stood at
+ * the kick-off (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every
+ * poll, every download and every cancel is a ledger entry; a download's entry is durable before its first byte.
  */
 import type { Group, OperationOutcome } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
