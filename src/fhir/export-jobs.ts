@@ -4,6 +4,7 @@
  * that point (Repository.versionsAt), so no plaintext ever lands on disk and a job costs nothing until it is read.
  */
 import { jsonSublevel, SUBLEVELS, type Database, type Sublevel } from '../storage/db.ts';
+import { KeyedLocks } from './locks.ts';
 
 export interface ExportJob {
   id: string;
@@ -25,10 +26,17 @@ export interface ExportJob {
   request: string;
   /** Who may poll, download and cancel (issuer and subject of the kick-off's token). */
   owner: string;
+  /**
+   * The types whose files hold resources (the manifest's `output`), found on the first poll and kept: the files
+   * show the store at `at`, so the answer never changes.
+   */
+  output?: string[];
 }
 
 export class ExportJobs {
   readonly #jobs: Sublevel<ExportJob>;
+  /** Keeps a job's update and its deletion apart, so that a poll never brings back a job deleted meanwhile. */
+  readonly #locks = new KeyedLocks();
 
   constructor(db: Database) {
     this.#jobs = jsonSublevel<ExportJob>(db, SUBLEVELS.exportJob);
@@ -42,7 +50,23 @@ export class ExportJobs {
     return this.#jobs.get(id);
   }
 
+  /** Records the types whose files hold resources, if the job is still there. */
+  async setOutput(id: string, output: string[]): Promise<void> {
+    const release = await this.#locks.acquire([id]);
+    try {
+      const job = await this.#jobs.get(id);
+      if (job) await this.#jobs.put(id, { ...job, output });
+    } finally {
+      release();
+    }
+  }
+
   async delete(id: string): Promise<void> {
-    await this.#jobs.del(id);
+    const release = await this.#locks.acquire([id]);
+    try {
+      await this.#jobs.del(id);
+    } finally {
+      release();
+    }
   }
 }

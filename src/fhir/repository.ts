@@ -225,8 +225,9 @@ export class Repository {
    * resources in id order (the type's `_id` entries), then those deleted since `at`, which those entries no longer
    * list: found among the type's versions written after `at` (type history), so that pass holds only the ids
    * changed since. Memory stays bounded by a chunk plus those ids, whatever the type's size.
+   * With `ids`: only those resources (current or deleted since), in the order given.
    */
-  async *versionsAt(type: string, at: number): AsyncGenerator<VersionRecord> {
+  async *versionsAt(type: string, at: number, ids?: readonly string[]): AsyncGenerator<VersionRecord> {
     const snapshot = this.db.snapshot();
     try {
       // The version current at `at`, stepping back from the head (none: created since, or a deletion then).
@@ -237,16 +238,21 @@ export class Repository {
         }
         return record && !record.deleted ? record : undefined;
       };
-      const resolve = async (ids: string[], deleted: boolean): Promise<VersionRecord[]> => {
+      // deleted: only heads that are deletions (true) or that are not (false); undefined: either
+      const resolve = async (ids: readonly string[], deleted?: boolean): Promise<VersionRecord[]> => {
         const heads = await this.heads.getMany(ids.map((id) => `${type}/${id}`), { snapshot });
         const out: VersionRecord[] = [];
         for (const head of heads) {
-          if (!head || (head.deleted === true) !== deleted) continue;
+          if (!head || (deleted !== undefined && (head.deleted === true) !== deleted)) continue;
           const record = await asOf(head);
           if (record) out.push(record);
         }
         return out;
       };
+      if (ids) {
+        for (let i = 0; i < ids.length; i += 256) yield* await resolve(ids.slice(i, i + 256));
+        return;
+      }
       let chunk: string[] = [];
       for await (const id of this.index.idsFrom({ type }, { snapshot })) {
         chunk.push(id);
@@ -256,19 +262,18 @@ export class Repository {
         }
       }
       if (chunk.length) yield* await resolve(chunk, false);
-      const changedSince = new Set<string>();
-      for await (const pointer of this.typeHistory.values({ gt: `${type}/${pad(at)}`, lt: `${type}/\xff`, snapshot })) changedSince.add(pointer.id);
-      const ids = [...changedSince];
-      for (let i = 0; i < ids.length; i += 256) yield* await resolve(ids.slice(i, i + 256), true);
+      const changed = [...(await this.changedSince(type, at, snapshot))];
+      for (let i = 0; i < changed.length; i += 256) yield* await resolve(changed.slice(i, i + 256), true);
     } finally {
       await snapshot.close();
     }
   }
 
-  /** Whether a type holds any current resource. */
-  async holdsAny(type: string): Promise<boolean> {
-    for await (const _id of this.index.idsFrom({ type }, { batch: 8 })) return true;
-    return false;
+  /** Ids of a type's resources with a version written after ledger index `at` (type history): changed since. */
+  async changedSince(type: string, at: number, snapshot?: ReturnType<Database['snapshot']>): Promise<Set<string>> {
+    const changed = new Set<string>();
+    for await (const pointer of this.typeHistory.values({ gt: `${type}/${pad(at)}`, lt: `${type}/\xff`, ...(snapshot ? { snapshot } : {}) })) changed.add(pointer.id);
+    return changed;
   }
 
   /** Ledger index of the newest committed version (-1 for an empty node): a search's point in time. */
@@ -353,6 +358,17 @@ export class Repository {
       { type: 'put', sublevel: this.typeHistory, key: `${record.resourceType}/${pad(appended.seq)}`, value: pointer },
       { type: 'put', sublevel: this.systemHistory, key: pad(appended.seq), value: pointer },
     ] as BatchOp[];
+  }
+
+  /**
+   * Whether each version brought its resource into existence, which is what its write answered 201 for: a create
+   * (POST), or a PUT of an id never written before (version 1) or whose previous version is a deletion.
+   */
+  async createdBy(records: VersionRecord[]): Promise<boolean[]> {
+    const revived = records.filter((r) => r.method === 'PUT' && r.versionId > 1);
+    const previous = revived.length ? await this.versions.getMany(revived.map((r) => versionKey(r.resourceType, r.id, r.versionId - 1))) : [];
+    const afterDeletion = new Set(revived.filter((_, i) => previous[i]?.deleted === true));
+    return records.map((r) => !r.deleted && (r.method === 'POST' || (r.method === 'PUT' && (r.versionId === 1 || afterDeletion.has(r)))));
   }
 
   /** Versions of one resource, newest first. `before` is the version number to continue below. */

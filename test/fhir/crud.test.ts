@@ -191,6 +191,12 @@ t.test('REST interactions', async (t) => {
     const recreated = await server.fhir(`Patient/${id}`, { method: 'PUT', body: { ...patient, id } });
     t.equal(recreated.status, 201);
     t.equal(recreated.headers.get('etag'), 'W/"6"');
+    // each entry's response.status is what its write answered: a PUT that re-created the resource 201
+    const statuses = async (path: string) => ((await server.fhir(path)).body.entry as any[]).map((e) => `${e.request.method} ${e.response.status}`);
+    t.same(await statuses(`Patient/${id}/_history`), ['PUT 201 Created', 'DELETE 204 No Content', 'PATCH 200 OK', 'PATCH 200 OK', 'PUT 200 OK', 'POST 201 Created']);
+    t.same(await statuses('Patient/mrn-0042/_history'), ['PUT 201 Created'], 'update-as-create');
+    const typeLevel = ((await server.fhir('Patient/_history?_count=1000')).body.entry as any[]).filter((e) => e.fullUrl.endsWith('/Patient/mrn-0042'));
+    t.same(typeLevel.map((e) => e.response.status), ['201 Created'], 'the same at type level');
   });
 
   t.test('type and system history page with stable next links', async (t) => {
@@ -217,6 +223,15 @@ t.test('REST interactions', async (t) => {
     t.equal(since.body.entry.length, 0);
     t.equal((await server.fhir('Observation/_history?_since=yesterday')).status, 400);
     t.equal((await server.fhir('Observation/_history?_count=abc')).status, 400);
+    // _count=0: no entries and no next link, as a search answers it; the instance level still gives its total
+    for (const path of ['Observation/_history', '_history', `Patient/${id}/_history`]) {
+      const none = await server.fhir(`${path}?_count=0`);
+      t.equal(none.status, 200, path);
+      t.same([none.body.entry, none.body.link.map((l: any) => l.relation)], [[], ['self']], `${path}?_count=0: no entries, no next`);
+      t.match(none.body.link[0].url, /\?_count=0$/);
+    }
+    t.equal((await server.fhir(`Patient/${id}/_history?_count=0`)).body.total, 6, 'every version counted');
+    t.equal((await server.fhir('Observation/_history?_count=0')).body.total, undefined, 'no total at type level, as with any _count');
     t.equal((await server.fhir('Observation/_history?foo=bar')).status, 400);
   });
 

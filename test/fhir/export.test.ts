@@ -44,6 +44,10 @@ t.test('bulk export', async (t) => {
       t.equal(res.status, status, query);
       t.equal(JSON.parse(res.text).resourceType, 'OperationOutcome');
     }
+    for (const format of ['application/fhir+ndjson', 'application/fhir%2Bndjson', 'application/ndjson', 'ndjson']) {
+      t.equal((await kickOff(`$export?_type=Patient&_outputFormat=${format}`)).status, 202, `_outputFormat=${format} (an unencoded + arrives as a space)`);
+    }
+    t.equal((await kickOff('$export?_type=Patient&_outputFormat=application/fhir+json')).status, 400, 'but not another format');
     const batch = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: '$export' } }] } });
     t.match(batch.body.entry[0].response.status, /^400/, 'not inside a Bundle');
   });
@@ -109,8 +113,17 @@ t.test('bulk export', async (t) => {
     t.same(patients.map((p) => p.id), [patientId]);
 
     const later = await kickOff(`$export?_type=Observation&_since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
-    const laterManifest = JSON.parse((await raw(server, later.headers.get('content-location')!, {}, token)).text);
-    t.equal(lines((await raw(server, laterManifest.output[0].url, {}, token)).text).length, 0, '_since after every update: an empty file');
+    const laterStatus = later.headers.get('content-location')!;
+    t.same(JSON.parse((await raw(server, laterStatus, {}, token)).text).output, [], '_since after every update: no file, an empty output');
+    t.equal(lines((await raw(server, `${laterStatus.replace('$export-poll-status', '$export-file')}/Observation`, {}, token)).text).length, 0, 'the file is empty indeed');
+
+    // the manifest lists what the job's files hold, not what the store holds when it is polled
+    const flags = await kickOff('$export?_type=Patient,Flag');
+    t.equal((await server.fhir('Flag', { method: 'POST', body: { resourceType: 'Flag', status: 'active', code: { text: 'x' }, subject: { reference: `Patient/${patientId}` } } })).status, 201);
+    const flagsManifest = JSON.parse((await raw(server, flags.headers.get('content-location')!, {}, token)).text);
+    t.same(flagsManifest.output.map((o: R) => o.type), ['Patient'], 'no Flag file: none existed at the kick-off');
+    const again = JSON.parse((await raw(server, flags.headers.get('content-location')!, {}, token)).text);
+    t.same(again.output, flagsManifest.output, 'the same on the next poll');
 
     const other = await server.token({ sub: 'someone-else' });
     t.equal((await raw(server, statusUrl, {}, other)).status, 404, 'another caller cannot poll');
@@ -143,6 +156,55 @@ t.test('bulk export', async (t) => {
     t.same((await file('Observation')).map((o) => o.id).sort(), observationsNow, "the member's Observations, not the outsider's");
     t.equal((await kickOff('Group/no-such-group/$export')).status, 404);
     t.equal((await kickOff('Group/$export')).status, 404, 'group level needs a Group');
+  });
+
+  t.test("group level: a member's whole compartment, as $everything reads it, at the kick-off", async (t) => {
+    const create = async (body: R) => {
+      const res = await server.fhir(body.resourceType, { method: 'POST', body });
+      t.equal(res.status, 201);
+      return res.body as R;
+    };
+    const [p1, p2] = [(await create({ resourceType: 'Patient' })).id as string, (await create({ resourceType: 'Patient' })).id as string];
+    const observation = (extra: R) => ({ resourceType: 'Observation', status: 'final', code: { text: 'probe' }, subject: { reference: `Patient/${p1}` }, ...extra });
+    // filed under P1 (its subject), in P2's compartment through performer
+    const shared = await create(observation({ performer: [{ reference: `Patient/${p2}` }] }));
+    const dropped = await create(observation({ performer: [{ reference: `Patient/${p2}` }] }));
+    const deleted = await create(observation({ performer: [{ reference: `Patient/${p2}` }] }));
+    const joined = await create(observation({}));
+    const linked = await create({ resourceType: 'Patient', link: [{ other: { reference: `Patient/${p2}` }, type: 'seealso' }] });
+    const everything = (await server.fhir(`Patient/${p2}/$everything?_type=Observation`)).body.entry.map((e: R) => e.resource.id).sort();
+    t.same(everything, [shared.id, dropped.id, deleted.id].sort(), "$everything's answer");
+
+    const exportOf = async (members: string[]) => {
+      const group = await create({ resourceType: 'Group', type: 'person', actual: true, member: members.map((id) => ({ entity: { reference: `Patient/${id}` } })) });
+      const res = await kickOff(`Group/${group.id}/$export?_type=Patient,Encounter,Observation`);
+      t.equal(res.status, 202);
+      return res.headers.get('content-location')!;
+    };
+    const onlyP2 = await exportOf([p2]);
+    const both = await exportOf([p1, p2]);
+    // after the kick-offs: one leaves P2's compartment, one joins it, one is deleted; the files show the kick-off
+    t.equal((await server.fhir(`Observation/${dropped.id}`, { method: 'PUT', body: { ...dropped, performer: undefined } })).status, 200);
+    t.equal((await server.fhir(`Observation/${joined.id}`, { method: 'PUT', body: { ...joined, performer: [{ reference: `Patient/${p2}` }] } })).status, 200);
+    t.equal((await server.fhir(`Observation/${deleted.id}`, { method: 'DELETE' })).status, 200);
+
+    const files = async (statusUrl: string) => {
+      const manifest = JSON.parse((await raw(server, statusUrl, {}, token)).text);
+      const out: Record<string, string[]> = {};
+      for (const o of manifest.output) out[o.type] = lines((await raw(server, o.url, {}, token)).text).map((r) => r.id);
+      return out;
+    };
+    const p2Files = await files(onlyP2);
+    t.same(Object.keys(p2Files), ['Observation', 'Patient'], "no Encounter file: the store holds Encounters, P2's compartment none");
+    t.same(p2Files.Observation, everything, "P2's Observations, those filed under P1 too, as they stood at the kick-off");
+    t.same(p2Files.Patient, [p2, linked.id].sort(), 'the Patient linking to P2 is in its compartment too');
+    const bothFiles = await files(both);
+    t.equal(new Set(bothFiles.Observation).size, bothFiles.Observation!.length, 'each resource once, though in two members\' compartments');
+    t.ok([shared.id, dropped.id, deleted.id, joined.id].every((id) => bothFiles.Observation!.includes(id)));
+
+    // patient level: every patient's compartment, each resource once
+    const all = await files((await kickOff('Patient/$export?_type=Observation')).headers.get('content-location')!);
+    t.equal(all.Observation!.filter((id) => id === shared.id).length, 1, 'patient level: once');
   });
 
   t.test('the CapabilityStatement declares all three levels', async (t) => {

@@ -196,6 +196,32 @@ t.test('search answers match the dataset', async (t) => {
     const typed = await server.fhir('Patient/p1/$everything?_type=Observation');
     t.same([...new Set((typed.body.entry as any[]).map((e) => e.resource.resourceType))], ['Observation'], '_type restricts what is included too (not the Patient they refer to)');
     t.same(await ids(server, 'Patient/p1/$everything?_since=2999-01-01T00:00:00Z'), []);
+
+    // _type filters the whole answer, referred resources too, whoever refers to them: org1 is referred to only by
+    // p1 and e1, neither listed; org2 only by org1, which is not in the compartment, so not even without _type
+    const everything = async (query: string) => {
+      const res = await server.fhir(`Patient/p1/$everything?${query}`);
+      t.equal(res.status, 200, query);
+      const entries = (res.body.entry ?? []) as any[];
+      t.equal(res.body.total, entries.length, `${query}: total counts what is returned`);
+      return entries.map((e) => `${e.resource.resourceType}/${e.resource.id}`);
+    };
+    t.same(await everything('_type=Practitioner'), ['Practitioner/pr1']);
+    t.same(await everything('_type=Organization'), ['Organization/org1']);
+    t.same(await everything('_type=Observation,Organization'), ['Observation/o1', 'Observation/o2', 'Observation/o6', 'Organization/org1']);
+    t.same(await everything('_type=Practitioner,Patient'), ['Patient/p1', 'Practitioner/pr1'], 'the patient only when listed, and first');
+    t.same(await everything('_type=Practitioner&_since=2999-01-01T00:00:00Z'), [], 'referred to by what passes _since only');
+    t.same(await everything('_type=Device'), []);
+    const untypedAll = [...new Set(refs)].sort();
+    const paged: string[] = [];
+    let next: string | undefined = 'Patient/p1/$everything?_type=Patient,Encounter,Observation,RiskAssessment,Organization,Practitioner&_count=3';
+    while (next) {
+      const page = await server.fhir(next);
+      paged.push(...(page.body.entry as any[]).map((e) => `${e.resource.resourceType}/${e.resource.id}`));
+      next = page.body.link.find((l: any) => l.relation === 'next')?.url.slice(server.baseUrl.length + 1);
+    }
+    t.same(paged.slice().sort(), untypedAll, 'every type listed: the answer without _type, each resource once across pages');
+    t.equal(paged[0], 'Patient/p1');
     const seen: string[] = [];
     let url: string | undefined = 'Patient/p1/$everything?_count=2';
     while (url) {
@@ -210,6 +236,9 @@ t.test('search answers match the dataset', async (t) => {
     t.same(all.body.entry[0].resource.id, 'p1');
     t.equal(all.body.entry[0].search.mode, 'match');
     t.equal((await server.fhir('Patient/nope/$everything')).status, 404);
+    // p2 links to p3, so it is in p3's compartment; p3 still comes first although p2 sorts before it by id
+    t.same(await ids(server, 'Patient/p3/$everything?_type=Patient', true), ['p3', 'p2']);
+    t.same((await server.fhir('Patient/p3/$everything?_count=1')).body.entry[0].resource.id, 'p3', 'on the first page');
   });
 
   t.test('searches as GET entries of a batch Bundle; HEAD', async (t) => {

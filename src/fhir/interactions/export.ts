@@ -5,10 +5,10 @@
  * (NDJSON).
  *
  * The kick-off records the job (its parameters and the ledger index of that moment) and answers 202 with the status
- * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type that holds
- * resources. Each file is written while it is downloaded, from the store as it stood at the kick-off
- * (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every poll, every
- * download and every cancel is a ledger entry; a download's entry is durable before its first byte.
+ * URL. As nothing is computed ahead, the status answers the manifest at once: one file per type whose file holds
+ * resources (found on the first poll). Each file is written while it is downloaded, from the store as it stood at
+ * the kick-off (Repository.versionsAt): plaintext exists only in the response, never on disk. The kick-off, every
+ * poll, every download and every cancel is a ledger entry; a download's entry is durable before its first byte.
  */
 import type { Group, OperationOutcome } from '@medplum/fhirtypes';
 import { errors } from '../../errors.ts';
@@ -20,16 +20,25 @@ import { informational } from '../outcome.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../request.ts';
 import type { VersionRecord } from '../repository.ts';
 import type { RouteMatch } from '../route.ts';
+import { matchesEntries } from '../search/memory-match.ts';
+import type { Filter } from '../search/params.ts';
+import { compartmentFilter } from '../search/run.ts';
 import { RESOURCE_TYPES } from '../validate.ts';
 import { parseInstant } from './parameters.ts';
 import { pageUrl, typesParameter } from './search.ts';
 
 const KICK_OFF_PARAMETERS = new Set(['_type', '_since', '_outputFormat', '_format', '_pretty']);
-const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
+/**
+ * The IG's three spellings, and `application/fhir ndjson`: the first as it arrives when a client copies the IG's
+ * examples without encoding the `+` (a query's `+` is a space), accepted as HAPI accepts it.
+ */
+const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson', 'application/fhir ndjson']);
 /** AuditEvents are the ledger's view, not stored resources (their own API, the auditor's). */
 const EXPORTABLE = RESOURCE_TYPES.filter((type) => type !== 'AuditEvent');
 const NEWLINE = new Uint8Array([0x0a]);
 const OPEN_TOGETHER = 64;
+/** Types whose files are looked at concurrently for the manifest (each holds a LevelDB snapshot meanwhile). */
+const OUTPUT_CHECKS_TOGETHER = 8;
 
 
 function jobsOf(ctx: InteractionContext): ExportJobs {
@@ -114,16 +123,32 @@ async function groupPatients(ctx: InteractionContext, id: string): Promise<strin
   return [...new Set(ids)].sort();
 }
 
-/** The manifest (complete at once: the files are written as they are read), or 404 for a job not the caller's. */
+/**
+ * The manifest (complete at once: the files are written as they are read), or 404 for a job not the caller's. Its
+ * `output` lists only the files that hold resources (Bulk Data IG, "Complete Status": an export that returns none
+ * has an empty array): a type's file is looked at up to its first line, with the file's own selection.
+ */
 async function status(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
   const job = await ownJob(ctx, match.job!);
-  const output: Array<{ type: string; url: string }> = [];
-  for (const type of job.types) {
-    if (await ctx.repo.holdsAny(type)) output.push({ type, url: `${ctx.baseUrl}/$export-file/${job.id}/${type}` });
+  let types = job.output;
+  if (!types) {
+    const holds = await inBatches(job.types, OUTPUT_CHECKS_TOGETHER, async (type) => {
+      for await (const _record of exported(ctx, job, type)) return true;
+      return false;
+    });
+    types = job.types.filter((_, i) => holds[i]);
+    await jobsOf(ctx).setOutput(job.id, types);
   }
+  const output = types.map((type) => ({ type, url: `${ctx.baseUrl}/$export-file/${job.id}/${type}` }));
   await ctx.work.record(auditEntry(ctx, match, 200));
   const manifest = { transactionTime: job.transactionTime, request: job.request, requiresAccessToken: true, output, error: [] };
   return { status: 200, body: { json: manifest } };
+}
+
+async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return out;
 }
 
 async function cancel(match: RouteMatch, ctx: InteractionContext): Promise<FhirResponse> {
@@ -140,7 +165,6 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
   if (!job.types.includes(type)) throw errors.notFound(`Bulk export ${job.id} has no ${type} file`, 'ERR_EXPORT_JOB_UNKNOWN');
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: entityOfMatch(match) }));
   const { repo } = ctx;
-  const members = job.patients ? new Set(job.patients) : undefined;
   async function* lines(): AsyncGenerator<Uint8Array> {
     // Blocks are fetched OPEN_TOGETHER at a time (as a search page's are), then decrypted in order.
     let pending: VersionRecord[] = [];
@@ -149,17 +173,52 @@ async function file(match: RouteMatch, ctx: InteractionContext): Promise<FhirRes
       pending = [];
       return out;
     };
-    for await (const record of repo.versionsAt(type, job.at)) {
-      if (job.since && record.lastUpdated < job.since) continue;
-      // Patient level: only what lies in some patient's compartment (the Patient records themselves included);
-      // group level: only what lies in a member's.
-      const owner = type === 'Patient' ? record.id : record.patient;
-      if (job.level === 'patient' && owner === undefined) continue;
-      if (job.level === 'group' && (owner === undefined || !members!.has(owner))) continue;
+    for await (const record of exported(ctx, job, type)) {
       pending.push(record);
       if (pending.length === OPEN_TOGETHER) for (const bytes of await opened()) yield* [bytes, NEWLINE];
     }
     for (const bytes of await opened()) yield* [bytes, NEWLINE];
   }
   return { status: 200, body: { ndjson: lines() } };
+}
+
+/**
+ * What a job's file of one type holds, in order: the type's resources as they stood at the kick-off, updated since
+ * `_since`; at patient level only those in some patient's compartment (the Patient records themselves included),
+ * at group level only those in a member's (groupMembersAt).
+ */
+async function* exported(ctx: InteractionContext, job: ExportJob, type: string): AsyncGenerator<VersionRecord> {
+  const records = job.level === 'group' ? groupMembersAt(ctx, type, job.patients ?? [], job.at) : ctx.repo.versionsAt(type, job.at);
+  for await (const record of records) {
+    if (job.since && record.lastUpdated < job.since) continue;
+    // A version's `patient` is the first patient whose compartment holds it (compartment.ts): set for every
+    // resource in any patient's compartment.
+    if (job.level === 'patient' && type !== 'Patient' && record.patient === undefined) continue;
+    yield record;
+  }
+}
+
+/**
+ * A type's resources in the Patient compartment of any of `patients` as they stood at ledger index `at`, each once,
+ * in id order: decided as a compartment search and $everything decide it (compartmentFilter), not by the one
+ * patient a resource is filed under, so an Observation of P1 performed by P2 is P2's too. The index shows the store
+ * as it is now, which is the store at `at` for the resources unchanged since; one changed since is decided on the
+ * entries of its version of that moment (decrypted), as the engine decides a candidate on its plaintext entries.
+ * The index is read before the changes are: a resource changed in between counts as changed.
+ */
+async function* groupMembersAt(ctx: InteractionContext, type: string, patients: readonly string[], at: number): AsyncGenerator<VersionRecord> {
+  const filters = patients.map((patient) => compartmentFilter(type, patient)).filter((f): f is Filter => f !== undefined);
+  if (filters.length === 0) return;
+  const now = new Set<string>();
+  for (const filter of filters) for (const id of await ctx.repo.search.matchIds(type, [filter])) now.add(id);
+  const changed = await ctx.repo.changedSince(type, at);
+  const codes = new Set(filters.flatMap((f) => (f.kind === 'match' ? f.conditions.map((c) => c.code) : [])));
+  for await (const record of ctx.repo.versionsAt(type, at, [...new Set([...now, ...changed])].sort())) {
+    if (!changed.has(record.id)) {
+      if (now.has(record.id)) yield record;
+      continue;
+    }
+    const entries = await ctx.repo.plainEntries(record, codes);
+    if (filters.some((filter) => matchesEntries([filter], entries))) yield record;
+  }
 }

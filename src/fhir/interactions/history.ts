@@ -23,23 +23,28 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   if (before !== undefined) page.before = before;
   if (since !== undefined) page.since = since;
 
+  // _count=0 asks for no entries, as it does of a search: the Bundle then holds only the total, where there is one
+  const none: HistoryPage = { records: [] };
   let result: HistoryPage;
   let selfPath: string;
+  let total: number | undefined;
   if (match.interaction === 'history-instance') {
     const { resourceType, id } = match as Required<Pick<RouteMatch, 'resourceType' | 'id'>>;
     const head = await ctx.repo.head(resourceType, id);
     if (!head) throw errors.notFound(`${resourceType}/${id} is not known`);
-    result = await ctx.repo.historyInstance(resourceType, id, page);
+    result = count === 0 ? none : await ctx.repo.historyInstance(resourceType, id, page);
     selfPath = `${resourceType}/${id}/_history`;
+    // the whole history (every version is kept: versionIds 1…n), given when no _since or cursor cuts it
+    if (before === undefined && since === undefined && (count === 0 || result.next === undefined)) total = head.versionId;
   } else {
-    result = await ctx.repo.history(match.resourceType, page);
+    result = count === 0 ? none : await ctx.repo.history(match.resourceType, page);
     selfPath = match.resourceType ? `${match.resourceType}/_history` : '_history';
   }
 
   // every version's block requested at once (see searchBundle); deletions have none
-  const contents = await ctx.repo.openMany(result.records.filter((r) => !r.deleted));
+  const [contents, created] = await Promise.all([ctx.repo.openMany(result.records.filter((r) => !r.deleted)), ctx.repo.createdBy(result.records)]);
   let opened = 0;
-  const entries = result.records.map((record) => historyEntry(ctx, record, record.deleted ? undefined : contents[opened++]));
+  const entries = result.records.map((record, i) => historyEntry(ctx, record, record.deleted ? undefined : contents[opened++], created[i]!));
   const patients = [...new Set(result.records.flatMap((r) => (r.patient ? [`Patient/${r.patient}`] : [])))];
   const entity = match.resourceType ? [{ reference: match.id ? `${match.resourceType}/${match.id}` : match.resourceType }] : [];
   await ctx.work.record(auditEntry(ctx, match, 200, { entity, ...(patients.length ? { patients } : {}) }));
@@ -47,19 +52,18 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.baseUrl, selfPath, count, since, before) }];
   if (result.next !== undefined) link.push({ relation: 'next', url: pageUrl(ctx.baseUrl, selfPath, count, since, result.next) });
   const bundle: Bundle = { resourceType: 'Bundle', type: 'history', link, entry: entries };
-  if (match.interaction === 'history-instance' && before === undefined && since === undefined && result.next === undefined) {
-    bundle.total = entries.length;
-  }
+  if (total !== undefined) bundle.total = total;
   return { status: 200, body: bundle };
 }
 
-function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext: Uint8Array | undefined): BundleEntry {
+/** One version as its write was answered: 201 when it created the resource (update-as-create too), 204 a deletion. */
+function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext: Uint8Array | undefined, created: boolean): BundleEntry {
   const path = `${record.resourceType}/${record.id}`;
   const entry: BundleEntry = {
     fullUrl: `${ctx.baseUrl}/${path}`,
     request: { method: record.method, url: record.method === 'POST' ? record.resourceType : path },
     response: {
-      status: record.deleted ? '204 No Content' : record.method === 'POST' ? '201 Created' : '200 OK',
+      status: record.deleted ? '204 No Content' : created ? '201 Created' : '200 OK',
       etag: etagOf(record),
       lastModified: record.lastUpdated,
     },

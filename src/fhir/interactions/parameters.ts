@@ -26,11 +26,12 @@ function single(query: Record<string, string[]>, name: string): string | undefin
   return values[0];
 }
 
+/** `_count`: a whole number, at most `max` (a larger one is read as `max`); 0 asks for no entries. */
 export function parseCount(query: Record<string, string[]>, fallback: number, max: number): number {
   const raw = single(query, '_count');
   if (raw === undefined) return fallback;
   if (!/^\d{1,9}$/.test(raw)) throw errors.badRequest(`_count must be a whole number, got '${raw.slice(0, 40)}'`, undefined, 'ERR_BAD_PARAMETER');
-  return Math.min(Math.max(Number(raw), 1), max);
+  return Math.min(Number(raw), max);
 }
 
 export function parseCursor(query: Record<string, string[]>): number | undefined {

@@ -61,11 +61,11 @@ export function sortKeyOf(key: SortKey, values: string[]): KeyValue {
   return candidates.reduce((a, b) => ((key.descending ? b > a : b < a) ? b : a));
 }
 
-/** Where a type's rows come among those of equal keys: lower first; types of equal rank by name. */
-export type TypeRank = (type: string) => number;
+/** Where a row comes among those of equal keys: lower first; rows of equal rank by type name, then id. */
+export type RowRank = (type: string, id: string) => number;
 
-/** Rows compare by their keys (missing values last in either direction), then type (its rank, then name) and id. */
-export function compareRows(sort: SortKey[], a: Pick<Row, 'keys' | 'type' | 'id'>, b: Pick<Row, 'keys' | 'type' | 'id'>, typeRank?: TypeRank): number {
+/** Rows compare by their keys (missing values last in either direction), then their rank, type name and id. */
+export function compareRows(sort: SortKey[], a: Pick<Row, 'keys' | 'type' | 'id'>, b: Pick<Row, 'keys' | 'type' | 'id'>, rowRank?: RowRank): number {
   for (let i = 0; i < sort.length; i++) {
     const x = a.keys[i] ?? null;
     const y = b.keys[i] ?? null;
@@ -75,11 +75,9 @@ export function compareRows(sort: SortKey[], a: Pick<Row, 'keys' | 'type' | 'id'
     const c = x < y ? -1 : 1;
     return sort[i]!.descending ? -c : c;
   }
-  if (a.type !== b.type) {
-    const rank = typeRank ? typeRank(a.type) - typeRank(b.type) : 0;
-    if (rank !== 0) return rank;
-    return a.type < b.type ? -1 : 1;
-  }
+  const rank = rowRank ? rowRank(a.type, a.id) - rowRank(b.type, b.id) : 0;
+  if (rank !== 0) return rank;
+  if (a.type !== b.type) return a.type < b.type ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
@@ -91,7 +89,7 @@ export interface PageSlice<R extends Row> {
 }
 
 /** Cuts one page out of the sorted rows, after or before the cursor's row (which need not exist any more). */
-export function slicePage<R extends Row>(sorted: R[], sort: SortKey[], count: number, cursor: Cursor | undefined, typeRank?: TypeRank): PageSlice<R> {
+export function slicePage<R extends Row>(sorted: R[], sort: SortKey[], count: number, cursor: Cursor | undefined, rowRank?: RowRank): PageSlice<R> {
   let start = 0;
   let end = Math.min(count, sorted.length);
   if (cursor) {
@@ -102,7 +100,7 @@ export function slicePage<R extends Row>(sorted: R[], sort: SortKey[], count: nu
     const strictlyAfter = cursor.d === 'a';
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      const c = compareRows(sort, sorted[mid]!, pivot, typeRank);
+      const c = compareRows(sort, sorted[mid]!, pivot, rowRank);
       if (c < 0 || (c === 0 && strictlyAfter)) lo = mid + 1;
       else hi = mid;
     }

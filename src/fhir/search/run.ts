@@ -7,7 +7,7 @@
 import { exact } from './conditions.ts';
 import type { SearchEngine } from './engine.ts';
 import type { Filter, Include, ParsedSearch, SortKey } from './params.ts';
-import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cursor, type PageSlice, type Row, type TypeRank } from './paging.ts';
+import { compareRows, decodeCursor, encodeCursor, slicePage, sortKeyOf, type Cursor, type PageSlice, type Row, type RowRank } from './paging.ts';
 import { paramsOf } from './registry.ts';
 import { r4PatientCompartment } from '../definitions.ts';
 import type { Repository, VersionRecord } from '../repository.ts';
@@ -18,8 +18,8 @@ export interface SearchPlan {
   types: Array<{ type: string; filters: Filter[] }>;
   parsed: ParsedSearch;
   count: number;
-  /** Order of the types among rows of equal sort keys (default: by name); $everything puts the Patient first. */
-  typeRank?: TypeRank;
+  /** Order among rows of equal sort keys (default: by type name, then id); $everything puts its patient first. */
+  rowRank?: RowRank;
 }
 
 export interface SearchOutcome {
@@ -41,6 +41,8 @@ interface RowWithRecord extends Row {
 const MAX_ITERATE = 4;
 /** Most resources a page adds through _include / _revinclude. */
 const MAX_INCLUDED = 1000;
+/** Resources whose references are read concurrently. */
+const CHECK_BATCH = 64;
 
 export async function runSearch(repo: Repository, engine: SearchEngine, plan: SearchPlan): Promise<SearchOutcome> {
   const cursor = plan.parsed.page ? decodeCursor(plan.parsed.page) : undefined;
@@ -54,7 +56,7 @@ export async function runSearch(repo: Repository, engine: SearchEngine, plan: Se
     if (plan.parsed.total !== 'none') total = await repo.countAt(source, snapshot);
   } else {
     const rows = await sortedMatches(repo, engine, plan, snapshot);
-    page = slicePage(rows, sort, plan.count, cursor, plan.typeRank);
+    page = slicePage(rows, sort, plan.count, cursor, plan.rowRank);
     total = rows.length;
   }
   const at = (d: Cursor['d'], row: RowWithRecord) => encodeCursor({ s: snapshot, d, k: row.keys, t: row.type, id: row.id });
@@ -85,7 +87,7 @@ async function sortedMatches(repo: Repository, engine: SearchEngine, plan: Searc
     const keys = await Promise.all(kept.map((h) => sortKeys(repo, h, sort, cache)));
     kept.forEach((record, i) => rows.push({ id: record.id, type, keys: keys[i]!, record }));
   }
-  return rows.sort((a, b) => compareRows(sort, a, b, plan.typeRank));
+  return rows.sort((a, b) => compareRows(sort, a, b, plan.rowRank));
 }
 
 /**
@@ -209,13 +211,7 @@ async function includes(repo: Repository, matches: VersionRecord[], include: Inc
     for (const source of sources) {
       for (const spec of active(include)) {
         if (spec.type !== '*' && spec.type !== source.resourceType) continue;
-        const codes = spec.code === '*' ? [...paramsOf(source.resourceType).values()].filter((p) => p.type === 'reference').map((p) => p.code) : [spec.code];
-        for (const code of codes) {
-          for (const value of await repo.index.valuesOf(source.resourceType, source.id, code)) {
-            const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
-            if (m && (!spec.target || spec.target === m[1])) want(m[1]!, m[2]!);
-          }
-        }
+        for (const [type, id] of await referencesOf(repo, source, spec.code)) if (!spec.target || spec.target === type) want(type, id);
       }
       for (const spec of active(revinclude)) {
         // a source type is always named (params.ts refuses `*`): each reference parameter is one index scan
@@ -232,6 +228,47 @@ async function includes(repo: Repository, matches: VersionRecord[], include: Inc
     }
     out.push(...found.slice(0, MAX_INCLUDED - out.length));
     sources = found;
+  }
+  return out;
+}
+
+/**
+ * The local references (type, id) one resource holds under a reference parameter, or under each of its type's
+ * (`*`; with `targets`, only those that can point at one of these types), read off its index entries: what
+ * `_include` follows.
+ */
+async function referencesOf(repo: Repository, source: VersionRecord, code: string, targets?: ReadonlySet<string>): Promise<Array<[string, string]>> {
+  const codes =
+    code === '*'
+      ? [...paramsOf(source.resourceType).values()]
+          .filter((p) => p.type === 'reference' && (!targets || !p.target || p.target.some((t) => targets.has(t))))
+          .map((p) => p.code)
+      : [code];
+  const cache: ValuesCache = new Map();
+  const out: Array<[string, string]> = [];
+  for (const c of codes) {
+    for (const value of await repo.index.valuesOf(source.resourceType, source.id, c, cache)) {
+      const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
+      if (m) out.push([m[1]!, m[2]!]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The ids of the resources of the `targets` types that any of `sources` refers to, by type: what `_include=*` on
+ * all of them would add, without its cap (a source among them too). Deleted or unknown targets are kept; the
+ * caller's search decides what exists.
+ */
+export async function referencedIds(repo: Repository, sources: VersionRecord[], targets: ReadonlySet<string>): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  for (let i = 0; i < sources.length; i += CHECK_BATCH) {
+    const found = await Promise.all(sources.slice(i, i + CHECK_BATCH).map((source) => referencesOf(repo, source, '*', targets)));
+    for (const [type, id] of found.flat()) {
+      if (!targets.has(type)) continue;
+      if (!out.has(type)) out.set(type, new Set());
+      out.get(type)!.add(id);
+    }
   }
   return out;
 }
