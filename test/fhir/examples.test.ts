@@ -8,18 +8,9 @@ import path from 'node:path';
 import t from 'tap';
 import { REJECTED_EXAMPLES } from '../fixtures/fhir-r4-examples/rejected.ts';
 import { startServer } from '../helpers/server.ts';
+import { withoutServerMeta } from '../helpers/resources.ts';
 
 const DIR = path.resolve(import.meta.dirname, '../fixtures/fhir-r4-examples');
-
-function withoutServerMeta(resource: any): any {
-  const copy = structuredClone(resource);
-  if (copy.meta) {
-    delete copy.meta.versionId;
-    delete copy.meta.lastUpdated;
-    if (Object.keys(copy.meta).length === 0) delete copy.meta;
-  }
-  return copy;
-}
 
 t.test('official R4 examples round-trip through sealed storage', async (t) => {
   const server = await startServer(t);

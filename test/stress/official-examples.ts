@@ -19,6 +19,7 @@ import { freePort, PROJECT_ROOT, startChild } from '../../bench/servers.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loadDevIssuer } from '../../src/consent/dev-issuer.ts';
 import { REJECTED_PACKAGE_EXAMPLES } from '../fixtures/fhir-r4-examples/rejected-package.ts';
+import { withoutServerMeta } from '../helpers/resources.ts';
 
 const PACKAGE = 'hl7.fhir.r4.examples@4.0.1';
 const CACHE = path.join(PROJECT_ROOT, '.cache', 'hl7.fhir.r4.examples-4.0.1');
@@ -34,16 +35,6 @@ async function packageDir(given: string | undefined): Promise<string> {
   const { stdout } = await run('npm', ['pack', PACKAGE, '--pack-destination', CACHE, '--silent'], { cwd: CACHE });
   await run('tar', ['-xzf', path.join(CACHE, stdout.trim().split('\n').at(-1)!), '-C', CACHE]);
   return dir;
-}
-
-function withoutServerMeta(resource: Record<string, any>): unknown {
-  const copy = structuredClone(resource);
-  if (copy.meta) {
-    delete copy.meta.versionId;
-    delete copy.meta.lastUpdated;
-    if (Object.keys(copy.meta).length === 0) delete copy.meta;
-  }
-  return copy;
 }
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, concurrency: { type: 'string', default: '8' } } });
