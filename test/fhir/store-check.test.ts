@@ -62,6 +62,15 @@ t.test('the clean store passes every check', async (t) => {
   t.match(keyed.out, /keys: 3 KEKs unwrap under the master key, 5 data keys under their KEKs\n/, 'every KEK and data key, all stamped');
   t.notMatch(keyed.out, /NOT CHECKED/);
   t.equal((await verify(clean, 'wrong passphrase')).code, 2, 'a wrong passphrase is a usage error');
+  // A development node (no MASTER_KEY_PASSPHRASE) keeps its generated passphrase in keys/master.passphrase: used.
+  const dev = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-store-check-dev-'));
+  t.teardown(() => fs.rm(dev, { recursive: true, force: true }));
+  await fs.cp(clean, dev, { recursive: true });
+  await fs.writeFile(path.join(dev, 'keys', 'master.passphrase'), 'test passphrase\n');
+  const devRun = await verify(dev);
+  t.equal(devRun.code, 0, devRun.out);
+  t.match(devRun.out, /note: MASTER_KEY_PASSPHRASE is not set: using the development passphrase file/);
+  t.match(devRun.out, /keys: 3 KEKs unwrap under the master key, 5 data keys under their KEKs\n/, 'the keys are checked with it');
   const db = await openDatabase(path.join(clean, 'db'));
   const result = await checkRecords(db);
   await db.close();
