@@ -8,6 +8,7 @@
  * `_count` (1 … 1000, default 50) and `_cursor` (paging: continue below this ledger index).
  */
 import { errors } from '../errors.ts';
+import { dateRange as searchDateRange } from '../fhir/search/encode.ts';
 import { ACTIONS, actionOf, LEDGER_EVENT_SYSTEM, outcomeOf, RESTFUL, subtypeOf } from './audit-event.ts';
 import { auditIndexValues, type AuditKey } from './audit-index.ts';
 import type { Entry } from './types.ts';
@@ -72,52 +73,17 @@ function references(list: string[] | undefined, name: string, defaultType?: stri
   });
 }
 
-const DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
-
 /**
- * ms of a UTC calendar time. Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear takes every year as it is.
- * Out-of-range parts roll over (month 13 is January next year), which the ends of ranges rely on.
- */
-function utc(year: number, month = 1, day = 1, hour = 0, minute = 0, second = 0): number {
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day);
-  date.setUTCHours(hour, minute, second, 0);
-  return date.getTime();
-}
-
-const daysIn = (year: number, month: number) => new Date(utc(year, month + 1, 0)).getUTCDate();
-
-/**
- * The [lo, hi) ms range a (partial) FHIR date or dateTime stands for. Only real calendar values: R4's own
- * patterns (datatypes.html#date: years 0001-9999, months 01-12, days of that month, hours 00-23) and, like the
- * resource search (src/fhir/search/encode.ts), no leap second and offsets up to ±14:59; anything else is a 400
- * rather than a range rolled over to another day.
+ * The [lo, hi) ms range a (partial) FHIR date or dateTime stands for, read as the resource search reads it
+ * (encode.ts `dateRange`: only real calendar values, years 0001-9999, offsets up to ±14:59; anything else is a 400
+ * rather than a range rolled over to another day), with two rules of this view: a time needs a zone, and a fraction
+ * of a second names one millisecond (the ledger's times are milliseconds).
  */
 export function dateRange(text: string): [number, number] {
-  const m = DATE.exec(text);
-  const invalid = (why: string) => bad(`Invalid date '${text.slice(0, 40)}': ${why}`);
-  if (!m) throw invalid('expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]] with a time zone');
-  const [, y, mo, d, h, mi, s, frac, tz] = m;
-  const year = Number(y);
-  const month = mo === undefined ? 1 : Number(mo);
-  const day = d === undefined ? 1 : Number(d);
-  if (year < 1) throw invalid('there is no year 0000');
-  if (month < 1 || month > 12) throw invalid(`there is no month ${mo}`);
-  if (day < 1 || day > daysIn(year, month)) throw invalid(`there is no day ${d} in ${y}-${mo}`);
-  if (mo === undefined) return [utc(year), utc(year + 1)];
-  if (d === undefined) return [utc(year, month), utc(year, month + 1)];
-  if (h === undefined) return [utc(year, month, day), utc(year, month, day + 1)];
-  if (tz === undefined) throw bad(`A date with a time needs a time zone: '${text.slice(0, 40)}'`);
-  const [hour, minute, second] = [Number(h), Number(mi), Number(s ?? 0)];
-  if (hour > 23 || minute > 59 || second > 59) throw invalid('hours run 00-23, minutes and seconds 00-59');
-  let offset = 0;
-  if (tz !== 'Z') {
-    const [oh, om] = [Number(tz.slice(1, 3)), Number(tz.slice(4, 6))];
-    if (oh > 14 || om > 59) throw invalid(`there is no time zone ${tz}`);
-    offset = (tz[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
-  }
-  const at = utc(year, month, day, hour, minute, second) + Number((frac ?? '.0').slice(1, 4).padEnd(3, '0')) - offset;
-  return s === undefined ? [at, at + 60_000] : frac === undefined ? [at, at + 1000] : [at, at + 1];
+  const range = searchDateRange(text);
+  if (!range) throw bad(`Invalid date '${text.slice(0, 40)}': expected a real YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]] with a time zone`);
+  if (text.includes('T') && !/(?:Z|[+-]\d{2}:\d{2})$/.test(text)) throw bad(`A date with a time needs a time zone: '${text.slice(0, 40)}'`);
+  return text.includes('.') ? [range.low, range.low + 1] : [range.low, range.high + 1];
 }
 
 function dates(list: string[] | undefined): AuditCriteria['date'] {
