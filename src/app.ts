@@ -148,6 +148,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
   };
   try {
+    // One read, before the minutes a full verification of a large store can take: a store whose search index was
+    // built under other rules is refused at once, with the instruction (index-format.ts).
+    const indexFormat = await indexFormatState(db);
+    if (indexFormat.state === 'empty') await writeBatch(db, [indexFormatOp(db)], { sync: true });
+    if (indexFormat.state === 'other' && !options.allowOtherIndexFormat) {
+      throw errors.unavailable(staleIndexMessage(indexFormat.found), 'ERR_SEARCH_INDEX_FORMAT');
+    }
     const keyStore = await openKeyFile({ dataDir: config.dataDir, passphrase: config.masterKeyPassphrase, warn });
     const keyring = await openKeyring({ db, keyStore });
     const blocks: BlockStore = config.ipfsApiUrl ? await createKuboBlockStore({ url: config.ipfsApiUrl }) : await createHeliaBlockStore({ db });
@@ -185,11 +192,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       }
       http.log.fatal({ problems: problems.slice(0, 20) }, `!!! LEDGER TAMPERING DETECTED — SERVING ANYWAY BECAUSE LEDGER_ALLOW_TAMPERED=1 !!! ${summary}`);
       await ledger.commit({ entries: [{ interaction: 'tamper-override', status: 500, agent: {}, error: problems[0]!.code, purpose: 'LEDGER_ALLOW_TAMPERED' }] });
-    }
-    const indexFormat = await indexFormatState(db);
-    if (indexFormat.state === 'empty') await writeBatch(db, [indexFormatOp(db)], { sync: true });
-    if (indexFormat.state === 'other' && !options.allowOtherIndexFormat) {
-      throw errors.unavailable(staleIndexMessage(indexFormat.found), 'ERR_SEARCH_INDEX_FORMAT');
     }
     const checkpointer = await Checkpointer.open({
       db,
