@@ -117,17 +117,8 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
           else erased++;
           continue;
         }
-        const unwrapped = unwrapDataKey(cache.get(kek)!, {
-          resourceType: record.resourceType,
-          id: record.id,
-          versionId: String(record.versionId),
-          cid: record.cid,
-          kek,
-          wrappedKey,
-          hmac: record.hmac ?? '',
-          lastUpdated: record.lastUpdated,
-          method: record.method,
-        });
+        const { resourceType, id, versionId, lastUpdated, method } = record;
+        const unwrapped = unwrapDataKey(cache.get(kek)!, { resourceType, id, versionId: String(versionId), kek, wrappedKey, lastUpdated, method });
         if (!unwrapped) {
           fail('ERR_DATA_KEY_UNWRAP', at, `the wrapped data key does not unwrap under KEK ${kek} with the label the record gives: its wrappedKey, kek, lastUpdated or method was altered, and the version cannot be read`);
           continue;

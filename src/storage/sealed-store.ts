@@ -49,7 +49,10 @@ function cacheKey(a: SealedAddress): string {
  * before stamps were bound carry. Undefined when neither opens it (the wrapped key, the KEK name, the address or the
  * stamp was altered). Used by reads and by the start-up key check alike.
  */
-export function unwrapDataKey(kek: KeyObject, address: SealedAddress): { key: Uint8Array; stamped: boolean } | undefined {
+/** What unwrapping a data key reads of a version's address: its label's parts and the wrapped bytes. */
+export type DataKeyAddress = Pick<SealedAddress, 'resourceType' | 'id' | 'versionId' | 'kek' | 'wrappedKey' | 'lastUpdated' | 'method'>;
+
+export function unwrapDataKey(kek: KeyObject, address: DataKeyAddress): { key: Uint8Array; stamped: boolean } | undefined {
   const wrapped = Buffer.from(address.wrappedKey, 'base64url');
   const stamp: VersionStamp = { lastUpdated: address.lastUpdated, method: address.method };
   for (const stamped of [true, false]) {
