@@ -3,6 +3,7 @@
  * (SMART App Launch 2.2 context claims, RFC 9068 access-token claims). Pure: no I/O, no clock.
  */
 import type { JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 
 export interface Principal {
   /** `sub`: the user or, for backend services, the client. Required (the ledger records it as the agent). */
@@ -99,36 +100,34 @@ export function principalFromClaims(claims: JWTPayload): PrincipalResult {
  * Principals of tokens already verified, keyed by the exact token string, so a client that reuses its token
  * skips the signature check (ES256 costs ~0.1–0.2 ms of CPU per request here). An entry lives until the token
  * expires (plus the clock tolerance the verifier allows) or `ttlMs` passes, whichever is first, so a key
- * removed from an issuer's JWKS stops working within `ttlMs`. Oldest entries are evicted first. Pure: the
- * caller passes the time. Cached principals are frozen: they are shared by every request with that token.
+ * removed from an issuer's JWKS stops working within `ttlMs`. The least recently used entry is evicted first
+ * (lru-cache: V8's Map makes delete-and-reinsert O(size)). Pure: the caller passes the time. Cached principals
+ * are frozen: they are shared by every request with that token.
  */
 export class PrincipalCache {
-  readonly #entries = new Map<string, { principal: Principal; until: number }>();
-  readonly #maxEntries: number;
+  readonly #entries: LRUCache<string, { principal: Principal; until: number }> | undefined;
   readonly #ttlMs: number;
 
   constructor(maxEntries: number, ttlMs: number) {
-    this.#maxEntries = maxEntries;
+    this.#entries = maxEntries > 0 ? new LRUCache({ max: maxEntries }) : undefined;
     this.#ttlMs = ttlMs;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#entries?.size ?? 0;
   }
 
   get(token: string, nowMs: number): Principal | undefined {
-    const entry = this.#entries.get(token);
+    const entry = this.#entries?.get(token);
     if (entry === undefined) return undefined;
     if (nowMs < entry.until) return entry.principal;
-    this.#entries.delete(token);
+    this.#entries!.delete(token);
     return undefined;
   }
 
   set(token: string, principal: Principal, nowMs: number, toleranceMs: number): void {
     const until = Math.min(nowMs + this.#ttlMs, principal.expiresAt.getTime() + toleranceMs);
-    if (this.#maxEntries === 0 || until <= nowMs) return;
-    this.#entries.delete(token);
-    while (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#entries === undefined || until <= nowMs) return;
     Object.freeze(principal.scopes);
     Object.freeze(principal.claims);
     this.#entries.set(token, { principal: Object.freeze(principal), until });

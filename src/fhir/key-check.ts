@@ -11,6 +11,7 @@
  * are kept in a bounded cache (a miss reads and unwraps the KEK again), so memory stays bounded.
  */
 import type { KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { FhirError } from '../errors.ts';
 import type { Problem } from '../ledger/fsck.ts';
 import { bytesSublevel, jsonSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
@@ -45,7 +46,8 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
   };
   const snapshot = db.snapshot();
   const options = { snapshot } as {};
-  const cache = new Map<string, KeyObject>();
+  // lru-cache: a Map evicting its first key costs O(size) per eviction in V8 once it is full.
+  const cache = new LRUCache<string, KeyObject>({ max: KEK_CACHE });
   /** KEKs that are stored but do not unwrap, and the absent node KEK: why, and how many versions each leaves unreadable. */
   const unreadable = new Map<string, { missing: boolean; versions: number }>();
 
@@ -62,10 +64,7 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
     bytes.fill(0);
     return key;
   };
-  const remember = (name: string, key: KeyObject) => {
-    if (cache.size >= KEK_CACHE) cache.delete(cache.keys().next().value as string);
-    cache.set(name, key);
-  };
+  const remember = (name: string, key: KeyObject) => cache.set(name, key);
 
   try {
     let keks = 0;

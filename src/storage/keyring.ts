@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, hkdf, randomBytes, scrypt, type KeyOb
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { LRUCache } from 'lru-cache';
 import { errors, FhirError } from '../errors.ts';
 import { bytesSublevel, SUBLEVELS } from './db.ts';
 import type { BatchOp, Database, Sublevel } from './db.ts';
@@ -256,7 +257,9 @@ interface Pending {
 export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringOptions): Promise<Keyring> {
   const hashKey = secretKey(await keyStore.deriveKey('content-hash'));
   const store: Sublevel<Uint8Array> = bytesSublevel(db, SUBLEVELS.kek);
-  const cache = new Map<string, KeyObject>();
+  // lru-cache, not a Map re-inserted on each use: V8 makes that O(size) per call, and the node KEK is used by
+  // every request on a resource outside a patient compartment.
+  const cache = new LRUCache<string, KeyObject>({ max: Math.max(1, cacheSize) });
   // KEKs created but not yet seen in the database: every writer gets the same one until a commit carries it.
   const pending = new Map<string, Promise<Pending>>();
   // Bumped when a pending KEK is found committed (a writer that read the database before must read again) and on
@@ -265,15 +268,11 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
   let destructions = 0;
 
   function remember(name: string, key: KeyObject): void {
-    cache.delete(name);
     cache.set(name, key);
-    if (cache.size > cacheSize) cache.delete(cache.keys().next().value as string);
   }
 
   function cached(name: string): KeyObject | undefined {
-    const key = cache.get(name);
-    if (key !== undefined) remember(name, key);
-    return key;
+    return cache.get(name);
   }
 
   /** Reads and unwraps a stored KEK; undefined when there is none. */

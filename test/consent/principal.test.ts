@@ -110,7 +110,7 @@ t.test('bearerChallenge quotes its parameters (RFC 6750 §3)', async (t) => {
   t.equal(bearerChallenge('a"b\\c'), 'Bearer realm="a\\"b\\\\c"');
 });
 
-t.test('PrincipalCache keeps entries until the token expires or its ttl passes, oldest evicted first', async (t) => {
+t.test('PrincipalCache keeps entries until the token expires or its ttl passes, least recently used evicted first', async (t) => {
   const principal = (sub: string, expMs: number): Principal => ({
     sub, issuer: 'i', scopes: ['a'], expiresAt: new Date(expMs), claims: { sub },
   });
@@ -129,10 +129,13 @@ t.test('PrincipalCache keeps entries until the token expires or its ttl passes, 
 
   cache.set('a', principal('a', 1e9), 0, 0);
   cache.set('b', principal('b', 1e9), 0, 0);
+  t.equal(cache.get('a', 1)?.sub, 'a', 'a used after b was stored');
   cache.set('c', principal('c', 1e9), 0, 0);
   t.equal(cache.size, 2);
-  t.equal(cache.get('a', 1), undefined, 'oldest evicted');
+  t.equal(cache.get('b', 1), undefined, 'the least recently used evicted');
   t.equal(cache.get('c', 1)?.sub, 'c');
+  t.equal(cache.get('a', 1)?.sub, 'a', 'the recently used kept');
+  cache.set('b', principal('b', 1e9), 0, 0);
   const shared = cache.get('b', 1)!;
   t.ok(Object.isFrozen(shared) && Object.isFrozen(shared.scopes) && Object.isFrozen(shared.claims), 'frozen');
   t.throws(() => shared.scopes.push('system/*.cruds'), TypeError, 'no request can widen a shared principal');
