@@ -16,6 +16,7 @@ if [ $MODE = createread ]; then
   echo "$BODY" > $D/body.json
   autocannon -c 32 -d 13 -m POST -H "authorization=Bearer $TOKEN" -H 'content-type=application/fhir+json' -i $D/body.json http://127.0.0.1:$PORT/fhir/Patient 2>&1 | grep -E 'Req/Sec|requests in|2xx'
   ps -o pid,time,rss -p $PID
+  sleep ${PAUSE:-0}
   autocannon -c 32 -d $SECS -H "authorization=Bearer $TOKEN" http://127.0.0.1:$PORT/fhir/Patient/$ID 2>&1 | grep -E 'Req/Sec|requests in'
 elif [ $MODE = read ]; then
   autocannon -c 32 -d $SECS -H "authorization=Bearer $TOKEN" http://127.0.0.1:$PORT/fhir/Patient/$ID 2>&1 | grep -E 'Req/Sec|requests in'

@@ -147,6 +147,8 @@ async function main(): Promise<number> {
       const needMix = chosen.some((s) => s.name === 'read-mix');
       log(needMix ? `creating ${mixSize} patients for read-mix` : 'preparing');
       const mixIds = needMix ? await createPatients(origin, fhirPath, token, nextPatientBody, mixSize) : [readId];
+      // The same history on the unaudited server, so that read and read-unaudited compare equal stores.
+      if (needMix && unaudited) await createPatients(unaudited.config.origin, fhirPath, unaudited.token, nextPatientBody, mixSize);
       mixCount = mixIds.length;
       log('loading the Synthea records over HTTP (shared organizations and practitioners, then one patient)');
       const synthea = await loadSynthea(origin, fhirPath, token);
