@@ -17,7 +17,7 @@ import { openKeyFile } from '../src/storage/keyring.ts';
 
 const [dir = '/tmp/kc-bench', p = '150', o = '20'] = process.argv.slice(2);
 const PATIENTS = Number(p), OBS = Number(o), RUNS = 5;
-const env = { DATA_DIR: dir, MASTER_KEY_PASSPHRASE: 'bench', LOG_LEVEL: 'silent', PORT: '0', LEDGER_VERIFY_ON_START: 'tail' };
+const env = { DATA_DIR: dir, MASTER_KEY_PASSPHRASE: 'bench', LOG_LEVEL: 'silent', LEDGER_VERIFY_ON_START: 'tail' };
 
 if (!(await fs.stat(path.join(dir, 'db', 'CURRENT')).catch(() => undefined))) {
   const config = loadConfig(env);

@@ -32,7 +32,7 @@ const read = (f: string) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealed-fhir-bench-search-'));
   const config = loadConfig({
-    DATA_DIR: dataDir, MASTER_KEY_PASSPHRASE: 'bench', LOG_LEVEL: 'silent', PORT: '0', DEV_ISSUER: 'off',
+    DATA_DIR: dataDir, MASTER_KEY_PASSPHRASE: 'bench', LOG_LEVEL: 'silent', DEV_ISSUER: 'off',
     // the server's setting, passed through: the table cache decides how many block reads reopen a table at 1M
     ...(process.env.LEVELDB_MAX_OPEN_FILES ? { LEVELDB_MAX_OPEN_FILES: process.env.LEVELDB_MAX_OPEN_FILES } : {}),
   });

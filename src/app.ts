@@ -42,6 +42,7 @@ import { openDatabase, writeBatch, type Database } from './storage/db.ts';
 import { checkLevelDbFiles } from './storage/leveldb-files.ts';
 import { createHeliaBlockStore } from './storage/helia-blocks.ts';
 import { openKeyFile, openKeyring } from './storage/keyring.ts';
+import { makeDirectory } from './storage/make-dir.ts';
 import { createKuboBlockStore } from './storage/kubo-blocks.ts';
 import { createSealedStore } from './storage/sealed-store.ts';
 import type { BlockStore } from './storage/types.ts';
@@ -117,7 +118,9 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
-  await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(config.dataDir, 0o700).catch((err: Error) => {
+    throw new Error(`DATA_DIR ${config.dataDir} cannot be used: ${err.message}`, { cause: err });
+  });
   const http = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     bodyLimit: config.bodyLimit,

@@ -158,6 +158,11 @@ function corsOrigins(raw: string | undefined): Config['corsOrigins'] {
 
 export function loadConfig(env: Env = process.env): Config {
   const port = intOption(env, 'PORT', 8080, 0, 65535);
+  // 0 lets the OS pick a port only once the server listens, so the default BASE_URL, and with it the `aud` every
+  // token must carry, would name port 0, which nothing can reach. A BASE_URL given outright does not depend on it.
+  if (port === 0 && !env.BASE_URL) {
+    throw new ConfigError('PORT=0 (any free port) needs BASE_URL: without it the FHIR base URL and the audience of every token would say port 0');
+  }
   const host = env.HOST || '127.0.0.1';
   const dataDir = path.resolve(env.DATA_DIR || './data');
   const hostForUrl = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;

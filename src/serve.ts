@@ -20,13 +20,15 @@ export async function serve(options: BuildOptions = {}): Promise<void> {
   }
   const app = await buildApp(config, options);
   app.http.log.info({ config: describeConfig(config) }, 'configuration');
-  await app.http.listen({ port: config.port, host: config.host });
+  const address = await app.http.listen({ port: config.port, host: config.host });
 
   const tokenHint = config.devIssuer
     ? `Get a development token:  npm run -s token -- --scope "system/*.cruds"\n` +
       `Then:  curl -H "Authorization: Bearer $TOKEN" ${config.baseUrl}/metadata`
     : 'The development issuer is off (DEV_ISSUER=off): use a token from a TRUSTED_ISSUERS authorization server.';
-  process.stdout.write(`\nsealed-fhir is serving FHIR R4 at ${config.baseUrl}\n${tokenHint}\n\n`);
+  // With PORT=0 the port is known only now, and BASE_URL (required then) need not name it.
+  const listening = config.port === 0 ? ` (listening on ${address})` : '';
+  process.stdout.write(`\nsealed-fhir is serving FHIR R4 at ${config.baseUrl}${listening}\n${tokenHint}\n\n`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -10,6 +10,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK 
 import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import type { Config } from '../config.ts';
 import { errors } from '../errors.ts';
+import { makeDirectory } from '../storage/make-dir.ts';
 import { FHIR_ID, isFhirUserReference, splitScope } from './principal.ts';
 
 export const DEV_ISSUER_PATH = '/dev-issuer';
@@ -140,7 +141,7 @@ export async function loadDevIssuer(
 ): Promise<DevIssuer> {
   const now = options.now ?? (() => new Date());
   const file = devIssuerKeyPath(config.dataDir);
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await makeDirectory(path.dirname(file), 0o700);
   try {
     await fs.access(file);
   } catch {

@@ -312,7 +312,9 @@ function planEntry(entry: BundleEntry, index: number, baseUrl: string, prefer: s
   // rather than reaching the header parsers as a value they cannot handle.
   for (const name of ['ifMatch', 'ifNoneMatch', 'ifModifiedSince', 'ifNoneExist'] as const) {
     const value: unknown = request[name];
-    if (value === undefined || value === null || value === '') continue;
+    // An empty ifNoneExist stays: it asks for a conditional create without criteria, which create.ts refuses as
+    // the empty If-None-Exist header is refused, rather than making a plain create of it.
+    if (value === undefined || value === null || (value === '' && name !== 'ifNoneExist')) continue;
     if (typeof value !== 'string') throw errors.badRequest(`${where}.request.${name} must be a string`, [`${where}.request.${name}`], 'ERR_BUNDLE_ENTRY');
     headers[name] = value;
   }

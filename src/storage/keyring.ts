@@ -16,6 +16,7 @@ import { errors, FhirError } from '../errors.ts';
 import { bytesSublevel, SUBLEVELS } from './db.ts';
 import type { BatchOp, Database, Sublevel } from './db.ts';
 import { contentHash, decryptError, KEY_BYTES, kekLabel, newKey, secretKey, unwrapKey, wrapKey } from './envelope.ts';
+import { makeDirectory } from './make-dir.ts';
 
 const hkdfAsync = promisify(hkdf);
 const scryptAsync = promisify(scrypt) as (pass: string, salt: Uint8Array, len: number, opts: object) => Promise<Buffer>;
@@ -183,7 +184,7 @@ export async function openKeyFile({ dataDir, passphrase, warn, scrypt: params = 
     if ((await readIfExists(file)) === undefined) throw keyFileError(`There is no master key file ${file}`);
     if (passphrase === undefined) throw keyFileError('MASTER_KEY_PASSPHRASE is not set', 'ERR_MASTER_KEY_PASSPHRASE');
   }
-  await fs.mkdir(keysDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(keysDir, 0o700);
   const exists = (await readIfExists(file)) !== undefined;
   const secret = passphrase ?? (await developmentPassphrase(keysDir, exists, warn));
   if (!exists) await createKeyFile(file, secret, params);

@@ -29,6 +29,17 @@ t.test('conditional batch and transaction entries', async (t) => {
     t.equal((await ids('Practitioner', { identifier: [`${NPI}|1001`] })).length, 1);
   });
 
+  t.test('an empty ifNoneExist is a conditional create without criteria: 400, nothing stored (http.html#ccreate)', async (t) => {
+    const entry = { resource: { resourceType: 'Practitioner', identifier: [{ system: NPI, value: 'empty-ine' }] }, request: { method: 'POST', url: 'Practitioner', ifNoneExist: '' } };
+    const tx = await post({ resourceType: 'Bundle', type: 'transaction', entry: [entry] });
+    t.equal(tx.status, 400);
+    t.match(tx.body.issue, [{ severity: 'error', code: 'invalid', diagnostics: /Bundle\.entry\[0\].*ifNoneExist needs search parameters/ }]);
+    const batch = await post({ resourceType: 'Bundle', type: 'batch', entry: [entry] });
+    t.equal(batch.status, 200);
+    t.match(batch.body.entry[0].response, { status: '400 Bad Request', outcome: { issue: [{ code: 'invalid', diagnostics: /needs search parameters/ }] } });
+    t.same(await ids('Practitioner', { identifier: [`${NPI}|empty-ine`] }), [], 'nothing created');
+  });
+
   t.test('a transaction resolves conditional references and urn:uuid references to a matched conditional create', async (t) => {
     const [practitioner] = await ids('Practitioner', { identifier: [`${NPI}|1001`] });
     const res = await post({

@@ -186,6 +186,18 @@ t.test('transaction and batch', async (t) => {
     t.equal(res.body.entry[1].response.status, '200 OK');
   });
 
+  t.test('a DELETE entry answers 200 OK, as a DELETE alone does, and its history entry says the same', async (t) => {
+    for (const type of ['transaction', 'batch']) {
+      const id = `del-${type}`;
+      t.equal((await server.fhir(`Patient/${id}`, { method: 'PUT', body: { resourceType: 'Patient', id } })).status, 201);
+      const res = await server.fhir('', { method: 'POST', body: { resourceType: 'Bundle', type, entry: [{ request: { method: 'DELETE', url: `Patient/${id}` } }] } });
+      t.equal(res.status, 200, type);
+      t.match(res.body.entry[0].response, { status: '200 OK', etag: 'W/"2"', outcome: { resourceType: 'OperationOutcome' } }, type);
+      const history = await server.fhir(`Patient/${id}/_history`);
+      t.same(history.body.entry.map((e: any) => `${e.request.method} ${e.response.status}`), ['DELETE 200 OK', 'PUT 201 Created'], type);
+    }
+  });
+
   t.test('a batch runs entries independently', async (t) => {
     const res = await server.fhir('', {
       method: 'POST',

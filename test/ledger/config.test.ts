@@ -28,3 +28,10 @@ t.test('invalid values stop the server', async (t) => {
     t.throws(() => loadConfig(env), ConfigError, JSON.stringify(env));
   }
 });
+
+t.test('PORT=0 needs BASE_URL: the derived base URL, and so every token audience, would say port 0', async (t) => {
+  t.throws(() => loadConfig({ PORT: '0' }), { name: 'ConfigError', message: /PORT=0 .*needs BASE_URL/ });
+  const behindProxy = loadConfig({ PORT: '0', BASE_URL: 'https://ehr.example.org/fhir' });
+  t.match(behindProxy, { port: 0, baseUrl: 'https://ehr.example.org/fhir', origin: 'https://ehr.example.org' });
+  t.equal(loadConfig({ PORT: '9512' }).baseUrl, 'http://127.0.0.1:9512/fhir');
+});

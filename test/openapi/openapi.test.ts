@@ -201,7 +201,7 @@ t.test('FHIR errors are OperationOutcomes; audited interactions document the 503
       const response = deref(ref);
       t.ok(typeof response?.description === 'string', `${key} ${status} is described`);
       if (Number(status) < 400) continue;
-      // Errors are always fhir+json; $validate's 422 is a negotiated answer, so application/json may join it.
+      // Errors are always fhir+json.
       const content = Object.entries<Json>(response.content ?? {});
       t.ok(content.some(([type]) => type === 'application/fhir+json'), `${key} ${status} comes as application/fhir+json`);
       t.same(content.filter(([, media]) => media.schema?.$ref !== outcome).map(([type]) => type), [], `${key} ${status} is an OperationOutcome`);

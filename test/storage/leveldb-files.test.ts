@@ -24,7 +24,7 @@ t.teardown(() => fs.rm(clean, { recursive: true, force: true }));
 const server = await startServer(t, { DATA_DIR: clean });
 for (let i = 0; i < 5; i++) await server.fhir('Patient', { method: 'POST', body: { resourceType: 'Patient', name: [{ family: `Files${i}` }] } });
 await server.stop();
-const env = (dir: string) => loadConfig({ DATA_DIR: dir, PORT: '0', MASTER_KEY_PASSPHRASE: 'test passphrase', LOG_LEVEL: 'silent' });
+const env = (dir: string) => loadConfig({ DATA_DIR: dir, MASTER_KEY_PASSPHRASE: 'test passphrase', LOG_LEVEL: 'silent' });
 
 async function copy(t: Test): Promise<{ dir: string; db: string; file(ext: string): Promise<string> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sealed-leveldb-files-'));

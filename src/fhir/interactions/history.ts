@@ -56,14 +56,17 @@ export async function history(req: FhirRequest, match: RouteMatch, ctx: Interact
   return { status: 200, body: bundle };
 }
 
-/** One version as its write was answered: 201 when it created the resource (update-as-create too), 204 a deletion. */
+/**
+ * One version as its write was answered: 201 when it created the resource (update-as-create too), else 200, a
+ * deletion included (delete.ts answers 200 with an OperationOutcome, in a Bundle as alone).
+ */
 function historyEntry(ctx: InteractionContext, record: VersionRecord, plaintext: Uint8Array | undefined, created: boolean): BundleEntry {
   const path = `${record.resourceType}/${record.id}`;
   const entry: BundleEntry = {
     fullUrl: `${ctx.baseUrl}/${path}`,
     request: { method: record.method, url: record.method === 'POST' ? record.resourceType : path },
     response: {
-      status: record.deleted ? '204 No Content' : created ? '201 Created' : '200 OK',
+      status: created ? '201 Created' : '200 OK',
       etag: etagOf(record),
       lastModified: record.lastUpdated,
     },

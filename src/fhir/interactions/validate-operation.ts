@@ -2,6 +2,9 @@
  * $validate (http://hl7.org/fhir/R4/resource-operation-validate.html) on a type or an instance: answers with an
  * OperationOutcome listing every issue, stores nothing. The resource comes as the body or as the `resource`
  * parameter of a Parameters body; `mode` is create, update or delete.
+ * The operation's definition: "This operation returns a 200 OK whether or not the resource is valid. A 4xx or 5xx
+ * error means that the validation itself could not be performed": an invalid resource is a 200 listing its errors,
+ * and a nominated profile this server cannot check against is a 400.
  */
 import type { Parameters, Resource } from '@medplum/fhirtypes';
 import { errors, FhirError, type Issue } from '../../errors.ts';
@@ -29,6 +32,11 @@ export async function validateOperation(req: FhirRequest, match: RouteMatch, ctx
     if (profile === undefined) profile = profileParameter?.valueUri ?? profileParameter?.valueCanonical;
   }
   if (mode !== undefined && !MODES.has(mode)) throw errors.badRequest(`mode must be create, update or delete, got '${mode.slice(0, 40)}'`, undefined, 'ERR_BAD_PARAMETER');
+  if (profile !== undefined && !canCheckAgainst(ctx, resourceType, profile)) {
+    // "If a profile is nominated, and the server cannot validate against the nominated profile, it SHALL return an error"
+    const known = [...ctx.validator.profiles.keys()].join(', ') || 'none';
+    throw errors.notSupported(`Profile ${profile.slice(0, 200)} is not known to this server, so the resource cannot be validated against it (known: ${known})`, 'ERR_UNKNOWN_PROFILE');
+  }
 
   let issues: Issue[];
   if (mode === 'delete') {
@@ -40,10 +48,15 @@ export async function validateOperation(req: FhirRequest, match: RouteMatch, ctx
     // The profile parameter: checked against it whether claimed or not; one the server cannot check is an error.
     issues = validationIssues(ctx, candidate, resourceType, mode === 'update' ? match.id : undefined, profile);
   }
-  const failed = issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
   await ctx.work.record(auditEntry(ctx, match, 200, { entity: [{ reference: match.id ? `${resourceType}/${match.id}` : resourceType }] }));
   const outcome = outcomeOf(issues.length ? issues : [{ severity: 'information', code: 'informational', diagnostics: 'Validation successful: no issues found' }]);
-  return { status: failed ? 422 : 200, body: outcome };
+  return { status: 200, body: outcome };
+}
+
+/** The base definition of the type, which every validation checks, or one of the server's profiles. */
+function canCheckAgainst(ctx: InteractionContext, resourceType: string, profile: string): boolean {
+  const url = profile.split('|')[0]!;
+  return url === `http://hl7.org/fhir/StructureDefinition/${resourceType}` || ctx.validator.profiles.has(url);
 }
 
 function validationIssues(ctx: InteractionContext, resource: Resource, expectedType: string, expectedId: string | undefined, profile: string | undefined): Issue[] {
