@@ -82,6 +82,22 @@ t.test('numberRange: implicit precision of a search number', async (t) => {
   }
 });
 
+t.test('number bounds are decimal: a stored value written as a bound is compared as that bound', async (t) => {
+  // in doubles 5.4 - 0.05 is 5.3500000000000005 and 8.7 + 0.87 is 9.569999999999999
+  const holds = (query: string, x: number) => numberCondition('n', 'n', query, '').test(encodeNumber(x));
+  t.ok(holds('5.4', 5.35), 'eq5.4 holds 5.35, its inclusive lower bound');
+  t.notOk(holds('5.4', 5.45), 'eq5.4 does not hold 5.45, its exclusive upper bound');
+  t.notOk(holds('ne5.4', 5.35));
+  t.ok(holds('ap8.7', 9.57), 'ap8.7 holds 8.7 + 10%');
+  t.ok(holds('ap8.7', 7.83), 'ap8.7 holds 8.7 - 10%');
+  t.notOk(holds('ap8.7', 9.5700001));
+  t.ok(holds('ap-8.7', -9.57));
+  t.ok(holds('2.98e1', 29.795), 'the exponent form too');
+  t.ok(quantityCondition('q', 'q', 'ap8.7|http://unitsofmeasure.org|mg/dL').test(`http://unitsofmeasure.org|mg/dL#${encodeNumber(9.57)}`));
+  const r = numberRange('0.3')!;
+  t.same([r.low, r.high, r.approxLow, r.approxHigh], [0.25, 0.35, 0.27, 0.33]);
+});
+
 t.test('encodeNumber sorts like the numbers and round-trips', async (t) => {
   const values = [-1e300, -1e10, -2.5, -1, -0.1, -1e-300, 0, 1e-300, 0.1, 1, 2.5, 100, 1e10, 1e300];
   const encoded = values.map(encodeNumber);

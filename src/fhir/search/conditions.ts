@@ -265,10 +265,8 @@ export function numberCondition(code: string, name: string, raw: string, keyPref
       return range(p, e(n.value), (x) => x < n.value);
     case 'le':
       return range(p, e(n.value) + '\x01', (x) => x <= n.value);
-    case 'ap': {
-      const d = Math.abs(n.value) * 0.1;
-      return range(e(n.value - d), e(n.value + d) + '\x01', (x) => x >= n.value - d && x <= n.value + d);
-    }
+    case 'ap':
+      return range(e(n.approxLow), e(n.approxHigh) + '\x01', (x) => x >= n.approxLow && x <= n.approxHigh);
   }
 }
 

@@ -96,24 +96,40 @@ export interface NumberRange {
   /** Inclusive lower and exclusive upper bound implied by the precision the value was written with. */
   low: number;
   high: number;
+  /** Inclusive bounds of `ap`: the value ± 10% of it (search.html#prefix). */
+  approxLow: number;
+  approxHigh: number;
 }
 
-const DECIMAL = /^[+-]?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+const DECIMAL = /^([+-]?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
 /**
  * A search number with its implicit precision range (http://hl7.org/fhir/R4/search.html#number): `100` is
  * [99.5, 100.5), `100.00` is [99.995, 100.005), `1e2` is [95, 105) as the spec's own example has it.
+ * Bounds are computed in decimal and rounded once: in doubles `5.4 - 0.05` is 5.3500000000000005 and `8.7 + 0.87`
+ * 9.569999999999999, so a stored 5.35 would miss `eq5.4` and a stored 9.57 `ap8.7`, both of which hold it.
  */
 export function numberRange(text: string): NumberRange | undefined {
   const m = DECIMAL.exec(text);
   if (!m || unrepresentable(text)) return undefined;
   const value = Number(text);
-  const fraction = m[2]?.length ?? 0;
-  const exponent = m[3] === undefined ? 0 : Number(m[3]);
-  const half = m[3] === undefined ? 0.5 * 10 ** -fraction : 0.05 * 10 ** (exponent - fraction);
-  // More digits than a double holds make `half` vanish next to `value` (`1.00000000000000000001`, `5.7e-33` with
-  // 16 digits): the range must still hold the value itself, or `eq` would match nothing.
-  return { value, low: value - half, high: Math.max(value + half, nextUp(value)) };
+  const [, sign, whole, fraction = '', exponentText] = m;
+  // value = digits × 10^scale
+  const digits = BigInt(`${sign}${whole}${fraction}`);
+  const scale = (exponentText === undefined ? 0 : Number(exponentText)) - fraction.length;
+  // half a unit of the next digit; for the exponent form a unit of the one after (1e2 → ±5)
+  const [units, unitScale] = exponentText === undefined ? [10n, scale - 1] : [100n, scale - 2];
+  const decimal = (mantissa: bigint, exponent: number) => Number(`${mantissa}e${exponent}`);
+  const magnitude = digits < 0n ? -digits : digits;
+  return {
+    value,
+    low: decimal(digits * units - 5n, unitScale),
+    // More digits than a double holds make the half unit vanish next to `value` (`1.00000000000000000001`, `5.7e-33`
+    // with 16 digits): the range must still hold the value itself, or `eq` would match nothing.
+    high: Math.max(decimal(digits * units + 5n, unitScale), nextUp(value)),
+    approxLow: decimal(digits * 10n - magnitude, scale - 1),
+    approxHigh: decimal(digits * 10n + magnitude, scale - 1),
+  };
 }
 
 /**
@@ -124,7 +140,7 @@ export function unrepresentable(text: string): boolean {
   const m = DECIMAL.exec(text);
   if (!m) return false;
   const value = Number(text);
-  return !Number.isFinite(value) || (value === 0 && /[1-9]/.test(m[1]! + (m[2] ?? '')));
+  return !Number.isFinite(value) || (value === 0 && /[1-9]/.test(m[2]! + (m[3] ?? '')));
 }
 
 /** The smallest double above a finite `x`. */
