@@ -124,12 +124,21 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`token: ${error.message}\nRun with --help for usage.\n`);
       return 2;
     }
-    if (error instanceof ConfigError || error instanceof FhirError) {
-      process.stderr.write(`token: ${error.message}\n`);
+    if (error instanceof ConfigError || error instanceof FhirError || isSystemError(error)) {
+      process.stderr.write(`token: ${(error as Error).message}\n`);
       return 1;
     }
     throw error;
   }
+}
+
+/** A file-system refusal (the data dir or its keys cannot be made or read), alone or as the cause: one line, no stack. */
+function isSystemError(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  }
+  return false;
 }
 
 // Imported by the tests for parseTokenArgs; run only as the program itself.

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -118,4 +119,14 @@ t.test('help, a disabled dev issuer and a bad environment', async (t) => {
   t.equal(badEnv.code, 1);
   t.equal(badEnv.stdout, '');
   t.match(badEnv.stderr, /BASE_URL/);
+});
+
+t.test('a data dir that cannot be made is one line on stderr, exit 1, no stack trace', async (t) => {
+  const blocker = path.join(dir, 'a-file');
+  await fs.writeFile(blocker, '');
+  const result = await run([], { DATA_DIR: path.join(blocker, 'data') });
+  t.equal(result.code, 1);
+  t.equal(result.stdout, '', 'no token');
+  t.match(result.stderr, /^token: cannot create directory .*a-file\/data.* \(ENOTDIR\)/);
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
 });
