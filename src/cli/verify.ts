@@ -86,8 +86,10 @@ export async function main(argv: string[], out: (line: string) => void = console
       // Without it the wrapped keys cannot be checked, and the output says so rather than pass over them in silence.
       // A development node keeps its generated passphrase beside the key (keyring.ts): the server uses it, so may we.
       const devPassphrase = await fs.readFile(path.join(dir, 'keys', 'master.passphrase'), 'utf8').then((p) => p.trim(), () => undefined);
-      if (env.MASTER_KEY_PASSPHRASE === undefined && devPassphrase !== undefined) out('note: MASTER_KEY_PASSPHRASE is not set: using the development passphrase file keys/master.passphrase');
-      const passphrase = env.MASTER_KEY_PASSPHRASE ?? devPassphrase;
+      // Empty counts as not set, as the server's configuration reads it (config.ts).
+      const given = env.MASTER_KEY_PASSPHRASE || undefined;
+      if (given === undefined && devPassphrase !== undefined) out('note: MASTER_KEY_PASSPHRASE is not set: using the development passphrase file keys/master.passphrase');
+      const passphrase = given ?? devPassphrase;
       let keyStore: KeyStore | undefined;
       if (passphrase !== undefined) {
         try {

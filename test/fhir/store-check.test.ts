@@ -71,6 +71,9 @@ t.test('the clean store passes every check', async (t) => {
   t.equal(devRun.code, 0, devRun.out);
   t.match(devRun.out, /note: MASTER_KEY_PASSPHRASE is not set: using the development passphrase file/);
   t.match(devRun.out, /keys: 3 KEKs unwrap under the master key, 5 data keys under their KEKs\n/, 'the keys are checked with it');
+  const emptyRun = await verify(dev, '');
+  t.equal(emptyRun.code, 0, 'an empty MASTER_KEY_PASSPHRASE is not set, as the server reads it');
+  t.match(emptyRun.out, /note: MASTER_KEY_PASSPHRASE is not set: using the development passphrase file/);
   const db = await openDatabase(path.join(clean, 'db'));
   const result = await checkRecords(db);
   await db.close();
