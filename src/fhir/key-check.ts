@@ -12,11 +12,9 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { FhirError } from '../errors.ts';
-import type { Problem } from '../ledger/fsck.ts';
+import { problemLog, type Problem } from '../ledger/fsck.ts';
 import { bytesSublevel, jsonSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
-import { kekLabel, secretKey } from '../storage/envelope.ts';
-import { isKekName, type KeyStore } from '../storage/keyring.ts';
+import { isKekName, unwrapStoredKek, type KeyStore } from '../storage/keyring.ts';
 import { unwrapDataKey } from '../storage/sealed-store.ts';
 import type { VersionRecord } from './repository.ts';
 
@@ -39,32 +37,13 @@ const SCAN = { fillCache: false } as {};
 export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: string) => void = () => undefined): Promise<KeyCheck> {
   const kekStore = bytesSublevel(db, SUBLEVELS.kek);
   const versions = jsonSublevel<VersionRecord>(db, SUBLEVELS.version);
-  const problems: Problem[] = [];
-  const fail = (code: string, at: string, message: string) => {
-    problems.push({ code, at, message });
-    log(`${at}: ${code} ${message}`);
-  };
+  const { problems, fail } = problemLog(log);
   const snapshot = db.snapshot();
   const options = { snapshot } as {};
   // lru-cache: a Map evicting its first key costs O(size) per eviction in V8 once it is full.
   const cache = new LRUCache<string, KeyObject>({ max: KEK_CACHE });
   /** KEKs that are stored but do not unwrap, and the absent node KEK: why, and how many versions each leaves unreadable. */
   const unreadable = new Map<string, { missing: boolean; versions: number }>();
-
-  const unwrapKek = async (name: string, wrapped: Uint8Array): Promise<KeyObject | undefined> => {
-    let bytes: Uint8Array;
-    try {
-      bytes = await keyStore.unwrap(wrapped, kekLabel(name));
-    } catch (err) {
-      // Only a failed authentication says the record is damaged; a key store that cannot answer fails the check.
-      if (err instanceof FhirError && err.code === 'ERR_DECRYPT') return undefined;
-      throw err;
-    }
-    const key = secretKey(bytes);
-    bytes.fill(0);
-    return key;
-  };
-  const remember = (name: string, key: KeyObject) => cache.set(name, key);
 
   try {
     let keks = 0;
@@ -73,11 +52,12 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
         fail('ERR_KEK_NAME', `kek/${name}`, 'a key-encryption key under a name that is neither node nor patient/<id>');
         continue;
       }
-      const key = await unwrapKek(name, wrapped);
+      // Only a failed authentication marks a record damaged; a key store that cannot answer fails the check.
+      const key = await unwrapStoredKek(keyStore, name, wrapped);
       if (!key) unreadable.set(name, { missing: false, versions: 0 });
       else {
         keks++;
-        remember(name, key);
+        cache.set(name, key);
       }
     }
 
@@ -93,8 +73,8 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
         if (wrapped === undefined) absent.add(name);
         else {
           // Present in the snapshot and not marked unreadable: it unwrapped in the pass above (a cache miss).
-          const key = await unwrapKek(name, wrapped);
-          if (key) remember(name, key);
+          const key = await unwrapStoredKek(keyStore, name, wrapped);
+          if (key) cache.set(name, key);
           else unreadable.set(name, { missing: false, versions: 0 });
         }
       }

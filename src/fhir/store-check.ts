@@ -12,7 +12,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { bytesSublevel, jsonSublevel, pad, SUBLEVELS, type Database } from '../storage/db.ts';
 import { parseEntry } from '../ledger/entry.ts';
-import type { Problem } from '../ledger/fsck.ts';
+import { problemLog, type Problem } from '../ledger/fsck.ts';
 import { versionKey, type VersionRecord } from './repository.ts';
 
 interface HistoryPointer {
@@ -39,11 +39,7 @@ export async function checkRecords(db: Database, log: (line: string) => void = (
   const entries = bytesSublevel(db, SUBLEVELS.ledgerEntry);
   const typeHistory = jsonSublevel<HistoryPointer>(db, SUBLEVELS.typeHistory);
   const systemHistory = jsonSublevel<HistoryPointer>(db, SUBLEVELS.systemHistory);
-  const problems: Problem[] = [];
-  const fail = (code: string, at: string, message: string) => {
-    problems.push({ code, at, message });
-    log(`${at}: ${code} ${message}`);
-  };
+  const { problems, fail } = problemLog(log);
   const snapshot = db.snapshot();
   const read = { ...SCAN, snapshot };
   try {

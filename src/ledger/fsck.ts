@@ -27,6 +27,16 @@ export interface Problem {
   at?: string;
 }
 
+/** A record check's findings, each also logged as `<at>: <code> <message>` (store-check.ts, key-check.ts). */
+export function problemLog(log: (line: string) => void): { problems: Problem[]; fail: (code: string, at: string, message: string) => void } {
+  const problems: Problem[] = [];
+  const fail = (code: string, at: string, message: string) => {
+    problems.push({ code, at, message });
+    log(`${at}: ${code} ${message}`);
+  };
+  return { problems, fail };
+}
+
 export interface FsckOptions {
   /** Verifier keys to trust; default: the keys the node recorded in its own store (trust on first use). */
   verifiers?: NoteVerifier[];

@@ -242,6 +242,23 @@ export function isKekName(name: string): boolean {
   return name === 'node' || (name.startsWith('patient/') && FHIR_ID.test(name.slice('patient/'.length)));
 }
 
+/**
+ * A stored KEK unwrapped under the master key, or undefined when its record fails authentication (altered or
+ * damaged); a key store that cannot answer throws. The keyring and the start-up key check read KEKs through it.
+ */
+export async function unwrapStoredKek(keyStore: KeyStore, name: string, wrapped: Uint8Array): Promise<KeyObject | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await keyStore.unwrap(wrapped, kekLabel(name));
+  } catch (err) {
+    if (err instanceof FhirError && err.code === 'ERR_DECRYPT') return undefined;
+    throw err;
+  }
+  const key = secretKey(bytes);
+  bytes.fill(0);
+  return key;
+}
+
 function assertKekName(name: string): void {
   if (!isKekName(name)) throw errors.internal(`Not a key-encryption key name: ${JSON.stringify(name)}`, 'ERR_KEK_NAME');
 }
@@ -268,31 +285,16 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
   let confirmations = 0;
   let destructions = 0;
 
-  function remember(name: string, key: KeyObject): void {
-    cache.set(name, key);
-  }
-
-  function cached(name: string): KeyObject | undefined {
-    return cache.get(name);
-  }
-
   /** Reads and unwraps a stored KEK; undefined when there is none. */
   async function load(name: string): Promise<KeyObject | undefined> {
     const epoch = destructions;
     const wrapped = await store.get(name);
     if (wrapped === undefined) return undefined;
-    let bytes: Uint8Array;
-    try {
-      bytes = await keyStore.unwrap(wrapped, kekLabel(name));
-    } catch (err) {
-      // Still the opaque 500 for the caller; the log learns which KEK (every version under it is unreadable).
-      if (err instanceof FhirError && err.code === 'ERR_DECRYPT') throw decryptError(new Error(`KEK ${name} does not unwrap under the master key (its kek record was altered or damaged)`));
-      throw err;
-    }
-    const key = secretKey(bytes);
-    bytes.fill(0);
+    const key = await unwrapStoredKek(keyStore, name, wrapped);
+    // Still the opaque 500 for the caller; the log learns which KEK (every version under it is unreadable).
+    if (!key) throw decryptError(new Error(`KEK ${name} does not unwrap under the master key (its kek record was altered or damaged)`));
     if (epoch === destructions) {
-      remember(name, key);
+      cache.set(name, key);
       if (pending.delete(name)) confirmations++;
     }
     return key;
@@ -317,7 +319,7 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
         const { key, wrapped: expected } = await mine;
         if (epoch !== destructions || pending.get(name) !== mine) continue;
         if (Buffer.from(wrapped).equals(Buffer.from(expected))) {
-          remember(name, key);
+          cache.set(name, key);
           pending.delete(name);
           confirmations++;
         } else await load(name);
@@ -333,7 +335,7 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
     assertKekName(name);
     const fresh = options.fresh === true && name !== 'node';
     for (;;) {
-      const hit = cached(name);
+      const hit = cache.get(name);
       if (hit) return { key: hit, ops: [] };
       // A KEK created earlier and not yet seen committed: share it without reading the database again (a transaction
       // writes hundreds of resources of one new patient). Its put travels with every such write; re-putting the same
@@ -372,7 +374,7 @@ export async function openKeyring({ db, keyStore, cacheSize = 10_000 }: KeyringO
 
   async function kekForRead(name: string): Promise<KeyObject> {
     assertKekName(name);
-    const key = cached(name) ?? (await load(name));
+    const key = cache.get(name) ?? (await load(name));
     if (!key) throw keyDestroyed();
     return key;
   }
