@@ -107,19 +107,13 @@ const recordCases: Array<[string, string, (db: Database) => Promise<void>]> = [
     await history.del(key!);
   }],
   ['a version record changes its method', 'ERR_VERSION_MISMATCH', async (db) => {
-    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
-    const [key, record] = await patientVersion(db, 1);
-    await versions.put(key, { ...record, method: 'PUT' });
+    await alterPatientVersion(db, 1, (record) => ({ ...record, method: 'PUT' }));
   }],
   ['a version record moves to another compartment', 'ERR_VERSION_MISMATCH', async (db) => {
-    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
-    const [key, record] = await patientVersion(db, 1);
-    await versions.put(key, { ...record, patient: 'gone' });
+    await alterPatientVersion(db, 1, (record) => ({ ...record, patient: 'gone' }));
   }],
   ["a version record names another compartment's KEK", 'ERR_VERSION_KEK', async (db) => {
-    const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
-    const [key, record] = await patientVersion(db, 1);
-    await versions.put(key, { ...record, kek: 'node' });
+    await alterPatientVersion(db, 1, (record) => ({ ...record, kek: 'node' }));
   }],
   ['a head is planted', 'ERR_HEAD_EXTRA', async (db) => {
     const heads = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.head);
@@ -133,6 +127,14 @@ async function patientVersion(db: Database, versionId: number): Promise<[string,
   const versions = jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version);
   const found = (await versions.iterator().all()).find(([, r]) => r.resourceType === 'Patient' && r.id === patient.body.id && r.versionId === versionId);
   return found!;
+}
+
+/** Stores `change` of the checked Patient's version record at `versionId` in its place; returns the new record. */
+async function alterPatientVersion(db: Database, versionId: number, change: (record: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, unknown>> {
+  const [key, record] = await patientVersion(db, versionId);
+  const changed = change(record);
+  await jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version).put(key, changed);
+  return changed;
 }
 
 /** Every wrapped key of a store (versions' data keys, KEKs), as base64url, base64 and hex. */
@@ -162,17 +164,13 @@ for (const [name, code, change] of recordCases) {
 // every version under a KEK) can no longer be opened, or its lastUpdated is not the one it was sealed with.
 const keyCases: Array<[string, string, (db: Database) => Promise<void>]> = [
   ["a byte of a version's wrapped key flipped", 'ERR_DATA_KEY_UNWRAP', async (db) => {
-    const [key, record] = await patientVersion(db, 1);
-    await jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version).put(key, { ...record, wrappedKey: flip(record.wrappedKey as string, 40) });
+    await alterPatientVersion(db, 1, (record) => ({ ...record, wrappedKey: flip(record.wrappedKey as string, 40) }));
   }],
   ["a version's lastUpdated changed", 'ERR_DATA_KEY_UNWRAP', async (db) => {
-    const [key, record] = await patientVersion(db, 1);
-    await jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version).put(key, { ...record, lastUpdated: '2001-01-01T00:00:00.000Z' });
+    await alterPatientVersion(db, 1, (record) => ({ ...record, lastUpdated: '2001-01-01T00:00:00.000Z' }));
   }],
   ["the head's lastUpdated changed with its version's", 'ERR_DATA_KEY_UNWRAP', async (db) => {
-    const [key, record] = await patientVersion(db, 2);
-    const changed = { ...record, lastUpdated: '2001-01-01T00:00:00.000Z' };
-    await jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.version).put(key, changed);
+    const changed = await alterPatientVersion(db, 2, (record) => ({ ...record, lastUpdated: '2001-01-01T00:00:00.000Z' }));
     await jsonSublevel<Record<string, unknown>>(db, SUBLEVELS.head).put(`Patient/${patient.body.id}`, changed);
   }],
   ["a byte of a patient's KEK flipped", 'ERR_KEK_UNWRAP', async (db) => {
