@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache';
  * entry under the erased key.
  *
  * lru-cache rather than a Map re-inserted on each hit: V8's Map makes `delete` + `set` of the same key cost O(size)
- * (measured 27 µs at 10,000 entries), so one hot resource slowed every read of a full cache by half.
+ * (measured 27 µs at 10,000 entries), so one hot resource made every read of a full cache pay it.
  */
 export class PlaintextCache {
   readonly #entries: LRUCache<string, { kek: string; bytes: Uint8Array }>;

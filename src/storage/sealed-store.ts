@@ -44,13 +44,14 @@ function cacheKey(a: SealedAddress): string {
   return `${a.resourceType}/${a.id}/${a.versionId} ${a.cid} ${a.kek} ${a.wrappedKey} ${a.lastUpdated} ${a.method}`;
 }
 
+/** What unwrapping a data key reads of a version's address: its label's parts and the wrapped bytes. */
+export type DataKeyAddress = Pick<SealedAddress, 'resourceType' | 'id' | 'versionId' | 'kek' | 'wrappedKey' | 'lastUpdated' | 'method'>;
+
 /**
  * The data key of a stored version: unwrapped under its stamped label, or under the unstamped one that keys wrapped
  * before stamps were bound carry. Undefined when neither opens it (the wrapped key, the KEK name, the address or the
  * stamp was altered). Used by reads and by the start-up key check alike.
  */
-/** What unwrapping a data key reads of a version's address: its label's parts and the wrapped bytes. */
-export type DataKeyAddress = Pick<SealedAddress, 'resourceType' | 'id' | 'versionId' | 'kek' | 'wrappedKey' | 'lastUpdated' | 'method'>;
 
 export function unwrapDataKey(kek: KeyObject, address: DataKeyAddress): { key: Uint8Array; stamped: boolean } | undefined {
   const wrapped = Buffer.from(address.wrappedKey, 'base64url');
