@@ -1,5 +1,6 @@
 /**
- * The sealed envelope of one resource version, and the key wrapping around it. Pure: node:crypto only, no I/O.
+ * The sealed envelope of one resource version, and the key wrapping around it. Pure: node:crypto only, no I/O
+ * (random bytes come from random.ts's pool).
  *
  * Block (what goes into IPFS, self-describing, no key material, no plaintext metadata):
  *   magic "SFB" · format 0x01 · nonce (12) · ciphertext · GCM tag (16)
@@ -11,8 +12,9 @@
  * to another index record does not unwrap there. AES-KW has no such input; binding would need a second MAC.
  * The 28 extra bytes per key are cheap, and one primitive keeps one code path to review.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, KeyObject } from 'node:crypto';
 import { FhirError } from '../errors.ts';
+import { freshRandom } from './random.ts';
 
 export const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
@@ -43,7 +45,7 @@ export function decryptError(cause?: Error): FhirError {
 export type SecretKey = Uint8Array | KeyObject;
 
 export function newKey(): Uint8Array {
-  return new Uint8Array(randomBytes(KEY_BYTES));
+  return new Uint8Array(freshRandom(KEY_BYTES));
 }
 
 export function secretKey(key: SecretKey): KeyObject {
@@ -60,7 +62,7 @@ export function blockAad({ resourceType, id, versionId }: VersionAddress): Buffe
 }
 
 function gcmSeal(key: SecretKey, plaintext: Uint8Array, aad: Uint8Array, prefix: Uint8Array): Uint8Array {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = freshRandom(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', secretKey(key), nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
