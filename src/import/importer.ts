@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../consent/principal.ts';
 import type { FhirError } from '../errors.ts';
-import { strictUtf8, withoutBom } from '../fhir/http/json-body.ts';
+import { duplicateMemberError, jsonTextProblem, strictUtf8, withoutBom } from '../fhir/http/json-body.ts';
 import { toFhirError } from '../fhir/outcome.ts';
 import type { Repository } from '../fhir/repository.ts';
 import type { FhirRequest, FhirResponse, InteractionContext } from '../fhir/request.ts';
@@ -95,11 +95,19 @@ export class Importer {
 
   private async importBundleFile(file: SourceFile, recorded: FileProgress | undefined): Promise<FileOutcome> {
     let parsed: unknown;
+    let text: string;
     try {
-      parsed = JSON.parse(withoutBom(strictUtf8.decode(await fs.promises.readFile(file.path))));
+      text = withoutBom(strictUtf8.decode(await fs.promises.readFile(file.path)));
+      parsed = JSON.parse(text);
     } catch (err) {
       this.options.onBytes?.(file.size);
       return this.failed(file, { file: file.path, code: 'ERR_JSON_SYNTAX', message: `not a JSON file: ${(err as Error).message.slice(0, 200)}` });
+    }
+    // As the REST API refuses it (json-body.ts): JSON.parse would keep one of the two values silently.
+    const problem = jsonTextProblem(text, Number.POSITIVE_INFINITY);
+    if (problem?.kind === 'duplicate') {
+      this.options.onBytes?.(file.size);
+      return this.failed(file, { file: file.path, code: 'ERR_JSON_DUPLICATE_MEMBER', message: duplicateMemberError(problem, parsed).message });
     }
     const resource = parsed as Resource | undefined;
     try {
@@ -204,6 +212,11 @@ export class Importer {
         if (!resource || typeof resource !== 'object' || Array.isArray(resource) || typeof resource.resourceType !== 'string') throw new Error('no resourceType');
       } catch (err) {
         failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_JSON_SYNTAX', message: `not a FHIR resource in JSON: ${(err as Error).message.slice(0, 160)}` });
+        continue;
+      }
+      const problem = jsonTextProblem(text, Number.POSITIVE_INFINITY);
+      if (problem?.kind === 'duplicate') {
+        failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_JSON_DUPLICATE_MEMBER', message: duplicateMemberError(problem, resource).message });
         continue;
       }
       // The same resource twice in one transaction is a conflict: commit what came before it first.

@@ -38,12 +38,15 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
   );
   await fs.writeFile(path.join(source, 'c-document.json'), JSON.stringify({ resourceType: 'Bundle', type: 'document', entry: [] }));
   await fs.writeFile(path.join(source, 'notes.txt'), 'ignored');
+  // A member given twice: JSON.parse would keep the second family silently; refused as the REST API refuses it.
+  await fs.writeFile(path.join(source, 'e-dup.ndjson'), `{"resourceType":"Patient","id":"dup-1","name":[{"family":"A","family":"B"}]}\n${patient('dup-2')}\n`);
 
   const run = await runImport(dataDir, [source, '--chunk', '2']);
   t.equal(run.code, 1, 'failures make the exit status non-zero');
-  t.match(run.stdout, /Imported 7 resources/);
-  t.match(run.stdout, /Files: 4 found, 2 imported, 0 already done, 2 failed; 1 other files ignored/);
-  t.match(run.stdout, /Failures \(6\)/);
+  t.match(run.stdout, /Imported 8 resources/);
+  t.match(run.stdout, /Files: 5 found, 3 imported, 0 already done, 2 failed; 1 other files ignored/);
+  t.match(run.stdout, /Failures \(7\)/);
+  t.match(run.stdout, /e-dup\.ndjson line 1: ERR_JSON_DUPLICATE_MEMBER: .*'family' twice.*Patient\.name\[0\]/);
   t.match(run.stdout, /a\.ndjson line 10: ERR_ENCODING/);
   t.match(run.stdout, /d-latin1\.json: ERR_JSON_SYNTAX: .*utf-8/i);
   t.match(run.stdout, /a\.ndjson line 3: ERR_JSON_SYNTAX/);
@@ -52,7 +55,8 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
   t.match(run.stdout, /c-document\.json: ERR_BUNDLE_TYPE/);
 
   await storedCounts(t, dataDir, [], async (fhir) => {
-    t.equal((await fhir('Patient?_summary=count')).body.total, 6, '4 good NDJSON lines and 2 from the collection');
+    t.equal((await fhir('Patient?_summary=count')).body.total, 7, '4 good NDJSON lines, 2 from the collection, 1 beside the duplicate');
+    t.equal((await fhir('Patient/dup-1')).status, 404, 'the line with a repeated member stored nothing');
     t.equal((await fhir('Observation?_summary=count')).body.total, 1);
     t.equal((await fhir('Patient/nd-4')).status, 200, 'ids kept');
     t.equal((await fhir('Patient/col-2')).status, 200);
@@ -61,5 +65,5 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
   });
   const again = await runImport(dataDir, [source]);
   t.match(again.stdout, /Imported 0 resources/, 'a rerun does not load the done files again');
-  t.match(again.stdout, /2 already done/);
+  t.match(again.stdout, /3 already done/);
 });
