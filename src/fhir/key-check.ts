@@ -13,7 +13,7 @@
 import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { problemLog, type Problem } from '../ledger/fsck.ts';
-import { bytesSublevel, jsonSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import { bytesSublevel, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { isKekName, unwrapStoredKek, type KeyStore } from '../storage/keyring.ts';
 import { unwrapDataKey } from '../storage/sealed-store.ts';
 import type { VersionRecord } from './repository.ts';
@@ -36,7 +36,8 @@ const SCAN = { fillCache: false } as {};
 
 export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: string) => void = () => undefined): Promise<KeyCheck> {
   const kekStore = bytesSublevel(db, SUBLEVELS.kek);
-  const versions = jsonSublevel<VersionRecord>(db, SUBLEVELS.version);
+  // Parsed here: a record that is not valid JSON is the records check's finding (store-check.ts), skipped here.
+  const versions = stringSublevel(db, SUBLEVELS.version);
   const { problems, fail } = problemLog(log);
   const snapshot = db.snapshot();
   const options = { snapshot } as {};
@@ -108,8 +109,10 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
       }
     };
     let chunk: Array<[string, VersionRecord]> = [];
-    for await (const entry of versions.iterator({ ...SCAN, snapshot } as {})) {
-      chunk.push(entry);
+    for await (const [at, text] of versions.iterator({ ...SCAN, snapshot } as {})) {
+      const record = parseJsonRecord(text);
+      if (record === null || typeof record !== 'object') continue;
+      chunk.push([at, record as VersionRecord]);
       if (chunk.length === CHUNK) await checkChunk(chunk.splice(0));
     }
     await checkChunk(chunk);

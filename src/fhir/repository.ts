@@ -7,9 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
+import type { FhirError } from '../errors.ts';
 import type { Appended, EntityRef } from '../ledger/types.ts';
 import type { BatchOp, Database, Sublevel } from '../storage/db.ts';
-import { jsonSublevel, pad, SUBLEVELS } from '../storage/db.ts';
+import { isDecodeError, jsonSublevel, NOT_JSON, pad, parseJsonRecord, stringSublevel, SUBLEVELS } from '../storage/db.ts';
+import { decryptError } from '../storage/envelope.ts';
 import type { SealedAddress, SealedStore, SealedVersion } from '../storage/types.ts';
 import { extractEntries, type IndexEntry, type IndexHash } from './search/extract.ts';
 import { indexEntriesOf, type Analyzer } from './analysis/analyze.ts';
@@ -85,6 +87,15 @@ export function parseStored(plaintext: Uint8Array): Resource {
 
 export const versionKey = (type: string, id: string, versionId: number) => `${type}/${id}/${pad(versionId, 10)}`;
 
+/**
+ * A head or version record whose stored value does not decode: the version cannot be read, answered as when its key
+ * material is damaged (ERR_DECRYPT, sealed-store.ts: a 500 whose OperationOutcome says no more), the record named in
+ * the cause, which only the log sees.
+ */
+export function damagedRecord(sublevel: string, key: string): FhirError {
+  return decryptError(new Error(`${sublevel} ${key}: the stored record is not valid JSON`));
+}
+
 export class Repository {
   private readonly db: Database;
   private readonly heads: Sublevel<VersionRecord>;
@@ -117,11 +128,21 @@ export class Repository {
   // Point lookups use LevelDB's synchronous get: a head record is small and usually in LevelDB's cache, and the
   // thread-pool round trip of an async get cost more than the lookup itself on the hot read path.
   async head(resourceType: string, id: string): Promise<VersionRecord | undefined> {
-    return this.heads.getSync(`${resourceType}/${id}`);
+    const key = `${resourceType}/${id}`;
+    try {
+      return this.heads.getSync(key);
+    } catch (err) {
+      throw isDecodeError(err) ? damagedRecord(SUBLEVELS.head, key) : err;
+    }
   }
 
   async version(resourceType: string, id: string, versionId: number): Promise<VersionRecord | undefined> {
-    return this.versions.getSync(versionKey(resourceType, id, versionId));
+    const key = versionKey(resourceType, id, versionId);
+    try {
+      return this.versions.getSync(key);
+    } catch (err) {
+      throw isDecodeError(err) ? damagedRecord(SUBLEVELS.version, key) : err;
+    }
   }
 
   /** Decrypts a stored version (block fetched from IPFS and verified against its CID first). */
@@ -181,7 +202,17 @@ export class Repository {
 
   /** Current heads of many resources of one type, in the order asked (undefined where unknown). */
   async headsOf(resourceType: string, ids: string[]): Promise<Array<VersionRecord | undefined>> {
-    return ids.length ? this.heads.getMany(ids.map((id) => `${resourceType}/${id}`)) : [];
+    if (ids.length === 0) return [];
+    const keys = ids.map((id) => `${resourceType}/${id}`);
+    try {
+      return await this.heads.getMany(keys);
+    } catch (err) {
+      if (!isDecodeError(err)) throw err;
+      // abstract-level names no key: read them again as strings to say which record is damaged
+      const texts = await stringSublevel(this.db, SUBLEVELS.head).getMany(keys);
+      const at = texts.findIndex((text) => parseJsonRecord(text) === NOT_JSON);
+      throw damagedRecord(SUBLEVELS.head, at < 0 ? `(one of ${keys.length} keys from ${keys[0]})` : keys[at]!);
+    }
   }
 
   /**

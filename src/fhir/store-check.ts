@@ -10,7 +10,7 @@
  * chunks and the entries they name are point reads.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { bytesSublevel, jsonSublevel, pad, SUBLEVELS, type Database } from '../storage/db.ts';
+import { bytesSublevel, NOT_JSON, pad, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { parseEntry } from '../ledger/entry.ts';
 import { problemLog, type Problem } from '../ledger/fsck.ts';
 import { versionKey, type VersionRecord } from './repository.ts';
@@ -33,28 +33,40 @@ const METHOD_OF: Record<string, string> = { create: 'POST', update: 'PUT', patch
 const CHUNK = 512;
 const SCAN = { fillCache: false } as {};
 
+/** What is wrong with a stored value that should be a JSON object, or undefined when nothing is. */
+function undecodable(value: unknown): string | undefined {
+  if (value === NOT_JSON) return 'is not valid JSON';
+  return value === null || typeof value !== 'object' || Array.isArray(value) ? 'is not a JSON object' : undefined;
+}
+
 export async function checkRecords(db: Database, log: (line: string) => void = () => undefined): Promise<RecordCheck> {
-  const versions = jsonSublevel<VersionRecord>(db, SUBLEVELS.version);
-  const heads = jsonSublevel<VersionRecord>(db, SUBLEVELS.head);
+  // Read as strings and parsed here (parseJsonRecord): a record that is not valid JSON is a problem named by its
+  // sublevel and key, where the JSON encoding would end the whole check with "Could not decode value".
+  const versions = stringSublevel(db, SUBLEVELS.version);
+  const heads = stringSublevel(db, SUBLEVELS.head);
   const entries = bytesSublevel(db, SUBLEVELS.ledgerEntry);
-  const typeHistory = jsonSublevel<HistoryPointer>(db, SUBLEVELS.typeHistory);
-  const systemHistory = jsonSublevel<HistoryPointer>(db, SUBLEVELS.systemHistory);
+  const typeHistory = stringSublevel(db, SUBLEVELS.typeHistory);
+  const systemHistory = stringSublevel(db, SUBLEVELS.systemHistory);
   const { problems, fail } = problemLog(log);
   const snapshot = db.snapshot();
   const read = { ...SCAN, snapshot };
   try {
     let versionCount = 0;
     let resources = 0;
-    // The newest version seen of the resource whose versions are being read (they are contiguous in key order).
-    let newest: { key: string; record: VersionRecord } | undefined;
-    const newestByResource: Array<{ key: string; record: VersionRecord }> = [];
+    // The newest version seen of the resource whose versions are being read (they are contiguous in key order);
+    // `record` is undefined when that version's record does not decode (a problem already).
+    let newest: { key: string; record: VersionRecord | undefined } | undefined;
+    const newestByResource: Array<{ key: string; record: VersionRecord | undefined }> = [];
     const checkChunk = async (chunk: Array<[string, VersionRecord]>) => {
       const ts = chunk.map(([, r]) => (Number.isSafeInteger(r.t) && r.t >= 0 ? pad(r.t) : ''));
-      const [recorded, typePointers, systemPointers] = await Promise.all([
+      const typeKeys = chunk.map(([, r], i) => `${r.resourceType}/${ts[i]}`);
+      const [recorded, typeTexts, systemTexts] = await Promise.all([
         entries.getMany(ts, { snapshot } as {}),
-        typeHistory.getMany(chunk.map(([, r], i) => `${r.resourceType}/${ts[i]}`), { snapshot } as {}),
+        typeHistory.getMany(typeKeys, { snapshot } as {}),
         systemHistory.getMany(ts, { snapshot } as {}),
       ]);
+      const typePointers = typeTexts.map(parseJsonRecord);
+      const systemPointers = systemTexts.map(parseJsonRecord);
       chunk.forEach(([key, record], i) => {
         if (key !== versionKey(record.resourceType, record.id, record.versionId)) {
           return fail('ERR_VERSION_RECORD', key, 'the record names another version than its key');
@@ -82,7 +94,9 @@ export async function checkRecords(db: Database, log: (line: string) => void = (
         if (record.cid && record.kek !== (record.patient === undefined ? 'node' : `patient/${record.patient}`)) {
           return fail('ERR_VERSION_KEK', key, "the record's kek is not the key-encryption key of its compartment");
         }
-        const pointer = { resourceType: record.resourceType, id: record.id, versionId: record.versionId };
+        if (typePointers[i] === NOT_JSON) return fail('ERR_HISTORY_MISMATCH', key, `type-history ${typeKeys[i]}: the stored pointer is not valid JSON`);
+        if (systemPointers[i] === NOT_JSON) return fail('ERR_HISTORY_MISMATCH', key, `system-history ${ts[i]}: the stored pointer is not valid JSON`);
+        const pointer: HistoryPointer = { resourceType: record.resourceType, id: record.id, versionId: record.versionId };
         if (!isDeepStrictEqual(typePointers[i], pointer) || !isDeepStrictEqual(systemPointers[i], pointer)) {
           fail('ERR_HISTORY_MISMATCH', key, `the history pointers at ${record.t} do not name this version`);
         }
@@ -91,20 +105,28 @@ export async function checkRecords(db: Database, log: (line: string) => void = (
     let chunk: Array<[string, VersionRecord]> = [];
     const flushNewest = async (force: boolean) => {
       if (newestByResource.length < CHUNK && !force) return;
-      const batch = newestByResource.splice(0);
-      const stored = await heads.getMany(batch.map(({ record }) => `${record.resourceType}/${record.id}`), { snapshot } as {});
+      // A resource whose newest version does not decode has no record to hold its head to (that version is the problem).
+      const batch = newestByResource.splice(0).filter((n): n is { key: string; record: VersionRecord } => n.record !== undefined);
+      const headKeys = batch.map(({ record }) => `${record.resourceType}/${record.id}`);
+      const stored = await heads.getMany(headKeys, { snapshot } as {});
       batch.forEach(({ key, record }, i) => {
-        if (!isDeepStrictEqual(stored[i], record)) fail('ERR_HEAD_MISMATCH', key, 'the head is not the newest version record');
+        const head = parseJsonRecord(stored[i]);
+        if (head === NOT_JSON) fail('ERR_HEAD_MISMATCH', key, `head ${headKeys[i]}: the stored record is not valid JSON`);
+        else if (!isDeepStrictEqual(head, record)) fail('ERR_HEAD_MISMATCH', key, 'the head is not the newest version record');
       });
     };
-    for await (const [key, record] of versions.iterator(read)) {
+    for await (const [key, text] of versions.iterator(read)) {
       versionCount++;
+      const parsed = parseJsonRecord(text);
+      const damage = undecodable(parsed);
+      if (damage) fail('ERR_VERSION_RECORD', key, `version ${key}: the stored record ${damage}`);
+      const record = damage ? undefined : (parsed as VersionRecord);
       const resource = key.slice(0, key.lastIndexOf('/'));
       const sameResource = newest !== undefined && newest.key.slice(0, newest.key.lastIndexOf('/')) === resource;
       if (!sameResource) resources++;
       if (newest && !sameResource) newestByResource.push(newest);
       newest = { key, record };
-      chunk.push([key, record]);
+      if (record) chunk.push([key, record]);
       if (chunk.length === CHUNK) await checkChunk(chunk.splice(0));
       await flushNewest(false);
     }

@@ -147,6 +147,29 @@ export function stringSublevel(db: Database, name: string): Sublevel<string> {
   return db.sublevel<string, string>(name, { keyEncoding: 'utf8', valueEncoding: 'utf8' }) as unknown as Sublevel<string>;
 }
 
+/** What parseJsonRecord returns for a stored value that is not valid JSON (a damaged record). */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/**
+ * A JSON sublevel's value parsed here rather than by its encoding: `NOT_JSON` when it is not valid JSON, where the
+ * encoding would throw abstract-level's "Could not decode value" (or, in an iterator or getMany, end the whole read),
+ * naming no record. Read the sublevel as strings (stringSublevel: same name, same keys) and parse each value with
+ * this, to say which record is damaged.
+ */
+export function parseJsonRecord(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/** Whether an error is abstract-level's failure to decode a stored value (a JSON record that does not parse). */
+export function isDecodeError(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 'LEVEL_DECODE_ERROR';
+}
+
 /**
  * Writes `ops` as one atomic LevelDB batch, the way every commit of the node is written. It goes through a
  * chained batch rather than `db.batch(ops)`: classic-level's array form reads each operation's `type`, `key` and

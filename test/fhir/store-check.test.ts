@@ -137,6 +137,18 @@ async function alterPatientVersion(db: Database, versionId: number, change: (rec
   return changed;
 }
 
+/**
+ * Cuts the stored JSON of the checked Patient's head, or of its version record at `versionId`, short (as a torn or
+ * damaged write would): no longer valid JSON. Returns the record's key.
+ */
+async function truncatePatientRecord(db: Database, sublevel: 'head' | 'version', versionId = 2): Promise<string> {
+  const key = sublevel === 'head' ? `Patient/${patient.body.id}` : (await patientVersion(db, versionId))[0];
+  const level = stringSublevel(db, SUBLEVELS[sublevel]);
+  const text = (await level.get(key))!;
+  await level.put(key, text.slice(0, -5));
+  return key;
+}
+
 /** Every wrapped key of a store (versions' data keys, KEKs), as base64url, base64 and hex. */
 async function keyMaterial(dir: string): Promise<string[]> {
   const db = await openDatabase(path.join(dir, 'db'));
@@ -229,6 +241,67 @@ t.test('a read of a version whose key was altered: 500 OperationOutcome, audited
   const logged = lines.map((l) => JSON.parse(l)).find((l) => l.level >= 50 && l.code === 'ERR_DECRYPT');
   t.ok(logged, 'logged at error level with its code');
   t.match(logged.err.message, `Patient/${patient.body.id}/_history/1: its wrapped data key does not unwrap under KEK patient/${patient.body.id}`);
+});
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+t.test('a head or version record that is not valid JSON: the verifier and the start-up check name it', async (t) => {
+  const cases: Array<[sublevel: 'head' | 'version', versionId: number, code: string]> = [
+    ['head', 2, 'ERR_HEAD_MISMATCH'],
+    ['version', 1, 'ERR_VERSION_RECORD'],
+    // the newest version: the head has nothing to be held to, and is not reported besides
+    ['version', 2, 'ERR_VERSION_RECORD'],
+  ];
+  for (const [sublevel, versionId, code] of cases) {
+    let key = '';
+    const dir = await tampered(t, async (db) => {
+      key = await truncatePatientRecord(db, sublevel, versionId);
+    });
+    const named = `${sublevel} ${key}: the stored record is not valid JSON`;
+    for (const passphrase of [undefined, 'test passphrase']) {
+      const label = `${sublevel} ${versionId}, ${passphrase ? 'with' : 'without'} the keys`;
+      const result = await verify(dir, passphrase);
+      t.equal(result.code, 1, `${label}: verify fails`);
+      t.match(result.out, `  ${code} at `, `${label}: its problem code`);
+      t.match(result.out, named, `${label}: names the sublevel and key`);
+      t.match(result.out, /FAIL: 1 problem\(s\)/, `${label}: one problem, nothing else taken for one`);
+      t.notMatch(result.out, /decode/i, `${label}: not abstract-level's message`);
+    }
+    await t.rejects(
+      buildApp(loadConfig({ ...env(dir), PORT: '0' }), { logger: false }),
+      { code: 'ERR_LEDGER_TAMPERED', message: new RegExp(`${code}: ${escape(named)}`) },
+      `${sublevel} ${versionId}: the server refuses to start, naming it`,
+    );
+  }
+});
+
+t.test('a read through a head or version record that is not valid JSON: 500 ERR_DECRYPT, audited, logged naming it', async (t) => {
+  for (const [sublevel, url, interaction] of [
+    ['head', `Patient/${patient.body.id}`, 'read'],
+    ['head', `Patient?_id=${patient.body.id}`, 'search-type'],
+    ['version', `Patient/${patient.body.id}/_history/1`, 'vread'],
+  ] as const) {
+    let key = '';
+    const dir = await tampered(t, async (db) => {
+      key = await truncatePatientRecord(db, sublevel, 1);
+    });
+    const lines: string[] = [];
+    const stream = { write: (line: string) => void lines.push(line) };
+    // tail: the start-up check that would refuse this store is not run, as on a node whose store was damaged after start.
+    const config = loadConfig({ ...env(dir), PORT: '0', LEDGER_VERIFY_ON_START: 'tail', LOG_LEVEL: 'info' });
+    const app = await buildApp(config, { logger: { level: 'info', stream } });
+    const { loadDevIssuer } = await import('../../src/consent/dev-issuer.ts');
+    const token = await (await loadDevIssuer(config)).sign({ sub: 'reader', scope: 'system/*.cruds' });
+    const before = app.ledger.size();
+    const res = await app.http.inject({ method: 'GET', url: `/fhir/${url}`, headers: { authorization: `Bearer ${token}` } });
+    t.equal(res.statusCode, 500, url);
+    t.match(JSON.parse(res.body), { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: 'Stored data could not be decrypted' }] }, url);
+    const [last] = await app.ledger.getEntries(before, before + 1);
+    t.match(JSON.parse(Buffer.from(last!.bytes).toString('utf8')), { interaction, status: 500, error: 'ERR_DECRYPT' }, `${url}: audited`);
+    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.level >= 50 && l.code === 'ERR_DECRYPT');
+    t.match(logged?.err?.message, `${sublevel} ${key}: the stored record is not valid JSON`, `${url}: the log names the record`);
+    await app.close();
+  }
 });
 
 t.test('a missing or planted AuditEvent index key: the verifier finds it', async (t) => {

@@ -56,3 +56,21 @@ t.test('what needs other resources is undecided, unless another filter already f
   t.equal(matches({ '_has:Observation:patient:code': '1234-5' }), undefined, '_has');
   t.equal(matches({ 'general-practitioner:Practitioner.name': 'x', gender: 'male' }), false, 'AND with a failing filter');
 });
+
+t.test(':missing on a reference counts a Reference that holds only an identifier, as the engine does', async (t) => {
+  const observation = (subject?: object) => {
+    const resource = { resourceType: 'Observation', id: 'o1', status: 'final', code: { coding: [{ code: '8480-6' }] }, ...(subject ? { subject } : {}) };
+    return extractEntries(resource);
+  };
+  const byIdentifier = observation({ identifier: { system: 'urn:x', value: '1' } });
+  const none = observation();
+  const ask = (query: Record<string, string>, entries: ReturnType<typeof extractEntries>) =>
+    matchesEntries(parseSearch('Observation', Object.fromEntries(Object.entries(query).map(([k, v]) => [k, [v]]))).filters, entries);
+  t.equal(ask({ 'subject:identifier': 'urn:x|1' }, byIdentifier), true);
+  for (const code of ['subject', 'patient']) {
+    t.equal(ask({ [`${code}:missing`]: 'false' }, byIdentifier), true, `${code}:missing=false, identifier only`);
+    t.equal(ask({ [`${code}:missing`]: 'true' }, byIdentifier), false, `${code}:missing=true, identifier only`);
+    t.equal(ask({ [`${code}:missing`]: 'true' }, none), true, `${code}:missing=true, no subject`);
+    t.equal(ask({ [`${code}:missing`]: 'false' }, none), false, `${code}:missing=false, no subject`);
+  }
+});

@@ -306,3 +306,35 @@ t.test('search answers match the dataset', async (t) => {
     }
   });
 });
+
+t.test(':missing on a reference counts a Reference that holds only an identifier (search.html#missing)', async (t) => {
+  const server = await startServer(t);
+  const put = async (r: Record<string, unknown>) => {
+    const res = await server.fhir(`${r.resourceType}/${r.id}`, { method: 'PUT', body: r });
+    t.ok(res.status === 200 || res.status === 201, `PUT ${r.resourceType}/${r.id}: ${res.status}`);
+  };
+  const code = { coding: [{ system: 'http://loinc.org', code: '8480-6' }] };
+  await put({ resourceType: 'Patient', id: 'pa', name: [{ family: 'Okafor' }] });
+  // subject with an identifier only: the element has a value, searchable as subject:identifier
+  await put({ resourceType: 'Observation', id: 'oi', status: 'final', code, subject: { identifier: { system: 'urn:x', value: '1' } } });
+  await put({ resourceType: 'Observation', id: 'or', status: 'final', code, subject: { reference: 'Patient/pa' } });
+  await put({ resourceType: 'Observation', id: 'on', status: 'final', code });
+  const cases: Array<[string, string[]]> = [
+    ['Observation?subject:identifier=urn:x|1', ['oi']],
+    ['Observation?subject:missing=false', ['oi', 'or']],
+    ['Observation?subject:missing=true', ['on']],
+    ['Observation?status=final&subject:missing=false', ['oi', 'or']],
+    ['Observation?status=final&subject:missing=true', ['on']],
+    ['Observation?code=8480-6&subject:missing=true', ['on']],
+    // `patient` (Observation.subject.where(resolve() is Patient)) indexes the identifier too, so the same holds
+    ['Observation?patient:identifier=urn:x|1', ['oi']],
+    ['Observation?patient:missing=false', ['oi', 'or']],
+    ['Observation?patient:missing=true', ['on']],
+    // chains and _has follow references only: an identifier names no stored resource
+    ['Observation?subject:Patient.name=okafor', ['or']],
+    ['Observation?patient.name=okafor&subject:missing=false', ['or']],
+    ['Patient?_has:Observation:subject:status=final', ['pa']],
+    ['Patient?_has:Observation:patient:subject:missing=false', ['pa']],
+  ];
+  for (const [query, expected] of cases) t.same(await ids(server, query), expected, query);
+});

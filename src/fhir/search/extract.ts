@@ -16,6 +16,16 @@ export interface IndexEntry {
 }
 
 /**
+ * The entry codes whose presence gives a parameter a value, for `:missing` (search.html#missing): its own code, and
+ * `<code>:identifier`, since a Reference that holds only an identifier has a value (searchable as `:identifier`)
+ * but no `<code>` entry. Only references have `:identifier` entries. The other suffixes are not counted: `:exact`
+ * and `:hi` never come without `<code>`, and `:text` is not stored, so the stored index could not count it.
+ */
+export function presenceCodes(code: string): [string, string] {
+  return [code, `${code}:identifier`];
+}
+
+/**
  * Longest value kept in clear in a key. A longer clear value is keyed by its first MAX_VALUE characters and the keyed
  * hash of the whole (boundedValue), so keys stay bounded while equality stays exact; hashed values (strings, tokens)
  * are hashed whole, whatever their length.

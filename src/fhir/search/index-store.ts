@@ -17,7 +17,7 @@
 import type { BatchOp, Database, Sublevel } from '../../storage/db.ts';
 import { PRESENT_TEXT, stringSublevel, SUBLEVELS } from '../../storage/db.ts';
 import type { Condition } from './conditions.ts';
-import type { IndexEntry } from './extract.ts';
+import { presenceCodes, type IndexEntry } from './extract.ts';
 import { indexCodeOf, paramsOf } from './registry.ts';
 
 const HIGH = '\u{10FFFF}';
@@ -285,10 +285,10 @@ export class SearchIndex {
     return found.map((packed) => wanted.some(({ code, value }) => packedHas(packed, code, value)));
   }
 
-  /** Whether a resource has any value for a parameter (`:missing`). */
+  /** Whether a resource has any value for a parameter (`:missing`): a reference's `:identifier` entries count too. */
   async hasAny(type: string, id: string, code: string): Promise<boolean> {
     const packed = await this.record(type, id);
-    return packed !== undefined && packed.includes(`${REC}${indexCodeOf(type, code)}${SEP}`);
+    return packed !== undefined && presenceCodes(code).some((c) => packed.includes(`${REC}${indexCodeOf(type, c)}${SEP}`));
   }
 
   /** Ids of every indexed resource of a type, in id order (each has an `_id` entry). */

@@ -4,7 +4,7 @@
  * `passes`), without the index. A transaction uses it so that its conditions and conditional references also see
  * the resources it is about to write. Pure.
  */
-import type { IndexEntry } from './extract.ts';
+import { presenceCodes, type IndexEntry } from './extract.ts';
 import type { Filter } from './params.ts';
 
 /**
@@ -29,7 +29,8 @@ export function matchesEntries(filters: readonly Filter[], entries: readonly Ind
         if (!passesOnEntries(f, entries)) return false;
         break;
       case 'missing': {
-        const present = entries.some((e) => e.code === f.code);
+        const codes = presenceCodes(f.code);
+        const present = entries.some((e) => codes.includes(e.code));
         if (present === f.missing) return false;
         break;
       }
