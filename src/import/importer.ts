@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../consent/principal.ts';
-import type { FhirError } from '../errors.ts';
+import type { FhirError, Issue } from '../errors.ts';
 import { duplicateMemberError, jsonTextProblem, strictUtf8, withoutBom } from '../fhir/http/json-body.ts';
 import { toFhirError } from '../fhir/outcome.ts';
 import type { Repository } from '../fhir/repository.ts';
@@ -299,14 +299,21 @@ function storeEntry(entry: BundleEntry): BundleEntry {
   return out;
 }
 
-/** What went wrong, for the summary: the error's issues (where and why), without the entry prefix a transaction adds. */
+/**
+ * What went wrong, for the summary: the error's issues (where and why), without the entry prefix a transaction adds.
+ * The errors come first, and a warning that came with them (a Synthea resource's US Core profile, unknown here) is
+ * marked as one, so it is not read as the reason.
+ */
 function describe(error: FhirError): string {
-  const issues = error.issues
+  const rank = (issue: Issue) => (issue.severity === 'fatal' || issue.severity === 'error' ? 0 : 1);
+  const issues = [...error.issues]
+    .sort((a, b) => rank(a) - rank(b))
     .slice(0, 3)
     .map((issue) => {
       const text = (issue.diagnostics ?? '').replace(/^Bundle\.entry\[\d+\]: /, '');
       const where = issue.expression?.find((e) => !e.startsWith('Bundle.entry['));
-      return where && !text.includes(where) ? `${where}: ${text}` : text;
+      const said = where && !text.includes(where) ? `${where}: ${text}` : text;
+      return said !== '' && rank(issue) > 0 ? `(${issue.severity}) ${said}` : said;
     })
     .filter((text) => text !== '');
   const text = issues.length > 0 ? issues.join('; ') : error.message.replace(/^Transaction failed at Bundle\.entry\[\d+\] \([^)]*\): /, '');

@@ -21,7 +21,7 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
     patient('nd-2'),
     '{"resourceType": "Patient", "id": "nd-broken"', // line 3: not JSON
     '',
-    patient('nd-3', { birthDate: '2001-13-01' }), // line 5: rejected by validation
+    patient('nd-3', { birthDate: '2001-13-01', meta: { profile: ['http://example.org/fhir/StructureDefinition/unknown'] } }), // line 5: rejected by validation (and an unknown profile: a warning)
     patient('nd-4'),
     '["not", "a", "resource"]', // line 7
     JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nd-1' } }),
@@ -50,7 +50,7 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
   t.match(run.stdout, /a\.ndjson line 10: ERR_ENCODING/);
   t.match(run.stdout, /d-latin1\.json: ERR_JSON_SYNTAX: .*utf-8/i);
   t.match(run.stdout, /a\.ndjson line 3: ERR_JSON_SYNTAX/);
-  t.match(run.stdout, /a\.ndjson line 5: ERR_VALIDATION: .*birthDate/);
+  t.match(run.stdout, /a\.ndjson line 5: ERR_VALIDATION: [^;\n]*birthDate[^;\n]*; \(warning\) [^\n]*Profile/, 'the error first, the profile warning marked as one');
   t.match(run.stdout, /a\.ndjson line 7: ERR_JSON_SYNTAX/);
   t.match(run.stdout, /c-document\.json: ERR_BUNDLE_TYPE/);
 
