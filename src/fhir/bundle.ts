@@ -15,7 +15,7 @@ import { auditEntry } from './audit.ts';
 import { conditionalOutcome, conditionalReference, conditionLockKey, criteriaOf, matchIds, parseCondition, type ConditionalKind } from './conditional.ts';
 import { resourceBody } from './interactions/write-common.ts';
 import { outcomeOf, toFhirError } from './outcome.ts';
-import { visitPlaceholders, visitReferences } from './references.ts';
+import { replacePlaceholders, visitReferences } from './references.ts';
 import type { Model } from './validation/model.ts';
 import { extractEntries, type IndexEntry } from './search/extract.ts';
 import { matchesEntries } from './search/memory-match.ts';
@@ -415,15 +415,14 @@ async function resolveConditionalReferences(
  * Replaces what names another entry's fullUrl (http://hl7.org/fhir/R4/bundle.html#references): a Reference.reference
  * that is the fullUrl, or a relative one that resolves to it against the referring entry's own fullUrl (or, without
  * an absolute one, the server's base); `urn:uuid:` placeholders in uri elements and narrative links
- * (references.ts visitPlaceholders); and resolved conditional references.
+ * (references.ts replacePlaceholders); and resolved conditional references.
  */
 function rewriteReferences(planned: PlannedEntry[], entries: BundleEntry[], baseUrl: string, model: Model, references: Map<string, string>, conditional: Map<string, string>): void {
   if (references.size === 0 && conditional.size === 0) return;
   for (const p of planned) {
     if (p.request.body && typeof p.request.body === 'object') {
       const base = `${serviceBaseOf(entries[p.index]!.fullUrl) ?? baseUrl}/`;
-      p.request.body = structuredClone(p.request.body);
-      visitPlaceholders(
+      p.request.body = replacePlaceholders(
         p.request.body,
         model,
         (reference) => references.get(reference) ?? conditional.get(reference) ?? (RELATIVE_REFERENCE.test(reference) ? references.get(base + reference) : undefined),
