@@ -13,7 +13,7 @@
 import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { problemLog, type Problem } from '../ledger/fsck.ts';
-import { bytesSublevel, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import { bytesSublevel, jsonRecordProblem, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { isKekName, unwrapStoredKek, type KeyStore } from '../storage/keyring.ts';
 import { unwrapDataKey } from '../storage/sealed-store.ts';
 import type { VersionRecord } from './repository.ts';
@@ -111,7 +111,7 @@ export async function checkKeys(db: Database, keyStore: KeyStore, log: (line: st
     let chunk: Array<[string, VersionRecord]> = [];
     for await (const [at, text] of versions.iterator({ ...SCAN, snapshot } as {})) {
       const record = parseJsonRecord(text);
-      if (record === null || typeof record !== 'object') continue;
+      if (jsonRecordProblem(record) !== undefined) continue;
       chunk.push([at, record as VersionRecord]);
       if (chunk.length === CHUNK) await checkChunk(chunk.splice(0));
     }

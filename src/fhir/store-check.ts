@@ -10,7 +10,7 @@
  * chunks and the entries they name are point reads.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { bytesSublevel, NOT_JSON, pad, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import { bytesSublevel, jsonRecordProblem, NOT_JSON, pad, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { parseEntry } from '../ledger/entry.ts';
 import { problemLog, type Problem } from '../ledger/fsck.ts';
 import { versionKey, type VersionRecord } from './repository.ts';
@@ -32,12 +32,6 @@ const METHOD_OF: Record<string, string> = { create: 'POST', update: 'PUT', patch
 
 const CHUNK = 512;
 const SCAN = { fillCache: false } as {};
-
-/** What is wrong with a stored value that should be a JSON object, or undefined when nothing is. */
-function undecodable(value: unknown): string | undefined {
-  if (value === NOT_JSON) return 'is not valid JSON';
-  return value === null || typeof value !== 'object' || Array.isArray(value) ? 'is not a JSON object' : undefined;
-}
 
 export async function checkRecords(db: Database, log: (line: string) => void = () => undefined): Promise<RecordCheck> {
   // Read as strings and parsed here (parseJsonRecord): a record that is not valid JSON is a problem named by its
@@ -118,7 +112,7 @@ export async function checkRecords(db: Database, log: (line: string) => void = (
     for await (const [key, text] of versions.iterator(read)) {
       versionCount++;
       const parsed = parseJsonRecord(text);
-      const damage = undecodable(parsed);
+      const damage = jsonRecordProblem(parsed);
       if (damage) fail('ERR_VERSION_RECORD', key, `version ${key}: the stored record ${damage}`);
       const record = damage ? undefined : (parsed as VersionRecord);
       const resource = key.slice(0, key.lastIndexOf('/'));

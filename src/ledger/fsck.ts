@@ -9,7 +9,7 @@ import { base32 } from 'multiformats/bases/base32';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
-import { bytesSublevel, jsonSublevel, pad, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
+import { bytesSublevel, jsonRecordProblem, jsonSublevel, pad, parseJsonRecord, stringSublevel, SUBLEVELS, type Database } from '../storage/db.ts';
 import { AuditIndex } from './audit-index.ts';
 import { checkpointBlock, checkpointSublevel, META_VERIFIER_KEYS } from './checkpoint.ts';
 import { toBase64 } from './entry.ts';
@@ -197,8 +197,10 @@ async function checkBlocks(db: Database, problems: Problem[], log: (l: string) =
   let versions = 0;
   // Parsed here: a version record that is not valid JSON is the records check's finding (store-check.ts), skipped here.
   for await (const [key, text] of stringSublevel(db, SUBLEVELS.version).iterator(SCAN)) {
-    const record = parseJsonRecord(text) as { cid?: string } | null;
-    if (record === null || typeof record !== 'object' || !record.cid) continue;
+    const parsed = parseJsonRecord(text);
+    if (jsonRecordProblem(parsed) !== undefined) continue;
+    const record = parsed as { cid?: string };
+    if (!record.cid) continue;
     versions++;
     let present = false;
     try {

@@ -165,6 +165,15 @@ export function parseJsonRecord(text: string | undefined): unknown {
   }
 }
 
+/**
+ * What is wrong with a parsed stored value that should be a JSON object (a version or head record, a history
+ * pointer), or undefined when nothing is. The record checks report it; the other checks skip such a record.
+ */
+export function jsonRecordProblem(value: unknown): string | undefined {
+  if (value === NOT_JSON) return 'is not valid JSON';
+  return value === null || typeof value !== 'object' || Array.isArray(value) ? 'is not a JSON object' : undefined;
+}
+
 /** Whether an error is abstract-level's failure to decode a stored value (a JSON record that does not parse). */
 export function isDecodeError(err: unknown): boolean {
   return (err as { code?: unknown } | undefined)?.code === 'LEVEL_DECODE_ERROR';
