@@ -96,6 +96,15 @@ export function damagedRecord(sublevel: string, key: string): FhirError {
   return decryptError(new Error(`${sublevel} ${key}: the stored record is not valid JSON`));
 }
 
+/** A head or version record by key; one that does not decode is damagedRecord, naming it. */
+function recordAt(level: Sublevel<VersionRecord>, name: string, key: string): VersionRecord | undefined {
+  try {
+    return level.getSync(key);
+  } catch (err) {
+    throw isDecodeError(err) ? damagedRecord(name, key) : err;
+  }
+}
+
 export class Repository {
   private readonly db: Database;
   private readonly heads: Sublevel<VersionRecord>;
@@ -128,21 +137,11 @@ export class Repository {
   // Point lookups use LevelDB's synchronous get: a head record is small and usually in LevelDB's cache, and the
   // thread-pool round trip of an async get cost more than the lookup itself on the hot read path.
   async head(resourceType: string, id: string): Promise<VersionRecord | undefined> {
-    const key = `${resourceType}/${id}`;
-    try {
-      return this.heads.getSync(key);
-    } catch (err) {
-      throw isDecodeError(err) ? damagedRecord(SUBLEVELS.head, key) : err;
-    }
+    return recordAt(this.heads, SUBLEVELS.head, `${resourceType}/${id}`);
   }
 
   async version(resourceType: string, id: string, versionId: number): Promise<VersionRecord | undefined> {
-    const key = versionKey(resourceType, id, versionId);
-    try {
-      return this.versions.getSync(key);
-    } catch (err) {
-      throw isDecodeError(err) ? damagedRecord(SUBLEVELS.version, key) : err;
-    }
+    return recordAt(this.versions, SUBLEVELS.version, versionKey(resourceType, id, versionId));
   }
 
   /** Decrypts a stored version (block fetched from IPFS and verified against its CID first). */
