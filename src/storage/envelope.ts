@@ -45,7 +45,9 @@ export function decryptError(cause?: Error): FhirError {
 export type SecretKey = Uint8Array | KeyObject;
 
 export function newKey(): Uint8Array {
-  return new Uint8Array(freshRandom(KEY_BYTES));
+  // freshRandom's buffer is the key's own (not a pool view): no second copy of the key bytes is left behind.
+  const bytes = freshRandom(KEY_BYTES);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export function secretKey(key: SecretKey): KeyObject {

@@ -52,7 +52,6 @@ export type DataKeyAddress = Pick<SealedAddress, 'resourceType' | 'id' | 'versio
  * before stamps were bound carry. Undefined when neither opens it (the wrapped key, the KEK name, the address or the
  * stamp was altered). Used by reads and by the start-up key check alike.
  */
-
 export function unwrapDataKey(kek: KeyObject, address: DataKeyAddress): { key: Uint8Array; stamped: boolean } | undefined {
   const wrapped = Buffer.from(address.wrappedKey, 'base64url');
   const stamp: VersionStamp = { lastUpdated: address.lastUpdated, method: address.method };
