@@ -103,11 +103,10 @@ export class Importer {
       this.options.onBytes?.(file.size);
       return this.failed(file, { file: file.path, code: 'ERR_JSON_SYNTAX', message: `not a JSON file: ${(err as Error).message.slice(0, 200)}` });
     }
-    // As the REST API refuses it (json-body.ts): JSON.parse would keep one of the two values silently.
-    const problem = jsonTextProblem(text, Number.POSITIVE_INFINITY);
-    if (problem?.kind === 'duplicate') {
+    const duplicate = duplicateMember(text, parsed);
+    if (duplicate !== undefined) {
       this.options.onBytes?.(file.size);
-      return this.failed(file, { file: file.path, code: 'ERR_JSON_DUPLICATE_MEMBER', message: duplicateMemberError(problem, parsed).message });
+      return this.failed(file, { file: file.path, code: 'ERR_JSON_DUPLICATE_MEMBER', message: duplicate });
     }
     const resource = parsed as Resource | undefined;
     try {
@@ -214,9 +213,9 @@ export class Importer {
         failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_JSON_SYNTAX', message: `not a FHIR resource in JSON: ${(err as Error).message.slice(0, 160)}` });
         continue;
       }
-      const problem = jsonTextProblem(text, Number.POSITIVE_INFINITY);
-      if (problem?.kind === 'duplicate') {
-        failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_JSON_DUPLICATE_MEMBER', message: duplicateMemberError(problem, resource).message });
+      const duplicate = duplicateMember(text, resource);
+      if (duplicate !== undefined) {
+        failures.push({ file: file.path, where: `line ${line}`, code: 'ERR_JSON_DUPLICATE_MEMBER', message: duplicate });
         continue;
       }
       // The same resource twice in one transaction is a conflict: commit what came before it first.
@@ -286,6 +285,15 @@ export class Importer {
   private failed(file: SourceFile, failure: ImportFailure): FileOutcome {
     return { file, status: 'failed', resources: 0, failures: [failure] };
   }
+}
+
+/**
+ * Why a parsed JSON text is refused for a member name given twice in one object, as the REST API refuses it
+ * (json-body.ts): JSON.parse kept one of the two values silently. Undefined when no name repeats.
+ */
+function duplicateMember(text: string, parsed: unknown): string | undefined {
+  const problem = jsonTextProblem(text, Number.POSITIVE_INFINITY);
+  return problem?.kind === 'duplicate' ? duplicateMemberError(problem, parsed).message : undefined;
 }
 
 /** A resource to store as a transaction entry: PUT keeps its id (and so references to it), POST when it has none. */

@@ -39,13 +39,15 @@ t.test('NDJSON and collection Bundles; bad lines are reported and counted', asyn
   await fs.writeFile(path.join(source, 'c-document.json'), JSON.stringify({ resourceType: 'Bundle', type: 'document', entry: [] }));
   await fs.writeFile(path.join(source, 'notes.txt'), 'ignored');
   // A member given twice: JSON.parse would keep the second family silently; refused as the REST API refuses it.
+  await fs.writeFile(path.join(source, 'f-dup-bundle.json'), '{"resourceType":"Bundle","type":"collection","type":"transaction","entry":[]}');
   await fs.writeFile(path.join(source, 'e-dup.ndjson'), `{"resourceType":"Patient","id":"dup-1","name":[{"family":"A","family":"B"}]}\n${patient('dup-2')}\n`);
 
   const run = await runImport(dataDir, [source, '--chunk', '2']);
   t.equal(run.code, 1, 'failures make the exit status non-zero');
   t.match(run.stdout, /Imported 8 resources/);
-  t.match(run.stdout, /Files: 5 found, 3 imported, 0 already done, 2 failed; 1 other files ignored/);
-  t.match(run.stdout, /Failures \(7\)/);
+  t.match(run.stdout, /Files: 6 found, 3 imported, 0 already done, 3 failed; 1 other files ignored/);
+  t.match(run.stdout, /Failures \(8\)/);
+  t.match(run.stdout, /f-dup-bundle\.json: ERR_JSON_DUPLICATE_MEMBER: .*'type' twice/);
   t.match(run.stdout, /e-dup\.ndjson line 1: ERR_JSON_DUPLICATE_MEMBER: .*'family' twice.*Patient\.name\[0\]/);
   t.match(run.stdout, /a\.ndjson line 10: ERR_ENCODING/);
   t.match(run.stdout, /d-latin1\.json: ERR_JSON_SYNTAX: .*utf-8/i);
